@@ -1,0 +1,118 @@
+import path from 'node:path';
+
+/**
+ * One schema for every setting Brigade reads from the environment. Each entry has a description
+ * and a default; `loadConfig` parses them once and a bad value stops the process with one line
+ * naming the variable (see `ConfigError`).
+ */
+type Parser<T> = (raw: string, name: string) => T;
+
+interface Setting<T> {
+  description: string;
+  default: string | undefined;
+  parse: Parser<T>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, reason: string) {
+    super(`Invalid configuration: ${variable} ${reason}`);
+  }
+}
+
+const text: Parser<string> = (raw) => raw;
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw, name) => {
+    if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+    const value = Number(raw);
+    if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+    return value;
+  };
+}
+
+const boolean: Parser<boolean> = (raw, name) => {
+  if (['true', '1', 'yes'].includes(raw)) return true;
+  if (['false', '0', 'no'].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+};
+
+function url(protocols: string[]): Parser<string> {
+  return (raw, name) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(name, `must be a URL (${protocols.join(' or ')}), got "${redactUrl(raw)}"`);
+    }
+    if (!protocols.includes(parsed.protocol.replace(/:$/, ''))) {
+      throw new ConfigError(name, `must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+    }
+    return raw;
+  };
+}
+
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw, name) => {
+    if (!values.includes(raw as T)) throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${raw}"`);
+    return raw as T;
+  };
+}
+
+const queuePrefix: Parser<string> = (raw, name) => {
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(raw)) throw new ConfigError(name, 'must be 1 to 40 letters, digits, _ or -');
+  return raw;
+};
+
+function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+const schema = {
+  PORT: { description: 'HTTP port of the API and the ops dashboard', default: '3000', parse: integer(0, 65535) },
+  HOST: { description: 'Address the HTTP server binds to', default: '127.0.0.1', parse: text },
+  DATABASE_URL: {
+    description: 'PostgreSQL URL of the owner role (runs migrations). Unset: an embedded PostgreSQL server in BRIGADE_DATA_DIR',
+    default: undefined,
+    parse: url(['postgres', 'postgresql']),
+  },
+  BRIGADE_DATA_DIR: { description: 'Where the embedded PostgreSQL keeps its files', default: './.data', parse: (raw: string) => path.resolve(raw) },
+  REDIS_URL: { description: 'Redis for queues, rate limits and short caches', default: 'redis://127.0.0.1:6379', parse: url(['redis', 'rediss']) },
+  BRIGADE_QUEUE_PREFIX: { description: 'Prefix of every BullMQ key in Redis', default: 'brigade', parse: queuePrefix },
+  BRIGADE_DEMO: { description: 'Load the demo tenants on first start (false skips them)', default: 'true', parse: boolean },
+  STRIPE_SECRET_KEY: { description: 'Stripe secret key. Unset: the bundled local payment-provider simulator', default: undefined, parse: text },
+  STRIPE_WEBHOOK_SECRET: { description: 'Signing secret of Stripe webhooks. Unset: the simulator\'s', default: undefined, parse: text },
+  SMTP_URL: { description: 'SMTP server for mail (smtp://host:port). Unset: the built-in catcher', default: undefined, parse: url(['smtp', 'smtps']) },
+  MAIL_FROM: { description: 'Sender address of Brigade mail', default: 'Brigade <no-reply@brigade.local>', parse: text },
+  BRIGADE_JOB_ATTEMPTS: { description: 'Attempts of a failing job before it is dead', default: '5', parse: integer(1, 100) },
+  BRIGADE_JOB_BACKOFF_MS: { description: 'First retry delay; doubles each attempt', default: '1000', parse: integer(0, 3_600_000) },
+  BRIGADE_PUBLIC_URL: { description: 'Base URL used in links inside mails', default: 'http://localhost:3000', parse: url(['http', 'https']) },
+  BRIGADE_SESSION_TTL_HOURS: { description: 'Lifetime of a login token', default: '720', parse: integer(1, 24 * 365) },
+  BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
+  LOG_LEVEL: { description: 'pino log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
+} satisfies Record<string, Setting<unknown>>;
+
+type Schema = typeof schema;
+type Parsed<K extends keyof Schema> = ReturnType<Schema[K]['parse']>;
+
+export type Config = {
+  [K in keyof Schema]: Schema[K]['default'] extends string ? Parsed<K> : Parsed<K> | undefined;
+};
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(schema) as [string, Setting<unknown>][]) {
+    const given = env[name];
+    const raw = given === undefined || given === '' ? setting.default : given;
+    if (raw === undefined) {
+      out[name] = undefined;
+      continue;
+    }
+    if (raw.trim() !== raw) throw new ConfigError(name, 'has leading or trailing spaces');
+    out[name] = setting.parse(raw, name);
+  }
+  return out as Config;
+}
+
+export function describeConfig(): { name: string; description: string; default: string | undefined }[] {
+  return Object.entries(schema).map(([name, s]) => ({ name, description: s.description, default: s.default }));
+}

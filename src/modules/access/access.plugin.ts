@@ -1,0 +1,134 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError } from '../../platform/errors/index.ts';
+import { enrichContext } from '../../platform/context/index.ts';
+import type { Scope, OperatorScope } from '../../platform/auth/scope.ts';
+import { permissions, type Permission } from './catalogue.ts';
+import { can, canSomewhere, explainDenial } from './grants.ts';
+
+/**
+ * Where a permission applies for one route:
+ * - 'tenant': the caller must hold it for the whole business;
+ * - 'list': the caller must hold it somewhere; the service then shows only permitted branches;
+ * - a function: the branch the request touches (from the body, or the branch of the order it
+ *   names); null means the resource belongs to no branch, so a tenant-wide grant is needed.
+ *   It may throw not_found, which is what another tenant's id gets.
+ */
+export type BranchResolver = (req: FastifyRequest, scope: Scope) => string | null | Promise<string | null>;
+
+export interface Entitlement {
+  feature?: string;
+  limit?: string;
+}
+
+export type RouteAccess =
+  | { public: true }
+  | { authenticated: true }
+  | { operator: true }
+  | { permission: Permission; branch: 'tenant' | 'list' | BranchResolver; entitlement?: Entitlement };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    scope: Scope | null;
+    operator: OperatorScope | null;
+  }
+}
+
+export interface AccessOptions {
+  authenticate(token: string, req: FastifyRequest): Promise<Scope | null>;
+  authenticateOperator(token: string, req: FastifyRequest): Promise<OperatorScope | null>;
+  /** Billing's plan check, run in the same step as the permission check; throws a 402 AppError. */
+  checkEntitlement?(scope: Scope, entitlement: Entitlement, req: FastifyRequest): Promise<void>;
+  /** Path prefixes whose routes must declare access (the app refuses to start otherwise). */
+  guardedPrefixes: string[];
+}
+
+function bearer(req: FastifyRequest): string | null {
+  const header = req.headers.authorization;
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+const unauthenticated = () =>
+  new AppError('unauthenticated', 'Send a valid token as "Authorization: Bearer <token>".', {}, { 'WWW-Authenticate': 'Bearer' });
+
+export function forbidden(scope: Scope, permission: Permission, branchId: string | null): AppError {
+  const tenantWide = branchId === null || permissions[permission].level === 'tenant';
+  return new AppError('forbidden', explainDenial(scope.roles, permission, tenantWide ? null : branchId), {
+    requiredPermission: permission,
+    scope: tenantWide ? { tenant: true } : { branchId },
+  });
+}
+
+/** Throws 403 unless the scope holds `permission` in `branchId` (or tenant-wide for null). */
+export function assertCan(scope: Scope, permission: Permission, branchId: string | null): void {
+  const needsTenant = branchId === null || permissions[permission].level === 'tenant';
+  if (!can(scope.grants, permission, needsTenant ? null : branchId)) throw forbidden(scope, permission, branchId);
+}
+
+export function scopeOf(req: FastifyRequest): Scope {
+  if (!req.scope) throw unauthenticated();
+  return req.scope;
+}
+
+export function operatorOf(req: FastifyRequest): OperatorScope {
+  if (!req.operator) throw unauthenticated();
+  return req.operator;
+}
+
+export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
+  app.decorateRequest('scope', null);
+  app.decorateRequest('operator', null);
+
+  app.addHook('onRoute', (route) => {
+    const guarded = opts.guardedPrefixes.some((p) => route.url.startsWith(p));
+    if (guarded && !route.config?.access) {
+      throw new Error(`Route ${String(route.method)} ${route.url} declares no access rule (config.access)`);
+    }
+  });
+
+  // Who: before the body is even parsed, so an anonymous caller learns nothing but 401.
+  app.addHook('onRequest', async (req) => {
+    const access = req.routeOptions.config.access;
+    if (!access || 'public' in access) return;
+    const token = bearer(req);
+    if (!token) throw unauthenticated();
+    if ('operator' in access) {
+      const op = await opts.authenticateOperator(token, req);
+      if (!op) throw unauthenticated();
+      req.operator = op;
+      enrichContext({ operatorId: op.operatorId });
+      return;
+    }
+    const scope = await opts.authenticate(token, req);
+    if (!scope) throw unauthenticated();
+    req.scope = scope;
+    enrichContext({ tenantId: scope.tenantId, userId: scope.userId });
+  });
+
+  // What, coarse: a caller without the permission anywhere is refused before validation.
+  app.addHook('preValidation', async (req) => {
+    const access = req.routeOptions.config.access;
+    if (!access || !('permission' in access) || !req.scope) return;
+    if (access.branch === 'tenant') assertCan(req.scope, access.permission, null);
+    else if (!canSomewhere(req.scope.grants, access.permission)) throw forbidden(req.scope, access.permission, null);
+  });
+
+  // What, exact: the branch the request touches, then the plan.
+  app.addHook('preHandler', async (req) => {
+    const access = req.routeOptions.config.access;
+    if (!access || !('permission' in access) || !req.scope) return;
+    if (typeof access.branch === 'function') {
+      const branchId = await access.branch(req, req.scope);
+      assertCan(req.scope, access.permission, branchId);
+    }
+    if (access.entitlement && opts.checkEntitlement) await opts.checkEntitlement(req.scope, access.entitlement, req);
+  });
+});
+
+/** Resolvers for the common places a branch id is sent. */
+export const branchFromBody: BranchResolver = (req) => (req.body as { branchId?: string } | undefined)?.branchId ?? null;

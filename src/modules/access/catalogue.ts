@@ -1,0 +1,99 @@
+/**
+ * Every permission Brigade knows, and the system roles built from them. A permission is either
+ * branch-level (a grant for one branch gives it in that branch) or tenant-level (only a
+ * tenant-wide grant gives it: billing, roles, settings, the audit log).
+ */
+export interface PermissionInfo {
+  description: string;
+  /** Gerund phrase for explanations: "Refunding an order requires ..." */
+  action: string;
+  level: 'branch' | 'tenant';
+}
+
+export const permissions = {
+  'orders.read': { level: 'branch', action: 'Viewing orders', description: 'See orders and their payments' },
+  'orders.create': { level: 'branch', action: 'Creating an order', description: 'Open new orders' },
+  'orders.pay': { level: 'branch', action: 'Taking a payment', description: 'Record payment of an open order' },
+  'orders.refund': { level: 'branch', action: 'Refunding an order', description: 'Refund a paid order' },
+  'orders.void': { level: 'branch', action: 'Voiding an order', description: 'Void an open order' },
+  'menu.read': { level: 'branch', action: 'Viewing the menu', description: 'See menu items and prices' },
+  'menu.manage': { level: 'branch', action: 'Changing the menu', description: 'Create menu items, change prices and recipes' },
+  'inventory.read': { level: 'branch', action: 'Viewing stock', description: 'See inventory items and stock on hand' },
+  'inventory.adjust': { level: 'branch', action: 'Adjusting stock', description: 'Record deliveries, waste and counts' },
+  'branches.read': { level: 'branch', action: 'Viewing branches', description: 'See branches' },
+  'branches.manage': { level: 'tenant', action: 'Managing branches', description: 'Open, rename and close branches' },
+  'members.read': { level: 'branch', action: 'Viewing members', description: 'See the people of the business and their roles' },
+  'members.manage': { level: 'branch', action: 'Managing members', description: 'Add, remove and change the roles of members' },
+  'roles.manage': { level: 'tenant', action: 'Managing roles', description: 'Define custom roles and change anyone\'s roles' },
+  'reports.view': { level: 'branch', action: 'Viewing reports', description: 'See sales reports' },
+  'reports.export': { level: 'branch', action: 'Exporting reports', description: 'Download reports and exports' },
+  'audit.read': { level: 'tenant', action: 'Reading the audit log', description: 'See who changed what' },
+  'billing.read': { level: 'tenant', action: 'Viewing billing', description: 'See the plan, invoices and usage' },
+  'billing.manage': { level: 'tenant', action: 'Managing billing', description: 'Change plan, payment method and cancellation' },
+  'settings.manage': { level: 'tenant', action: 'Changing business settings', description: 'Change business-wide settings and grant support access' },
+} as const satisfies Record<string, PermissionInfo>;
+
+export type Permission = keyof typeof permissions;
+
+export const allPermissions = Object.keys(permissions) as Permission[];
+
+export function isPermission(value: string): value is Permission {
+  return Object.hasOwn(permissions, value);
+}
+
+export interface SystemRole {
+  key: string;
+  name: string;
+  /** Plural noun for sentences: "which cashiers do not have". */
+  plural: string;
+  description: string;
+  permissions: readonly Permission[];
+}
+
+export const systemRoles = {
+  owner: {
+    key: 'owner',
+    name: 'Owner',
+    plural: 'owners',
+    description: 'Runs the business: everything, including billing, roles and members.',
+    permissions: allPermissions,
+  },
+  branch_manager: {
+    key: 'branch_manager',
+    name: 'Branch manager',
+    plural: 'branch managers',
+    description: 'Runs one branch: its orders, stock, menu, reports and cashiers.',
+    permissions: [
+      'orders.read', 'orders.create', 'orders.pay', 'orders.refund', 'orders.void',
+      'inventory.read', 'inventory.adjust', 'menu.read', 'menu.manage',
+      'reports.view', 'members.read', 'members.manage', 'branches.read',
+    ],
+  },
+  accountant: {
+    key: 'accountant',
+    name: 'Accountant',
+    plural: 'accountants',
+    description: 'Keeps the books: reads orders, all reports, the audit log and billing.',
+    permissions: ['orders.read', 'menu.read', 'branches.read', 'reports.view', 'reports.export', 'audit.read', 'billing.read'],
+  },
+  cashier: {
+    key: 'cashier',
+    name: 'Cashier',
+    plural: 'cashiers',
+    description: 'Serves customers: reads the menu, creates and takes payment for orders in their branch.',
+    permissions: ['menu.read', 'orders.read', 'orders.create', 'orders.pay', 'branches.read'],
+  },
+  support: {
+    key: 'support',
+    name: 'Support',
+    plural: 'support staff',
+    description: 'Helps customers: reads orders, the menu, stock and members, and changes nothing.',
+    permissions: ['orders.read', 'menu.read', 'inventory.read', 'members.read', 'branches.read'],
+  },
+} as const satisfies Record<string, SystemRole>;
+
+export type SystemRoleKey = keyof typeof systemRoles;
+
+export function isSystemRole(key: string): key is SystemRoleKey {
+  return Object.hasOwn(systemRoles, key);
+}

@@ -1,0 +1,29 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+/**
+ * Ambient ids for diagnostics only (logs, traces). Business code never reads the tenant from
+ * here: it receives an explicit `scope`.
+ */
+export interface RunContext {
+  requestId?: string;
+  tenantId?: string;
+  userId?: string;
+  operatorId?: string;
+  jobId?: string;
+}
+
+const storage = new AsyncLocalStorage<RunContext>();
+
+export function runWithContext<T>(ctx: RunContext, fn: () => T): T {
+  return storage.run(ctx, fn);
+}
+
+export function currentContext(): RunContext | undefined {
+  return storage.getStore();
+}
+
+/** Adds ids to the current context (for example once a request is authenticated). */
+export function enrichContext(extra: Partial<RunContext>): void {
+  const store = storage.getStore();
+  if (store) Object.assign(store, extra);
+}

@@ -1,0 +1,1 @@
+export { runWithContext, currentContext, enrichContext, type RunContext } from './context.ts';

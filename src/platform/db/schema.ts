@@ -1,0 +1,151 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * The Kysely view of the database. Each module adds its own tables by declaration merging
+ * (`declare module '.../platform/db/schema.ts' { interface Database { ... } }`) in its
+ * repository file, so the tables live beside the code that owns them.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface Database {
+  tenants: TenantsTable;
+  users: UsersTable;
+  branches: BranchesTable;
+  role_assignments: RoleAssignmentsTable;
+  custom_roles: CustomRolesTable;
+  sessions: SessionsTable;
+  operators: OperatorsTable;
+  operator_sessions: OperatorSessionsTable;
+  audit_events: AuditEventsTable;
+  audit_heads: AuditHeadsTable;
+  outbox: OutboxTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+export type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+export type Json = ColumnType<unknown, string, string>;
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  slug: string;
+  currency: string;
+  timezone: string;
+  settings: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: Generated<Date>;
+}
+
+export interface UsersTable {
+  tenant_id: string;
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string | null;
+  status: 'active' | 'invited' | 'removed';
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface BranchesTable {
+  tenant_id: string;
+  id: string;
+  name: string;
+  address: string | null;
+  timezone: string;
+  archived_at: Date | null;
+  created_at: Generated<Date>;
+}
+
+export interface RoleAssignmentsTable {
+  tenant_id: string;
+  id: string;
+  user_id: string;
+  role_key: string;
+  branch_id: string | null;
+  created_at: Generated<Date>;
+}
+
+export interface CustomRolesTable {
+  tenant_id: string;
+  key: string;
+  name: string;
+  description: string;
+  permissions: string[];
+  created_at: Generated<Date>;
+}
+
+export interface SessionsTable {
+  tenant_id: string;
+  id: string;
+  user_id: string;
+  token_hash: string;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  revoked_at: Date | null;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface OperatorsTable {
+  id: string;
+  email: string;
+  name: string;
+  password_hash: string;
+  created_at: Generated<Date>;
+  disabled_at: Date | null;
+}
+
+export interface OperatorSessionsTable {
+  id: string;
+  operator_id: string;
+  token_hash: string;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  revoked_at: Date | null;
+}
+
+export interface AuditEventsTable {
+  tenant_id: string;
+  id: string;
+  seq: string;
+  at: Date;
+  actor_type: 'user' | 'operator' | 'system';
+  actor_id: string | null;
+  actor_name: string | null;
+  action: string;
+  permission: string | null;
+  target_type: string | null;
+  target_id: string | null;
+  changes: ColumnType<Record<string, unknown>, string, never>;
+  request_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditHeadsTable {
+  tenant_id: string;
+  seq: string;
+  hash: string;
+}
+
+export interface OutboxTable {
+  tenant_id: string;
+  id: string;
+  type: string;
+  payload: ColumnType<Record<string, unknown>, string, string>;
+  run_at: Timestamp;
+  created_at: Generated<Date>;
+  relayed_at: Date | null;
+}
+
+export interface IdempotencyKeysTable {
+  tenant_id: string;
+  key: string;
+  user_id: string;
+  request_hash: string;
+  status_code: number | null;
+  response_body: ColumnType<unknown, string | null, string | null>;
+  created_at: Generated<Date>;
+  expires_at: Date;
+}

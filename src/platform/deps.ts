@@ -1,0 +1,29 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import type { Logger } from './log.ts';
+import type { Db, Tenancy, Tx } from './db/index.ts';
+
+export interface NewTenant {
+  id: string;
+  name: string;
+  slug: string;
+  currency: string;
+  timezone: string;
+  ownerUserId: string;
+}
+
+/**
+ * What every module is built from. Plain values, passed by hand: no container.
+ * `hooks` are the few extension points where one module reacts to another's event inside the
+ * same transaction (billing starts a trial when identity creates a tenant).
+ */
+export interface Platform {
+  config: Config;
+  log: Logger;
+  db: Db;
+  tenancy: Tenancy;
+  redis: Redis;
+  hooks: {
+    tenantCreated: ((trx: Tx, tenant: NewTenant) => Promise<void>)[];
+  };
+}
