@@ -36,28 +36,28 @@ export interface TenantsTable {
 
 export interface UsersTable {
   tenant_id: string;
-  id: string;
+  id: Generated<string>;
   email: string;
   name: string;
   password_hash: string | null;
-  status: 'active' | 'invited' | 'removed';
+  status: ColumnType<'active' | 'invited' | 'removed', 'active' | 'invited' | 'removed' | undefined, 'active' | 'invited' | 'removed'>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
 
 export interface BranchesTable {
   tenant_id: string;
-  id: string;
+  id: Generated<string>;
   name: string;
   address: string | null;
   timezone: string;
-  archived_at: Date | null;
+  archived_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   created_at: Generated<Date>;
 }
 
 export interface RoleAssignmentsTable {
   tenant_id: string;
-  id: string;
+  id: Generated<string>;
   user_id: string;
   role_key: string;
   branch_id: string | null;
@@ -75,37 +75,37 @@ export interface CustomRolesTable {
 
 export interface SessionsTable {
   tenant_id: string;
-  id: string;
+  id: Generated<string>;
   user_id: string;
   token_hash: string;
   created_at: Generated<Date>;
   expires_at: Date;
-  revoked_at: Date | null;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   ip: string | null;
   user_agent: string | null;
 }
 
 export interface OperatorsTable {
-  id: string;
+  id: Generated<string>;
   email: string;
   name: string;
   password_hash: string;
   created_at: Generated<Date>;
-  disabled_at: Date | null;
+  disabled_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface OperatorSessionsTable {
-  id: string;
+  id: Generated<string>;
   operator_id: string;
   token_hash: string;
   created_at: Generated<Date>;
   expires_at: Date;
-  revoked_at: Date | null;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface AuditEventsTable {
   tenant_id: string;
-  id: string;
+  id: Generated<string>;
   seq: string;
   at: Date;
   actor_type: 'user' | 'operator' | 'system';
@@ -131,12 +131,12 @@ export interface AuditHeadsTable {
 
 export interface OutboxTable {
   tenant_id: string;
-  id: string;
+  id: Generated<string>;
   type: string;
   payload: ColumnType<Record<string, unknown>, string, string>;
   run_at: Timestamp;
   created_at: Generated<Date>;
-  relayed_at: Date | null;
+  relayed_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface IdempotencyKeysTable {

@@ -1,0 +1,74 @@
+import Fastify, { type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Platform } from './platform/deps.ts';
+import { validatorCompiler } from './platform/http/validation.ts';
+import { installProblemHandlers } from './platform/http/problems.ts';
+import { requestContext, requestIdOf } from './platform/http/request-context.ts';
+import { createMetrics } from './platform/metrics.ts';
+import { accessPlugin } from './modules/access/index.ts';
+import { identityService, operatorsService, identityRoutes, clientMeta } from './modules/identity/index.ts';
+
+/** Builds the HTTP application: platform plugins first, then each module's routes. Never listens. */
+export async function buildApp(platform: Platform): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: platform.log as FastifyBaseLogger,
+    genReqId: (req) => requestIdOf(req),
+    bodyLimit: 1024 * 1024,
+    exposeHeadRoutes: false,
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  installProblemHandlers(app);
+  await app.register(requestContext);
+
+  const metrics = createMetrics();
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Brigade API', version: '1', description: 'Multi-tenant back office for restaurant and café groups.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const identity = identityService(platform);
+  const operators = operatorsService(platform);
+  await app.register(accessPlugin, {
+    guardedPrefixes: ['/v1', '/ops/api'],
+    authenticate: (token, req) => identity.authenticate(token, clientMeta(req)),
+    authenticateOperator: (token, req) => operators.authenticate(token, clientMeta(req)),
+  });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    const checks = await Promise.allSettled([
+      withTimeout(platform.db.runtimePool.query('SELECT 1'), 2000),
+      withTimeout(platform.redis.ping(), 2000),
+    ]);
+    const [pg, redis] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'down'));
+    const ready = pg === 'ok' && redis === 'ok';
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres: pg, redis } });
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(identityRoutes, { identity, operators });
+
+  return app;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+}

@@ -1,0 +1,163 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError, describeConfig, type Config } from './config.ts';
+import { createLogger, type Logger } from './platform/log.ts';
+import { startPlatform, type StartedPlatform } from './platform/bootstrap.ts';
+import { buildApp } from './app.ts';
+import { identityService, operatorsService } from './modules/identity/index.ts';
+import { seedDemo } from './modules/demo/demo.seed.ts';
+
+/**
+ * `brigade <command>`: the one entry of every process role.
+ *   start      migrations, API, worker and demo data in one process (what `npm start` runs)
+ *   serve      the HTTP API and the ops dashboard
+ *   migrate    apply migrations and exit
+ *   operators create --email E --password P [--name N]
+ */
+interface Command {
+  summary: string;
+  run(args: string[], config: Config, log: Logger): Promise<void>;
+}
+
+type Closer = () => Promise<void>;
+
+/** SIGINT/SIGTERM: stop accepting, drain, close pools, then the database, in the order given. */
+function closeOnSignal(log: Logger, closers: Closer[]): void {
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than 25s; exiting');
+      process.exit(1);
+    }, 25_000);
+    force.unref();
+    for (const close of closers) {
+      try {
+        await close();
+      } catch (err) {
+        log.error({ err }, 'error while shutting down');
+      }
+    }
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function serve(platform: StartedPlatform, config: Config): Promise<Closer> {
+  const app = await buildApp(platform);
+  await app.listen({ port: config.PORT, host: config.HOST });
+  return () => app.close();
+}
+
+const commands: Record<string, Command> = {
+  start: {
+    summary: 'Migrations, API, worker and demo data in one process',
+    async run(_args, config, log) {
+      const platform = await startPlatform(config, log, { migrate: true });
+      const closers: Closer[] = [];
+      closeOnSignal(log, closers);
+      closers.push(await serve(platform, config));
+      closers.push(() => platform.close());
+      if (config.BRIGADE_DEMO) {
+        const logins = await seedDemo(platform, identityService(platform));
+        if (logins) printDemoLogins(logins);
+      }
+      log.info(`Brigade is running: API http://${config.HOST}:${config.PORT}/v1, reference http://${config.HOST}:${config.PORT}/docs`);
+    },
+  },
+  serve: {
+    summary: 'The HTTP API and the ops dashboard',
+    async run(_args, config, log) {
+      const platform = await startPlatform(config, log, { migrate: false });
+      const closers: Closer[] = [];
+      closeOnSignal(log, closers);
+      closers.push(await serve(platform, config));
+      closers.push(() => platform.close());
+    },
+  },
+  migrate: {
+    summary: 'Apply database migrations and exit',
+    async run(_args, config, log) {
+      const platform = await startPlatform(config, log, { migrate: true });
+      await platform.close();
+    },
+  },
+  operators: {
+    summary: 'operators create --email E --password P [--name N]',
+    async run(args, config, log) {
+      const { positionals, values } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' } },
+      });
+      if (positionals[0] !== 'create' || !values.email || !values.password) {
+        throw new UsageError('usage: brigade operators create --email E --password P [--name N]');
+      }
+      const platform = await startPlatform(config, log, { migrate: true });
+      try {
+        const op = await operatorsService(platform).createOperator({ email: values.email, password: values.password, name: values.name });
+        process.stdout.write(`operator ${op.email} (${op.id}) can now log in at /ops/api/login\n`);
+      } finally {
+        await platform.close();
+      }
+    },
+  },
+};
+
+class UsageError extends Error {}
+
+function printDemoLogins(logins: { tenant: string; role: string; email: string; password: string }[]): void {
+  const lines = ['', 'Demo logins (password for all: ' + logins[0]!.password + '):'];
+  for (const l of logins) lines.push(`  ${l.tenant.padEnd(16)} ${l.role.padEnd(15)} ${l.email}`);
+  lines.push('  POST /v1/auth/login {"email": "...", "password": "..."}', '');
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+function help(): string {
+  const lines = ['usage: brigade <command>', '', 'commands:'];
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  lines.push('', 'environment:');
+  for (const s of describeConfig()) lines.push(`  ${s.name.padEnd(26)} ${s.description}${s.default !== undefined ? ` (default ${s.default})` : ''}`);
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [name, ...args] = argv;
+  if (!name || name === 'help' || name === '--help') {
+    process.stdout.write(help() + '\n');
+    return;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`brigade: unknown command "${name}"\n${help()}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  try {
+    await command.run(args, config, log);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    log.fatal({ err }, `brigade ${name} failed`);
+    process.stderr.write(`brigade ${name} failed: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+await main(process.argv.slice(2));

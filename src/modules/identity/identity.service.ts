@@ -1,0 +1,205 @@
+import crypto from 'node:crypto';
+import type { Platform } from '../../platform/deps.ts';
+import { AppError } from '../../platform/errors/index.ts';
+import { hashPassword, verifyPassword, decoyHash, newToken, hashToken, type Scope } from '../../platform/auth/index.ts';
+import { enqueueLater } from '../../platform/jobs/outbox.ts';
+import { computeGrants, grantsToList, type RoleAssignment } from '../access/grants.ts';
+import { recordAudit, GENESIS_HASH } from '../audit/index.ts';
+import { loginThrottle } from './identity.throttle.ts';
+import type { SignupInput, LoginInput } from './identity.schemas.ts';
+
+export interface ClientMeta {
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+interface AuthRow {
+  session_id: string;
+  tenant_id: string;
+  user_id: string;
+  user_name: string;
+  user_email: string;
+  tenant_name: string;
+  tenant_slug: string;
+  tenant_currency: string;
+  tenant_timezone: string;
+  roles: RoleAssignment[];
+  custom_roles: Record<string, string[]>;
+}
+
+export function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function slugify(name: string): string {
+  const base = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  return base || 'business';
+}
+
+const isUniqueViolation = (err: unknown, constraint: string) =>
+  (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
+
+export function identityService(platform: Platform) {
+  const { tenancy, config, db, redis } = platform;
+  const throttle = loginThrottle(redis, config.BRIGADE_QUEUE_PREFIX);
+  const sessionExpiry = () => new Date(Date.now() + config.BRIGADE_SESSION_TTL_HOURS * 3600_000);
+
+  async function openSession(tenantId: string, userId: string, meta: ClientMeta): Promise<string> {
+    const token = newToken('brg');
+    await tenancy.withTenant({ tenantId, userId }, (trx) =>
+      trx
+        .insertInto('sessions')
+        .values({ tenant_id: tenantId, user_id: userId, token_hash: hashToken(token), expires_at: sessionExpiry(), ip: meta.ip, user_agent: meta.userAgent })
+        .execute(),
+    );
+    return token;
+  }
+
+  return {
+    /** Creates a business, its owner and the owner's first session; billing starts the trial. */
+    async signup(input: SignupInput, meta: ClientMeta) {
+      const timezone = input.timezone ?? 'UTC';
+      if (!isTimeZone(timezone)) {
+        throw new AppError('validation_failed', 'The request does not match the expected shape.', {
+          errors: [{ path: 'timezone', message: 'is not an IANA time zone' }],
+        });
+      }
+      const email = input.email.toLowerCase();
+      const passwordHash = await hashPassword(input.password, config.BRIGADE_PASSWORD_COST);
+      const tenant = {
+        id: crypto.randomUUID(),
+        name: input.businessName.trim(),
+        slug: slugify(input.businessName),
+        currency: input.currency ?? 'EUR',
+        timezone,
+      };
+      const user = { id: crypto.randomUUID(), email, name: input.name.trim() };
+      const token = newToken('brg');
+      for (let attempt = 0; ; attempt++) {
+        try {
+          // RLS lets the runtime role create exactly the tenant its context names.
+          await tenancy.withTenant({ tenantId: tenant.id, userId: user.id }, async (trx) => {
+            await trx.insertInto('tenants').values({ ...tenant }).execute();
+            await trx.insertInto('audit_heads').values({ tenant_id: tenant.id, seq: '0', hash: GENESIS_HASH }).execute();
+            await trx.insertInto('users').values({ tenant_id: tenant.id, id: user.id, email, name: user.name, password_hash: passwordHash }).execute();
+            await trx.insertInto('role_assignments').values({ tenant_id: tenant.id, user_id: user.id, role_key: 'owner', branch_id: null }).execute();
+            await trx
+              .insertInto('sessions')
+              .values({ tenant_id: tenant.id, user_id: user.id, token_hash: hashToken(token), expires_at: sessionExpiry(), ip: meta.ip, user_agent: meta.userAgent })
+              .execute();
+            for (const hook of platform.hooks.tenantCreated) await hook(trx, { ...tenant, ownerUserId: user.id });
+            await recordAudit(
+              trx,
+              { tenantId: tenant.id, actor: { type: 'user', id: user.id, name: user.name }, ...meta },
+              { action: 'tenant.created', permission: null, target: { type: 'tenant', id: tenant.id }, changes: { after: { ...tenant, owner: email } } },
+            );
+            await enqueueLater(trx, tenant.id, 'mail.welcome', { userId: user.id });
+          });
+          break;
+        } catch (err) {
+          if (attempt < 5 && isUniqueViolation(err, 'tenants_slug_key')) {
+            tenant.slug = `${slugify(input.businessName).slice(0, 33)}-${crypto.randomBytes(3).toString('hex')}`;
+            continue;
+          }
+          throw err;
+        }
+      }
+      return { tenant, user, token };
+    },
+
+    async login(input: LoginInput, meta: ClientMeta) {
+      const email = input.email.toLowerCase();
+      const ip = meta.ip ?? 'unknown';
+      await throttle.check('user', email, ip);
+      const candidates = await tenancy.withSystem('login: find accounts by e-mail', (trx) => {
+        let q = trx
+          .selectFrom('users as u')
+          .innerJoin('tenants as t', 't.id', 'u.tenant_id')
+          .select(['u.id', 'u.tenant_id', 'u.name', 'u.email', 'u.password_hash', 't.name as tenant_name', 't.slug', 't.currency', 't.timezone'])
+          .where('u.email', '=', email)
+          .where('u.status', '=', 'active')
+          .where('u.password_hash', 'is not', null)
+          .orderBy('u.created_at')
+          .limit(20);
+        if (input.tenant) {
+          const t = input.tenant.toLowerCase();
+          q = /^[0-9a-f-]{36}$/.test(t) ? q.where((eb) => eb.or([eb('t.id', '=', t), eb('t.slug', '=', t)])) : q.where('t.slug', '=', t);
+        }
+        return q.execute();
+      });
+      const matches = [];
+      for (const c of candidates) if (await verifyPassword(input.password, c.password_hash!)) matches.push(c);
+      if (candidates.length === 0) await verifyPassword(input.password, await decoyHash(config.BRIGADE_PASSWORD_COST));
+      if (matches.length === 0) {
+        await throttle.fail('user', email, ip);
+        throw new AppError('invalid_credentials', 'The e-mail address or the password is wrong.');
+      }
+      if (matches.length > 1) {
+        // Only tenants whose password matched are named: nothing is revealed to a stranger.
+        throw new AppError('tenant_required', 'This address belongs to several businesses: say which one with "tenant".', {
+          tenants: matches.map((m) => ({ id: m.tenant_id, slug: m.slug, name: m.tenant_name })),
+        });
+      }
+      await throttle.succeed('user', email, ip);
+      const m = matches[0]!;
+      const token = await openSession(m.tenant_id, m.id, meta);
+      return {
+        token,
+        tenant: { id: m.tenant_id, name: m.tenant_name, slug: m.slug, currency: m.currency, timezone: m.timezone },
+        user: { id: m.id, email: m.email, name: m.name },
+      };
+    },
+
+    async logout(scope: Scope): Promise<void> {
+      await tenancy.withTenant(scope, (trx) =>
+        trx.updateTable('sessions').set({ revoked_at: new Date() }).where('tenant_id', '=', scope.tenantId).where('id', '=', scope.sessionId).execute(),
+      );
+    },
+
+    /** Token → scope, checked against the current session, membership and roles every time. */
+    async authenticate(token: string, meta: ClientMeta): Promise<Scope | null> {
+      if (token.length > 200) return null;
+      const { rows } = await db.runtimePool.query<AuthRow>({
+        name: 'brigade_authenticate',
+        text: 'SELECT * FROM brigade_authenticate($1)',
+        values: [hashToken(token)],
+      });
+      const row = rows[0];
+      if (!row) return null;
+      return {
+        tenantId: row.tenant_id,
+        userId: row.user_id,
+        sessionId: row.session_id,
+        user: { id: row.user_id, name: row.user_name, email: row.user_email },
+        tenant: { id: row.tenant_id, name: row.tenant_name, slug: row.tenant_slug, currency: row.tenant_currency, timezone: row.tenant_timezone },
+        roles: row.roles,
+        grants: computeGrants(row.roles, row.custom_roles),
+        ...meta,
+      };
+    },
+
+    me(scope: Scope) {
+      return {
+        user: scope.user,
+        tenant: scope.tenant,
+        roles: scope.roles,
+        permissions: grantsToList(scope.grants),
+      };
+    },
+
+  };
+}
+
+export type IdentityService = ReturnType<typeof identityService>;

@@ -1,0 +1,40 @@
+import { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import type { Logger } from './log.ts';
+import type { Platform } from './deps.ts';
+import { openDatabase, createTenancy, startEmbeddedPostgres } from './db/index.ts';
+
+export interface StartedPlatform extends Platform {
+  /** Closes pools, Redis and (last) the embedded database, in that order. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to what every process role needs: PostgreSQL (embedded when DATABASE_URL is unset),
+ * migrated when asked, and Redis.
+ */
+export async function startPlatform(config: Config, log: Logger, opts: { migrate: boolean }): Promise<StartedPlatform> {
+  const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(config.BRIGADE_DATA_DIR, log);
+  try {
+    const db = await openDatabase({ url: config.DATABASE_URL ?? embedded!.url, log, migrate: opts.migrate });
+    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 });
+    redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+    const platform: StartedPlatform = {
+      config,
+      log,
+      db,
+      tenancy: createTenancy(db, log),
+      redis,
+      hooks: { tenantCreated: [] },
+      close: async () => {
+        await db.close();
+        redis.disconnect();
+        await embedded?.stop();
+      },
+    };
+    return platform;
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,122 @@
+import crypto from 'node:crypto';
+import pg from 'pg';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/platform/log.ts';
+import { startPlatform, type StartedPlatform } from '../src/platform/bootstrap.ts';
+import { buildApp } from '../src/app.ts';
+
+/** The server tests create their databases on (trust auth here; any superuser URL works). */
+export const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export interface TestContext {
+  app: FastifyInstance;
+  platform: StartedPlatform;
+  dbName: string;
+  /** Connects straight to the test database as its owner, outside the application. */
+  ownerUrl: string;
+  close(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `brigade_t_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        const roles = await c.query<{ rolname: string }>(`SELECT rolname FROM pg_roles WHERE rolname LIKE $1`, [`brigade_rt_${name.slice(0, 32)}%`]);
+        for (const r of roles.rows) await c.query(`DROP ROLE IF EXISTS "${r.rolname}"`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** A fresh, migrated database and Redis prefix, a platform on them and the app (not listening). */
+export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
+  const db = await createTestDatabase();
+  const prefix = `bt${crypto.randomBytes(4).toString('hex')}`;
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: db.url,
+    BRIGADE_QUEUE_PREFIX: prefix,
+    BRIGADE_DEMO: 'false',
+    BRIGADE_PASSWORD_COST: '10',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    BRIGADE_JOB_BACKOFF_MS: '50',
+    ...env,
+  });
+  const platform = await startPlatform(config, createLogger(config.LOG_LEVEL), { migrate: true });
+  const app = await buildApp(platform);
+  await app.ready();
+  return {
+    app,
+    platform,
+    dbName: db.name,
+    ownerUrl: db.url,
+    async close() {
+      await app.close();
+      const keys = await platform.redis.keys(`${prefix}:*`);
+      if (keys.length) await platform.redis.del(...keys);
+      await platform.close();
+      await db.drop();
+    },
+  };
+}
+
+export interface Session {
+  token: string;
+  tenant: { id: string; name: string; slug: string; currency: string; timezone: string };
+  user: { id: string; email: string; name: string };
+}
+
+let seq = 0;
+/** Signs up a new business; returns the owner's session. */
+export async function aTenant(app: FastifyInstance, name = `Test Bistro ${++seq}`): Promise<Session> {
+  const email = `owner+${crypto.randomBytes(4).toString('hex')}@example.com`;
+  const res = await app.inject({ method: 'POST', url: '/v1/signup', payload: { businessName: name, name: 'Olive Owner', email, password: 'correct horse battery' } });
+  if (res.statusCode !== 201) throw new Error(`signup failed: ${res.statusCode} ${res.body}`);
+  return res.json() as Session;
+}
+
+/** Adds a branch straight through the tenant's RLS context (the branches API may not be the subject). */
+export async function aBranch(t: TestContext, tenantId: string, name = 'Main'): Promise<string> {
+  const row = await t.platform.tenancy.withTenant({ tenantId }, (trx) =>
+    trx.insertInto('branches').values({ tenant_id: tenantId, name, timezone: 'UTC' }).returning('id').executeTakeFirstOrThrow(),
+  );
+  return row.id;
+}
+
+/** Adds a member with one role (optionally for one branch) and logs them in. */
+export async function aMember(t: TestContext, owner: Session, role: string, branchId: string | null = null): Promise<Session> {
+  const email = `${role}+${crypto.randomBytes(4).toString('hex')}@example.com`;
+  const { hashPassword } = await import('../src/platform/auth/index.ts');
+  const hash = await hashPassword('correct horse battery', 10);
+  await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, async (trx) => {
+    const u = await trx.insertInto('users').values({ tenant_id: owner.tenant.id, email, name: `A ${role}`, password_hash: hash }).returning('id').executeTakeFirstOrThrow();
+    await trx.insertInto('role_assignments').values({ tenant_id: owner.tenant.id, user_id: u.id, role_key: role, branch_id: branchId }).execute();
+  });
+  const res = await t.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: 'correct horse battery' } });
+  if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
+  return res.json() as Session;
+}
+
+export const bearer = (s: Session | string) => ({ authorization: `Bearer ${typeof s === 'string' ? s : s.token}` });
+
+export function problem(res: LightMyRequestResponse): Record<string, unknown> {
+  if (!String(res.headers['content-type']).startsWith('application/problem+json')) {
+    throw new Error(`expected a problem document, got ${res.headers['content-type']}: ${res.body}`);
+  }
+  return res.json() as Record<string, unknown>;
+}

@@ -1,0 +1,43 @@
+/**
+ * `npm test`: every *.test.ts under src/ and test/, each file in its own process against real
+ * PostgreSQL and Redis. Ends with one line CI reads: "N passed, N failed". A skipped or todo
+ * test counts as failed: nothing is done until it runs.
+ */
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+
+async function findTests(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory() && entry.name !== 'node_modules') out.push(...(await findTests(full)));
+    else if (entry.isFile() && entry.name.endsWith('.test.ts')) out.push(full);
+  }
+  return out;
+}
+
+const filter = process.argv.slice(2);
+const files = (await Promise.all(['src', 'test'].map((d) => findTests(path.resolve(d))))).flat().sort()
+  .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)));
+
+let passed = 0;
+let failed = 0;
+const stream = run({ files, concurrency: Number(process.env.TEST_CONCURRENCY ?? 2), timeout: 300_000 });
+stream.on('test:pass', (e) => {
+  if (e.details.type === 'suite') return;
+  if (e.skip || e.todo) failed++;
+  else passed++;
+});
+stream.on('test:fail', (e) => {
+  // A suite's failure is counted only when its own hooks failed; its tests count themselves.
+  const kind = (e.details.error as { failureType?: string } | undefined)?.failureType;
+  if (e.details.type === 'suite' && kind !== 'hookFailed') return;
+  failed++;
+});
+const report = stream.compose(new spec());
+report.pipe(process.stdout, { end: false });
+await new Promise((resolve) => report.once('end', resolve));
+process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
+process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
