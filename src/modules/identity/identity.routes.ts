@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { scopeOf } from '../access/access.plugin.ts';
+import { scopeOf } from '../access/index.ts';
 import { SignupBody, LoginBody, SessionResponse, MeResponse, OperatorLoginBody } from './identity.schemas.ts';
 import type { IdentityService, ClientMeta } from './identity.service.ts';
 import type { OperatorsService } from './operators.service.ts';

@@ -3,7 +3,7 @@ import type { Platform } from '../../platform/deps.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import { hashPassword, verifyPassword, decoyHash, newToken, hashToken, type Scope } from '../../platform/auth/index.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
-import { computeGrants, grantsToList, type RoleAssignment } from '../access/grants.ts';
+import { computeGrants, grantsToList, type RoleAssignment } from '../access/index.ts';
 import { recordAudit, GENESIS_HASH } from '../audit/index.ts';
 import { loginThrottle } from './identity.throttle.ts';
 import type { SignupInput, LoginInput } from './identity.schemas.ts';

@@ -1,0 +1,46 @@
+/**
+ * `npm run bench [name ...]`: runs bench/<name>.bench.ts files one after another (each in its
+ * own process, so one cannot warm or starve the next) and writes each one's markdown section
+ * into docs/benchmarks.md between <!-- bench:name --> markers, leaving the other sections alone.
+ * Every benchmark measures its baseline in the same run and reports ratios against it.
+ */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import os from 'node:os';
+
+const benchDir = path.resolve('bench');
+const docPath = path.resolve('docs/benchmarks.md');
+const wanted = process.argv.slice(2);
+const names = (await readdir(benchDir))
+  .filter((f) => f.endsWith('.bench.ts'))
+  .map((f) => f.replace(/\.bench\.ts$/, ''))
+  .filter((n) => wanted.length === 0 || wanted.includes(n))
+  .sort();
+
+let doc: string;
+try {
+  doc = await readFile(docPath, 'utf8');
+} catch {
+  doc = '# Benchmarks\n\nProduced by `npm run bench`; each section is rewritten when its benchmark runs.\n';
+}
+
+for (const name of names) {
+  process.stderr.write(`bench: ${name}\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(benchDir, `${name}.bench.ts`)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) {
+    process.stderr.write(`bench ${name} failed (exit ${r.status})\n`);
+    process.exitCode = 1;
+    continue;
+  }
+  const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const section = `<!-- bench:${name} -->\n${r.stdout.trim()}\n\n_Run ${new Date().toISOString()} on ${machine}._\n<!-- /bench:${name} -->`;
+  const re = new RegExp(`<!-- bench:${name} -->[\\s\\S]*?<!-- /bench:${name} -->`);
+  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
+  process.stdout.write(`${r.stdout.trim()}\n\n`);
+}
+await writeFile(docPath, doc);
