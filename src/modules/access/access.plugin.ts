@@ -31,10 +31,20 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     access?: RouteAccess;
   }
+  interface FastifyInstance {
+    /** Every guarded route with its access rule: what the isolation and permission suites walk. */
+    accessTable: GuardedRoute[];
+  }
   interface FastifyRequest {
     scope: Scope | null;
     operator: OperatorScope | null;
   }
+}
+
+export interface GuardedRoute {
+  method: string;
+  url: string;
+  access: RouteAccess;
 }
 
 export interface AccessOptions {
@@ -83,12 +93,14 @@ export function operatorOf(req: FastifyRequest): OperatorScope {
 export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
   app.decorateRequest('scope', null);
   app.decorateRequest('operator', null);
+  const table: GuardedRoute[] = [];
+  app.decorate('accessTable', table);
 
   app.addHook('onRoute', (route) => {
-    const guarded = opts.guardedPrefixes.some((p) => route.url.startsWith(p));
-    if (guarded && !route.config?.access) {
-      throw new Error(`Route ${String(route.method)} ${route.url} declares no access rule (config.access)`);
-    }
+    if (!opts.guardedPrefixes.some((p) => route.url.startsWith(p))) return;
+    const access = route.config?.access;
+    if (!access) throw new Error(`Route ${String(route.method)} ${route.url} declares no access rule (config.access)`);
+    for (const method of [route.method].flat()) table.push({ method: String(method), url: route.url, access });
   });
 
   // Who: before the body is even parsed, so an anonymous caller learns nothing but 401.

@@ -67,7 +67,7 @@ async function inTransaction<T>(pool: pg.Pool, begin: string, fn: (trx: Tx) => P
 
 export function createTenancy(db: Db, log: Logger): Tenancy {
   return {
-    withTenant(ctx, fn) {
+    async withTenant(ctx, fn) {
       // Both ids are server-held (from the session or a job payload we wrote) and checked to be
       // UUIDs, so they can go into the same round trip as BEGIN: one trip instead of two.
       if (!UUID.test(ctx.tenantId)) throw new Error('withTenant needs a tenant UUID');
@@ -77,7 +77,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
         (ctx.userId ? `, set_config('app.user_id', '${ctx.userId}', true)` : '');
       return inTransaction(db.runtimePool, begin, fn);
     },
-    withSystem(reason, fn) {
+    async withSystem(reason, fn) {
       log.debug({ system: reason }, 'system access');
       return inTransaction(db.ownerPool, 'BEGIN', fn);
     },

@@ -1,0 +1,145 @@
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { createTestContext, aTenant, type TestContext, type Session } from './harness.ts';
+
+/**
+ * The database holds the tenant line on its own: these tests talk to PostgreSQL as the runtime
+ * role, outside the application, and walk the catalogue so a new table is covered unasked.
+ */
+let t: TestContext;
+let a: Session;
+let b: Session;
+
+before(async () => {
+  t = await createTestContext();
+  a = await aTenant(t.app, 'Tenant A');
+  b = await aTenant(t.app, 'Tenant B');
+});
+after(() => t.close());
+
+async function tenantTables(): Promise<string[]> {
+  const r = await t.platform.db.ownerPool.query<{ table_name: string }>(`
+    SELECT c.table_name FROM information_schema.columns c
+    JOIN information_schema.tables tb ON tb.table_name = c.table_name AND tb.table_schema = c.table_schema
+    WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' AND tb.table_type = 'BASE TABLE'
+    UNION SELECT 'tenants' ORDER BY 1`);
+  return r.rows.map((x) => x.table_name);
+}
+
+async function asRuntime<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  const c = await t.platform.db.runtimePool.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.release();
+  }
+}
+
+test('every table with tenant_id has FORCE row-level security and a tenant policy for the runtime role', async () => {
+  const tables = await tenantTables();
+  assert.ok(tables.length >= 10, `found only ${tables.length} tenant tables`);
+  const r = await t.platform.db.ownerPool.query<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean; policies: string[] }>(`
+    SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
+           coalesce(array_agg(p.polname) FILTER (WHERE p.polname IS NOT NULL), '{}') AS policies
+    FROM pg_class c LEFT JOIN pg_policy p ON p.polrelid = c.oid
+    WHERE c.relname = ANY($1) AND c.relnamespace = 'public'::regnamespace
+    GROUP BY 1, 2, 3`, [tables]);
+  for (const table of tables) {
+    const row = r.rows.find((x) => x.relname === table);
+    assert.ok(row, `${table} not found`);
+    assert.ok(row.relrowsecurity, `${table} has row-level security disabled`);
+    assert.ok(row.relforcerowsecurity, `${table} does not FORCE row-level security`);
+    assert.ok(row.policies.includes('tenant_isolation'), `${table} has no tenant_isolation policy`);
+  }
+});
+
+test('the runtime role cannot bypass row-level security and owns nothing', async () => {
+  const r = await t.platform.db.ownerPool.query(
+    `SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb,
+            (SELECT count(*) FROM pg_class WHERE relowner = r.oid)::int AS owned
+     FROM pg_roles r WHERE rolname = $1`,
+    [t.platform.db.runtimeRole],
+  );
+  assert.deepEqual(r.rows[0], { rolsuper: false, rolbypassrls: false, rolcreaterole: false, rolcreatedb: false, owned: 0 });
+});
+
+describe('without a tenant context the runtime role', () => {
+  test('reads no row of any tenant table', async () => {
+    for (const table of await tenantTables()) {
+      const count = await asRuntime(async (c) => (await c.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n);
+      assert.equal(count, 0, `${table} leaked ${count} rows without a tenant context`);
+    }
+  });
+
+  test('cannot read the platform tables at all', async () => {
+    for (const table of ['operators', 'operator_sessions', 'brigade_settings']) {
+      await assert.rejects(asRuntime((c) => c.query(`SELECT * FROM ${table}`)), /permission denied/, table);
+    }
+  });
+});
+
+describe('inside tenant A context the runtime role', () => {
+  test('sees only tenant A rows in every tenant table', async () => {
+    for (const table of await tenantTables()) {
+      const column = table === 'tenants' ? 'id' : 'tenant_id';
+      const foreign = await t.platform.tenancy.withTenant({ tenantId: a.tenant.id }, async (trx) => {
+        const r = await trx.selectFrom(table as 'users').select((eb) => eb.fn.countAll<string>().as('n')).where(column as 'tenant_id', '!=', a.tenant.id).executeTakeFirstOrThrow();
+        return Number(r.n);
+      });
+      assert.equal(foreign, 0, `${table} shows other tenants' rows`);
+    }
+  });
+
+  test('cannot write a row carrying tenant B id', async () => {
+    await assert.rejects(
+      t.platform.tenancy.withTenant({ tenantId: a.tenant.id }, (trx) =>
+        trx.insertInto('branches').values({ tenant_id: b.tenant.id, name: 'Smuggled', timezone: 'UTC' }).execute(),
+      ),
+      /row-level security/,
+    );
+    await assert.rejects(
+      t.platform.tenancy.withTenant({ tenantId: a.tenant.id }, (trx) =>
+        trx.insertInto('users').values({ tenant_id: b.tenant.id, email: 'x@example.com', name: 'X' }).execute(),
+      ),
+      /row-level security/,
+    );
+  });
+
+  test('cannot move its own row into tenant B', async () => {
+    await assert.rejects(
+      t.platform.tenancy.withTenant({ tenantId: a.tenant.id }, (trx) =>
+        trx.updateTable('users').set({ tenant_id: b.tenant.id }).where('tenant_id', '=', a.tenant.id).execute(),
+      ),
+      /row-level security|violates foreign key/,
+    );
+  });
+
+  test('cannot update or delete tenant B rows (they are invisible)', async () => {
+    const changed = await t.platform.tenancy.withTenant({ tenantId: a.tenant.id }, async (trx) => {
+      const u = await trx.updateTable('users').set({ name: 'hijacked' }).where('tenant_id', '=', b.tenant.id).executeTakeFirst();
+      const d = await trx.deleteFrom('sessions').where('tenant_id', '=', b.tenant.id).executeTakeFirst();
+      return Number(u.numUpdatedRows) + Number(d.numDeletedRows);
+    });
+    assert.equal(changed, 0);
+  });
+});
+
+test('a pooled connection never carries one tenant into the next transaction', async () => {
+  // One connection, so the second transaction surely reuses the first one's session.
+  const c = await t.platform.db.runtimePool.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query(`SELECT set_config('app.tenant_id', $1, true)`, [a.tenant.id]);
+    assert.equal((await c.query('SELECT count(*)::int AS n FROM users')).rows[0].n, 1);
+    await c.query('COMMIT');
+    assert.equal((await c.query('SELECT count(*)::int AS n FROM users')).rows[0].n, 0);
+  } finally {
+    c.release();
+  }
+});
+
+test('withTenant refuses a tenant id that is not a UUID (nothing reaches SQL)', async () => {
+  await assert.rejects(t.platform.tenancy.withTenant({ tenantId: `${crypto.randomUUID()}'; DROP TABLE users; --` }, async () => 1), /UUID/);
+});
