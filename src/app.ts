@@ -18,6 +18,8 @@ export async function buildApp(platform: Platform): Promise<FastifyInstance> {
     exposeHeadRoutes: false,
     ajv: { customOptions: { removeAdditional: false } },
   });
+  // Tracing must wrap everything registered after it.
+  if (platform.tracing) await app.register(platform.tracing.fastify.plugin());
   app.setValidatorCompiler(validatorCompiler);
   installProblemHandlers(app);
   await app.register(requestContext);

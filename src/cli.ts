@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, describeConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './platform/log.ts';
 import { startPlatform, type StartedPlatform } from './platform/bootstrap.ts';
+import { startTracing } from './platform/telemetry.ts';
 import { buildApp } from './app.ts';
 import { identityService, operatorsService } from './modules/identity/index.ts';
 import { seedDemo } from './modules/demo/demo.seed.ts';
@@ -56,7 +57,7 @@ const commands: Record<string, Command> = {
   start: {
     summary: 'Migrations, API, worker and demo data in one process',
     async run(_args, config, log) {
-      const platform = await startPlatform(config, log, { migrate: true });
+      const platform = await startPlatform(config, log, { migrate: true, tracing: await startTracing() });
       const closers: Closer[] = [];
       closeOnSignal(log, closers);
       closers.push(await serve(platform, config));
@@ -71,7 +72,7 @@ const commands: Record<string, Command> = {
   serve: {
     summary: 'The HTTP API and the ops dashboard',
     async run(_args, config, log) {
-      const platform = await startPlatform(config, log, { migrate: false });
+      const platform = await startPlatform(config, log, { migrate: false, tracing: await startTracing() });
       const closers: Closer[] = [];
       closeOnSignal(log, closers);
       closers.push(await serve(platform, config));

@@ -5,6 +5,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { startPlatform, type StartedPlatform } from '../src/platform/bootstrap.ts';
 import { buildApp } from '../src/app.ts';
+import type { Tracing } from '../src/platform/telemetry.ts';
 
 /** The server tests create their databases on (trust auth here; any superuser URL works). */
 export const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -44,7 +45,7 @@ export async function createTestDatabase(): Promise<{ name: string; url: string;
 }
 
 /** A fresh, migrated database and Redis prefix, a platform on them and the app (not listening). */
-export async function createTestContext(env: Record<string, string> = {}): Promise<TestContext> {
+export async function createTestContext(env: Record<string, string> = {}, opts: { tracing?: Tracing | null } = {}): Promise<TestContext> {
   const db = await createTestDatabase();
   const prefix = `bt${crypto.randomBytes(4).toString('hex')}`;
   const config = loadConfig({
@@ -57,7 +58,7 @@ export async function createTestContext(env: Record<string, string> = {}): Promi
     BRIGADE_JOB_BACKOFF_MS: '50',
     ...env,
   });
-  const platform = await startPlatform(config, createLogger(config.LOG_LEVEL), { migrate: true });
+  const platform = await startPlatform(config, createLogger(config.LOG_LEVEL), { migrate: true, tracing: opts.tracing ?? null });
   const app = await buildApp(platform);
   await app.ready();
   return {

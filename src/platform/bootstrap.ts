@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from './log.ts';
 import type { Platform } from './deps.ts';
 import { openDatabase, createTenancy, startEmbeddedPostgres } from './db/index.ts';
+import type { Tracing } from './telemetry.ts';
 
 export interface StartedPlatform extends Platform {
   /** Closes pools, Redis and (last) the embedded database, in that order. */
@@ -13,7 +14,7 @@ export interface StartedPlatform extends Platform {
  * Connects to what every process role needs: PostgreSQL (embedded when DATABASE_URL is unset),
  * migrated when asked, and Redis.
  */
-export async function startPlatform(config: Config, log: Logger, opts: { migrate: boolean }): Promise<StartedPlatform> {
+export async function startPlatform(config: Config, log: Logger, opts: { migrate: boolean; tracing?: Tracing | null }): Promise<StartedPlatform> {
   const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(config.BRIGADE_DATA_DIR, log);
   try {
     const db = await openDatabase({ url: config.DATABASE_URL ?? embedded!.url, log, migrate: opts.migrate });
@@ -25,10 +26,12 @@ export async function startPlatform(config: Config, log: Logger, opts: { migrate
       db,
       tenancy: createTenancy(db, log),
       redis,
+      tracing: opts.tracing ?? null,
       hooks: { tenantCreated: [] },
       close: async () => {
         await db.close();
         redis.disconnect();
+        await opts.tracing?.shutdown();
         await embedded?.stop();
       },
     };

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { Logger } from './log.ts';
 import type { Db, Tenancy, Tx } from './db/index.ts';
+import type { Tracing } from './telemetry.ts';
 
 export interface NewTenant {
   id: string;
@@ -23,6 +24,8 @@ export interface Platform {
   db: Db;
   tenancy: Tenancy;
   redis: Redis;
+  /** Null when no trace exporter is configured. */
+  tracing: Tracing | null;
   hooks: {
     tenantCreated: ((trx: Tx, tenant: NewTenant) => Promise<void>)[];
   };

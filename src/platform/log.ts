@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import { currentContext } from './context/index.ts';
+import { activeTraceId } from './telemetry.ts';
 
 export type { Logger };
 
@@ -33,8 +34,10 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       // Every line carries the ids of the request or job it was written for.
       mixin() {
         const ctx = currentContext();
-        if (!ctx) return {};
-        const ids: Record<string, string> = {};
+        const traceId = activeTraceId();
+        if (!ctx && !traceId) return {};
+        const ids: Record<string, string> = traceId ? { traceId } : {};
+        if (!ctx) return ids;
         if (ctx.requestId) ids.requestId = ctx.requestId;
         if (ctx.tenantId) ids.tenantId = ctx.tenantId;
         if (ctx.userId) ids.userId = ctx.userId;

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../platform/errors/index.ts';
 import { enrichContext } from '../../platform/context/index.ts';
+import { tagRequestSpan } from '../../platform/telemetry.ts';
 import type { Scope, OperatorScope } from '../../platform/auth/scope.ts';
 import { permissions, type Permission } from './catalogue.ts';
 import { can, canSomewhere, explainDenial } from './grants.ts';
@@ -120,6 +121,7 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
     if (!scope) throw unauthenticated();
     req.scope = scope;
     enrichContext({ tenantId: scope.tenantId, userId: scope.userId });
+    tagRequestSpan(req, { 'brigade.tenant_id': scope.tenantId, 'enduser.id': scope.userId });
   });
 
   // What, coarse: a caller without the permission anywhere is refused before validation.
