@@ -140,6 +140,44 @@ test('a pooled connection never carries one tenant into the next transaction', a
   }
 });
 
-test('withTenant refuses a tenant id that is not a UUID (nothing reaches SQL)', async () => {
-  await assert.rejects(t.platform.tenancy.withTenant({ tenantId: `${crypto.randomUUID()}'; DROP TABLE users; --` }, async () => 1), /UUID/);
+test('withTenant refuses a tenant id that is not a UUID', async () => {
+  await assert.rejects(t.platform.tenancy.withTenant({ tenantId: `${crypto.randomUUID()}'; DROP TABLE users; --` }, async () => 1), /tenant UUID/);
+});
+
+describe('readAsTenant', () => {
+  test('reads only the tenant rows in one statement', async () => {
+    const rows = await t.platform.tenancy.readAsTenant({ tenantId: a.tenant.id }, (db) => db.selectFrom('users').select(['tenant_id']).execute());
+    assert.ok(rows.length > 0);
+    assert.ok(rows.every((r) => r.tenant_id === a.tenant.id));
+  });
+
+  test('refuses a second statement, which would run outside the context', async () => {
+    await assert.rejects(
+      t.platform.tenancy.readAsTenant({ tenantId: a.tenant.id }, async (db) => {
+        await db.selectFrom('users').select('id').execute();
+        return db.selectFrom('users').select('id').execute();
+      }),
+      /one statement/,
+    );
+  });
+
+  test('leaves no context behind on the pooled connection', async () => {
+    await t.platform.tenancy.readAsTenant({ tenantId: a.tenant.id }, (db) => db.selectFrom('users').select('id').execute());
+    const leaked = await asRuntime(async (c) => (await c.query('SELECT count(*)::int AS n FROM users')).rows[0].n);
+    assert.equal(leaked, 0);
+  });
+});
+
+test('a failing statement rolls the whole withTenant transaction back and the connection stays usable', async () => {
+  await assert.rejects(
+    t.platform.tenancy.withTenant({ tenantId: a.tenant.id }, async (trx) => {
+      await trx.insertInto('branches').values({ tenant_id: a.tenant.id, name: 'Doomed', timezone: 'UTC' }).execute();
+      await trx.insertInto('branches').values({ tenant_id: a.tenant.id, name: 'Bad', timezone: 'UTC', id: 'not-a-uuid' }).execute();
+    }),
+    /invalid input syntax for type uuid/,
+  );
+  const doomed = await t.platform.tenancy.readAsTenant({ tenantId: a.tenant.id }, (db) =>
+    db.selectFrom('branches').select('id').where('tenant_id', '=', a.tenant.id).where('name', '=', 'Doomed').execute(),
+  );
+  assert.equal(doomed.length, 0);
 });

@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './schema.ts';
 import type { Db } from './database.ts';
 import type { Logger } from '../log.ts';
+import { pipeline } from './pipeline.ts';
 
 /** A Kysely handle bound to one open transaction. */
 export type Tx = Kysely<Database>;
@@ -20,6 +21,12 @@ export interface Tenancy {
    */
   withTenant<T>(ctx: TenantContext, fn: (trx: Tx) => Promise<T>): Promise<T>;
   /**
+   * The same guarantee for a use case that makes exactly one statement (a read by id, a list
+   * page): context and statement go in one round trip as one implicit transaction. A second
+   * statement is refused, since it would run outside the context.
+   */
+  readAsTenant<T>(ctx: TenantContext, fn: (db: Tx) => Promise<T>): Promise<T>;
+  /**
    * The named, logged door for the few platform paths that must cross tenants (login, the
    * webhook inbox, fan-out schedulers, ops). Runs as the owner role, in a transaction.
    */
@@ -27,59 +34,88 @@ export interface Tenancy {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SET_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)`;
 
-/** Hands Kysely one already-checked-out client; releasing it is the caller's job. */
-class OneClientPool {
-  constructor(private readonly client: pg.PoolClient) {}
-  async connect(): Promise<pg.PoolClient> {
-    const client = this.client;
-    return { query: client.query.bind(client), release: () => undefined } as unknown as pg.PoolClient;
-  }
-  async end(): Promise<void> {}
+type QueryFn = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
+
+/** Hands Kysely one already-checked-out client whose `query` we decide; releasing is ours. */
+function bindKysely(query: QueryFn): Tx {
+  const client = { query, release: () => undefined };
+  const pool = { connect: async () => client, end: async () => undefined };
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) });
 }
 
-function bindKysely(client: pg.PoolClient): Tx {
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: new OneClientPool(client) as unknown as pg.Pool }) });
-}
-
-async function inTransaction<T>(pool: pg.Pool, begin: string, fn: (trx: Tx) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query(begin);
-    try {
-      const result = await fn(bindKysely(client));
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw err;
-    }
-  } catch (err) {
-    if ((err as { code?: string }).code === undefined) broken = true;
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+function contextValues(ctx: TenantContext): unknown[] {
+  if (!UUID.test(ctx.tenantId)) throw new Error('tenant context needs a tenant UUID');
+  if (ctx.userId && !UUID.test(ctx.userId)) throw new Error('tenant context needs a user UUID');
+  return [ctx.tenantId, ctx.userId ?? ''];
 }
 
 export function createTenancy(db: Db, log: Logger): Tenancy {
+  async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      return await body(client);
+    } catch (err) {
+      // A protocol-level failure (no SQLSTATE) may leave the connection unusable: drop it.
+      if ((err as { code?: string }).code === undefined) broken = err as Error;
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   return {
     async withTenant(ctx, fn) {
-      // Both ids are server-held (from the session or a job payload we wrote) and checked to be
-      // UUIDs, so they can go into the same round trip as BEGIN: one trip instead of two.
-      if (!UUID.test(ctx.tenantId)) throw new Error('withTenant needs a tenant UUID');
-      if (ctx.userId && !UUID.test(ctx.userId)) throw new Error('withTenant needs a user UUID');
-      const begin =
-        `BEGIN; SELECT set_config('app.tenant_id', '${ctx.tenantId}', true)` +
-        (ctx.userId ? `, set_config('app.user_id', '${ctx.userId}', true)` : '');
-      return inTransaction(db.runtimePool, begin, fn);
+      const values = contextValues(ctx);
+      return withClient(db.runtimePool, async (client) => {
+        // BEGIN and the context ride along with the first statement: one round trip saved.
+        let begun = false;
+        const query: QueryFn = async (text, params) => {
+          if (begun) return client.query(text, params);
+          begun = true;
+          const results = await pipeline(client, [{ text: 'BEGIN' }, { text: SET_CONTEXT, values }, { text, values: params }]);
+          return results[2]!;
+        };
+        try {
+          const result = await fn(bindKysely(query));
+          if (begun) await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          if (begun) await client.query('ROLLBACK');
+          throw err;
+        }
+      });
     },
+
+    async readAsTenant(ctx, fn) {
+      const values = contextValues(ctx);
+      return withClient(db.runtimePool, async (client) => {
+        let used = false;
+        const query: QueryFn = async (text, params) => {
+          if (used) throw new Error('readAsTenant allows one statement; use withTenant for more');
+          used = true;
+          const results = await pipeline(client, [{ text: SET_CONTEXT, values }, { text, values: params }]);
+          return results[1]!;
+        };
+        return fn(bindKysely(query));
+      });
+    },
+
     async withSystem(reason, fn) {
       log.debug({ system: reason }, 'system access');
-      return inTransaction(db.ownerPool, 'BEGIN', fn);
+      return withClient(db.ownerPool, async (client) => {
+        await client.query('BEGIN');
+        try {
+          const result = await fn(bindKysely((text, params) => client.query(text, params)));
+          await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw err;
+        }
+      });
     },
   };
 }
