@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Platform } from './platform/deps.ts';
@@ -9,11 +9,26 @@ import { createMetrics } from './platform/metrics.ts';
 import { accessPlugin } from './modules/access/index.ts';
 import { identityService, operatorsService, identityRoutes, clientMeta } from './modules/identity/index.ts';
 
+/** One line per request, when it completes; the ids come from the context store (log mixin). */
+class RequestLog extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ method: request.method, url: request.url }, 'request received');
+  }
+  override requestCompleted(error: Error | null, request: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: request.method, route: request.routeOptions.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request completed');
+  }
+}
+
 /** Builds the HTTP application: platform plugins first, then each module's routes. Never listens. */
 export async function buildApp(platform: Platform): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: platform.log as FastifyBaseLogger,
     genReqId: (req) => requestIdOf(req),
+    logController: new RequestLog(),
+    // The request id reaches log lines through the context store; no second copy in bindings.
+    childLoggerFactory: (logger, _bindings, opts) => logger.child({}, opts),
     bodyLimit: 1024 * 1024,
     exposeHeadRoutes: false,
     ajv: { customOptions: { removeAdditional: false } },
