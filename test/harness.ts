@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../src/config.ts';
-import { createLogger } from '../src/platform/log.ts';
+import { createLogger, type Logger } from '../src/platform/log.ts';
 import { startPlatform, type StartedPlatform } from '../src/platform/bootstrap.ts';
 import { buildApp } from '../src/app.ts';
 import type { Tracing } from '../src/platform/telemetry.ts';
@@ -45,7 +45,7 @@ export async function createTestDatabase(): Promise<{ name: string; url: string;
 }
 
 /** A fresh, migrated database and Redis prefix, a platform on them and the app (not listening). */
-export async function createTestContext(env: Record<string, string> = {}, opts: { tracing?: Tracing | null } = {}): Promise<TestContext> {
+export async function createTestContext(env: Record<string, string> = {}, opts: { tracing?: Tracing | null; log?: Logger } = {}): Promise<TestContext> {
   const db = await createTestDatabase();
   const prefix = `bt${crypto.randomBytes(4).toString('hex')}`;
   const config = loadConfig({
@@ -58,7 +58,7 @@ export async function createTestContext(env: Record<string, string> = {}, opts: 
     BRIGADE_JOB_BACKOFF_MS: '50',
     ...env,
   });
-  const platform = await startPlatform(config, createLogger(config.LOG_LEVEL), { migrate: true, tracing: opts.tracing ?? null });
+  const platform = await startPlatform(config, opts.log ?? createLogger(config.LOG_LEVEL), { migrate: true, tracing: opts.tracing ?? null });
   const app = await buildApp(platform);
   await app.ready();
   return {
