@@ -6,6 +6,7 @@ import { validatorCompiler } from './platform/http/validation.ts';
 import { installProblemHandlers } from './platform/http/problems.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { createMetrics } from './platform/metrics.ts';
+import { tenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
 import { accessPlugin } from './modules/access/index.ts';
 import { identityService, operatorsService, identityRoutes, clientMeta } from './modules/identity/index.ts';
 
@@ -57,12 +58,17 @@ export async function buildApp(platform: Platform): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  const rateLimiter = tenantRateLimiter(platform.redis, platform.config.BRIGADE_QUEUE_PREFIX);
   const identity = identityService(platform);
   const operators = operatorsService(platform);
   await app.register(accessPlugin, {
     guardedPrefixes: ['/v1', '/ops/api'],
     authenticate: (token, req) => identity.authenticate(token, clientMeta(req)),
     authenticateOperator: (token, req) => operators.authenticate(token, clientMeta(req)),
+    afterAuthenticate: async (scope) => {
+      const limit = platform.hooks.tenantRateLimit ? await platform.hooks.tenantRateLimit(scope.tenantId) : platform.config.BRIGADE_TENANT_RATE_LIMIT;
+      await rateLimiter.consume(scope.tenantId, limit);
+    },
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));

@@ -56,6 +56,7 @@ export async function createTestContext(env: Record<string, string> = {}, opts: 
     BRIGADE_PASSWORD_COST: '10',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     BRIGADE_JOB_BACKOFF_MS: '50',
+    BRIGADE_TENANT_RATE_LIMIT: '0',
     ...env,
   });
   const platform = await startPlatform(config, opts.log ?? createLogger(config.LOG_LEVEL), { migrate: true, tracing: opts.tracing ?? null });

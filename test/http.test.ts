@@ -153,3 +153,21 @@ test('/healthz answers and /readyz checks PostgreSQL and Redis', async () => {
   assert.equal(ready.statusCode, 200);
   assert.deepEqual(ready.json().checks, { postgres: 'ok', redis: 'ok' });
 });
+
+test('a tenant that floods the API is slowed with 429 while its neighbour is served', async () => {
+  const limited = await createTestContext({ BRIGADE_TENANT_RATE_LIMIT: '2' });
+  try {
+    const noisy = await aTenant(limited.app, 'Noisy');
+    const quiet = await aTenant(limited.app, 'Quiet');
+    const statuses: number[] = [];
+    for (let i = 0; i < 45; i++) statuses.push((await limited.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(noisy) })).statusCode);
+    assert.ok(statuses.includes(429), `no 429 in ${statuses.join(',')}`);
+    const throttled = await limited.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(noisy) });
+    assert.equal(problem(throttled).code, 'rate_limited');
+    assert.ok(Number(throttled.headers['retry-after']) >= 1);
+    const neighbour = await limited.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(quiet) });
+    assert.equal(neighbour.statusCode, 200);
+  } finally {
+    await limited.close();
+  }
+});

@@ -28,5 +28,7 @@ export interface Platform {
   tracing: Tracing | null;
   hooks: {
     tenantCreated: ((trx: Tx, tenant: NewTenant) => Promise<void>)[];
+    /** Requests per second a tenant may make (billing sets it from the plan); default from config. */
+    tenantRateLimit?: (tenantId: string) => Promise<number>;
   };
 }

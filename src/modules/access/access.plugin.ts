@@ -53,6 +53,8 @@ export interface AccessOptions {
   authenticateOperator(token: string, req: FastifyRequest): Promise<OperatorScope | null>;
   /** Billing's plan check, run in the same step as the permission check; throws a 402 AppError. */
   checkEntitlement?(scope: Scope, entitlement: Entitlement, req: FastifyRequest): Promise<void>;
+  /** Runs once the caller is known, before anything else (the per-tenant rate limit). */
+  afterAuthenticate?(scope: Scope, req: FastifyRequest): Promise<void>;
   /** Path prefixes whose routes must declare access (the app refuses to start otherwise). */
   guardedPrefixes: string[];
 }
@@ -122,6 +124,7 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
     req.scope = scope;
     enrichContext({ tenantId: scope.tenantId, userId: scope.userId });
     tagRequestSpan(req, { 'brigade.tenant_id': scope.tenantId, 'enduser.id': scope.userId });
+    if (opts.afterAuthenticate) await opts.afterAuthenticate(scope, req);
   });
 
   // What, coarse: a caller without the permission anywhere is refused before validation.
