@@ -122,3 +122,13 @@ export function problem(res: LightMyRequestResponse): Record<string, unknown> {
   }
   return res.json() as Record<string, unknown>;
 }
+
+/** A platform operator, logged in at /ops/api/login; returns the operator token. */
+export async function anOperator(t: TestContext): Promise<{ token: string; email: string }> {
+  const { operatorsService } = await import('../src/modules/identity/index.ts');
+  const email = `op+${crypto.randomBytes(4).toString('hex')}@brigade.example`;
+  await operatorsService(t.platform).createOperator({ email, password: 'operator password 1', name: 'Oscar Operator' });
+  const res = await t.app.inject({ method: 'POST', url: '/ops/api/login', payload: { email, password: 'operator password 1' } });
+  if (res.statusCode !== 200) throw new Error(`operator login failed: ${res.statusCode} ${res.body}`);
+  return { token: (res.json() as { token: string }).token, email };
+}
