@@ -134,7 +134,8 @@ test('a branch manager lists only the members of their branch, page by page', as
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const res = await t.app.inject({ method: 'GET', url: `/v1/members?limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: bearer(manager) });
+    const url: string = `/v1/members?limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+    const res = await t.app.inject({ method: 'GET', url, headers: bearer(manager) });
     assert.equal(res.statusCode, 200);
     seen.push(...res.json().data);
     cursor = res.json().nextCursor;
