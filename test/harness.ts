@@ -45,7 +45,10 @@ export async function createTestDatabase(): Promise<{ name: string; url: string;
 }
 
 /** A fresh, migrated database and Redis prefix, a platform on them and the app (not listening). */
-export async function createTestContext(env: Record<string, string> = {}, opts: { tracing?: Tracing | null; log?: Logger } = {}): Promise<TestContext> {
+export async function createTestContext(
+  env: Record<string, string> = {},
+  opts: { tracing?: Tracing | null; log?: Logger; routes?: (app: FastifyInstance, platform: StartedPlatform) => Promise<void> | void } = {},
+): Promise<TestContext> {
   const db = await createTestDatabase();
   const prefix = `bt${crypto.randomBytes(4).toString('hex')}`;
   const config = loadConfig({
@@ -61,6 +64,8 @@ export async function createTestContext(env: Record<string, string> = {}, opts: 
   });
   const platform = await startPlatform(config, opts.log ?? createLogger(config.LOG_LEVEL), { migrate: true, tracing: opts.tracing ?? null });
   const app = await buildApp(platform);
+  // Extra routes (benchmarks, probes) join before the app is sealed.
+  await opts.routes?.(app, platform);
   await app.ready();
   return {
     app,
