@@ -158,7 +158,7 @@ after(() => t.close());
 const guarded = (url: string) => url.startsWith('/v1') || url.startsWith('/ops/api');
 
 test('every guarded route of the app has rows in the permission matrix, and every row a route', () => {
-  const routes = t.app.declaredRoutes.filter((r) => guarded(r.url)).map((r) => `${r.method} ${r.url}`);
+  const routes = t.app.accessTable.filter((r) => guarded(r.url)).map((r) => `${r.method} ${r.url}`);
   const missing = routes.filter((r) => !matrix[r]?.length);
   assert.deepEqual(missing, [], `routes without expectations in test/permission-matrix.test.ts: ${missing.join(', ')}`);
   const stale = Object.keys(matrix).filter((k) => !routes.includes(k));

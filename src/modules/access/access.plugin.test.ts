@@ -23,6 +23,6 @@ test('a route performing a catalogue action must decide it where the manifest do
   await assert.rejects(async () => (await appWith({ action: 'billing.manage', branch: 'list' })).ready(), /decided tenant-wide/);
   const ok = await appWith({ action: 'orders.refund', branch: () => null });
   await ok.ready();
-  assert.deepEqual(ok.declaredRoutes.map((r) => `${r.method} ${r.url}`), ['GET /v1/thing']);
+  assert.deepEqual(ok.accessTable.map((r) => `${r.method} ${r.url}`), ['GET /v1/thing']);
   await ok.close();
 });

@@ -72,7 +72,7 @@ test('the manifest explains a refusal with the sentence the route\'s 403 gives',
 });
 
 test('for every role and every route that performs an action, the manifest agrees with enforcement', async () => {
-  const routes = t.app.declaredRoutes.filter((r) => 'action' in r.access);
+  const routes = t.app.accessTable.filter((r) => 'action' in r.access);
   const covered = new Set(routes.map((r) => ('action' in r.access ? r.access.action : null)));
   for (const a of ['members.read', 'members.manage', 'roles.manage', 'audit.read', 'audit.export', 'support_access.manage'] as Action[]) {
     assert.ok(covered.has(a), `no route performs ${a}`);
