@@ -26,8 +26,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const t = await createTestContext({ LOG_LEVEL: 'warn' }, {
   routes(app, platform) {
     const read = (tenantId: string, id: string) =>
-      platform.tenancy.withTenant({ tenantId }, (trx) =>
-        trx.selectFrom('branches').select(['id', 'name', 'timezone']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirstOrThrow(),
+      platform.tenancy.readAsTenant({ tenantId }, (db) =>
+        db.selectFrom('branches').select(['id', 'name', 'timezone']).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirstOrThrow(),
       );
     app.get<{ Params: { id: string } }>('/v1/bench/checked/:id', {
       config: { access: { permission: 'branches.read', branch: (req) => (req.params as { id: string }).id } },

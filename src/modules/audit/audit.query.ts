@@ -44,7 +44,7 @@ export async function auditPageIn(trx: Tx, tenantId: string, query: AuditQuery) 
 export function auditQueries(tenancy: Tenancy) {
   return {
     listAuditEvents(scope: Scope, query: AuditQuery) {
-      return tenancy.withTenant(scope, (trx) => auditPageIn(trx, scope.tenantId, query));
+      return tenancy.readAsTenant(scope, (db) => auditPageIn(db, scope.tenantId, query));
     },
 
     /**
@@ -68,8 +68,8 @@ export function auditQueries(tenancy: Tenancy) {
         if (query.format === 'csv') yield csvLine(csvColumns);
         let afterSeq: string | null = null;
         for (;;) {
-          const rows: AuditRow[] = await tenancy.withTenant({ tenantId }, (trx) =>
-            findAuditEvents(trx, tenantId, filter, { order: 'asc', afterSeq, uptoSeq: head.seq, limit: 500 }),
+          const rows: AuditRow[] = await tenancy.readAsTenant({ tenantId }, (db) =>
+            findAuditEvents(db, tenantId, filter, { order: 'asc', afterSeq, uptoSeq: head.seq, limit: 500 }),
           );
           let chunk = '';
           for (const row of rows) chunk += query.format === 'csv' ? csvLine(csvRow(row)) : `${JSON.stringify({ ...auditEventView(row), prevHash: row.prev_hash })}\n`;

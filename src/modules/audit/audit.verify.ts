@@ -51,7 +51,7 @@ const BATCH = 1000;
  * the head with a copy kept elsewhere: `brigade audit verify` prints it for that reason.
  */
 export async function verifyAuditChain(tenancy: Tenancy, tenantId: string): Promise<ChainVerdict> {
-  const stored = await tenancy.withTenant({ tenantId }, (trx) => chainHead(trx, tenantId));
+  const stored = await tenancy.readAsTenant({ tenantId }, (db) => chainHead(db, tenantId));
   const head = stored ?? { seq: '0', hash: GENESIS_HASH };
   const verdict = (checked: number, problem: ChainProblem | null): ChainVerdict => ({ tenantId, ok: problem === null, checked, head, problem });
 
@@ -59,8 +59,8 @@ export async function verifyAuditChain(tenancy: Tenancy, tenantId: string): Prom
   let prev: { seq: string; id: string; hash: string } | null = null;
   let checked = 0;
   for (;;) {
-    const rows = await tenancy.withTenant({ tenantId }, (trx) =>
-      findAuditEvents(trx, tenantId, {}, { order: 'asc', afterSeq: prev?.seq ?? null, uptoSeq: stored?.seq ?? null, limit: BATCH }),
+    const rows = await tenancy.readAsTenant({ tenantId }, (db) =>
+      findAuditEvents(db, tenantId, {}, { order: 'asc', afterSeq: prev?.seq ?? null, uptoSeq: stored?.seq ?? null, limit: BATCH }),
     );
     for (const row of rows) {
       if (BigInt(row.seq) !== expected) {

@@ -102,8 +102,8 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
       const limit = query.limit ?? DEFAULT_LIMIT;
       const after = decodeCursor(query.cursor, ['s', 's']);
       const statuses: MemberStatus[] = query.status ? [query.status] : ['active', 'invited'];
-      const rows = await tenancy.withTenant(scope, (trx) =>
-        findMembers(trx, scope.tenantId, {
+      const rows = await tenancy.readAsTenant(scope, (db) =>
+        findMembers(db, scope.tenantId, {
           visible: visibleMembers(scope),
           statuses,
           after: after ? { name: after[0] as string, id: after[1] as string } : null,
@@ -114,7 +114,7 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
     },
 
     async getMember(scope: Scope, id: string) {
-      const row = await tenancy.withTenant(scope, (trx) => findMember(trx, scope.tenantId, id, { visible: visibleMembers(scope), includeRemoved: true }));
+      const row = await tenancy.readAsTenant(scope, (db) => findMember(db, scope.tenantId, id, { visible: visibleMembers(scope), includeRemoved: true }));
       if (!row) throw notFound('member');
       return { member: memberView(row) };
     },

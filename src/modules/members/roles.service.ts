@@ -29,7 +29,7 @@ export function rolesService(platform: Platform) {
     async listRoles(scope: Scope, query: { limit?: number; cursor?: string }) {
       const limit = query.limit ?? DEFAULT_LIMIT;
       const after = decodeCursor(query.cursor, ['s'])?.[0] as string | undefined;
-      const custom = await tenancy.withTenant(scope, (trx) => listCustomRoles(trx, scope.tenantId));
+      const custom = await tenancy.readAsTenant(scope, (db) => listCustomRoles(db, scope.tenantId));
       const all = [...systemViews, ...custom.map(customView)];
       const start = after === undefined ? 0 : all.findIndex((r) => r.key === after) + 1;
       return toPage(all.slice(start, start + limit + 1), limit, (r) => [r.key], (r) => r);

@@ -58,8 +58,8 @@ export function supportService(platform: Platform) {
     async listSupportGrants(scope: Scope, query: { limit?: number; cursor?: string }) {
       const limit = query.limit ?? DEFAULT_LIMIT;
       const after = decodeCursor(query.cursor, ['s', 's']);
-      const rows = await tenancy.withTenant(scope, (trx) =>
-        findGrants(trx, scope.tenantId, { after: after ? { at: after[0] as string, id: after[1] as string } : null, limit }),
+      const rows = await tenancy.readAsTenant(scope, (db) =>
+        findGrants(db, scope.tenantId, { after: after ? { at: after[0] as string, id: after[1] as string } : null, limit }),
       );
       const now = new Date();
       return toPage(rows, limit, (r) => [r.created_at.toISOString(), r.id], (r) => supportGrantView(r, now));
