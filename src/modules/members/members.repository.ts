@@ -189,6 +189,23 @@ export async function insertInvitation(
   return row.id;
 }
 
+/**
+ * Gives a pending, unexpired invitation a new token hash (the previous link stops working).
+ * Undefined when the invitation was accepted, withdrawn or has expired.
+ */
+export async function rotateInvitationToken(trx: Tx, tenantId: string, id: string, tokenHash: string) {
+  return trx
+    .updateTable('invitations')
+    .set({ token_hash: tokenHash })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .where('accepted_at', 'is', null)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', new Date())
+    .returning(['user_id', 'expires_at'])
+    .executeTakeFirst();
+}
+
 export async function revokePendingInvitations(trx: Tx, tenantId: string, userId: string): Promise<void> {
   await trx
     .updateTable('invitations')

@@ -29,6 +29,7 @@ import {
   markRemoved,
   insertInvitation,
   revokePendingInvitations,
+  rotateInvitationToken,
   lockPendingInvitation,
   acceptInvitationRow,
   type MemberRow,
@@ -251,28 +252,37 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
   };
 
   /**
-   * The mail job needs the token to build the link, so it travels in the outbox payload; only
-   * its hash is stored as the invitation, it works once and expires
-   * (BRIGADE_INVITATION_TTL_HOURS). Any earlier pending invitation of the member is withdrawn.
+   * The invitation row exists from now on, but no usable token yet: the mail job issues one
+   * when it sends (`issueInvitationLink`), so no secret waits in the outbox or the queue.
+   * Any earlier pending invitation of the member is withdrawn.
    */
   async function sendInvitationLater(trx: Tx, scope: Scope, member: MemberView): Promise<void> {
-    const token = newToken('inv');
     const expiresAt = new Date(Date.now() + config.BRIGADE_INVITATION_TTL_HOURS * 3600_000);
     await revokePendingInvitations(trx, scope.tenantId, member.id);
-    const invitationId = await insertInvitation(trx, scope.tenantId, { userId: member.id, tokenHash: hashToken(token), invitedBy: scope.userId, expiresAt });
-    const acceptUrl = new URL(`/invitations/accept#token=${token}`, config.BRIGADE_PUBLIC_URL).toString();
-    await enqueueLater(trx, scope.tenantId, 'mail.invitation', {
-      userId: member.id,
-      invitationId,
-      email: member.email,
-      name: member.name,
-      businessName: scope.tenant.name,
-      invitedBy: scope.user.name,
-      token,
-      acceptUrl,
-      expiresAt: expiresAt.toISOString(),
-    });
+    const unusable = hashToken(newToken('inv'));
+    const invitationId = await insertInvitation(trx, scope.tenantId, { userId: member.id, tokenHash: unusable, invitedBy: scope.userId, expiresAt });
+    await enqueueLater(trx, scope.tenantId, 'mail.invitation', { userId: member.id, invitedBy: scope.userId, invitationId });
   }
+}
+
+/**
+ * For the `mail.invitation` job, at the moment it sends: a fresh token for the invitation and
+ * the link that carries it (to `POST /v1/invitations/accept`). Issuing again makes the previous
+ * link useless, so a retried send never leaves two working links. Null when the invitation was
+ * accepted, withdrawn or has expired: send nothing then.
+ */
+export async function issueInvitationLink(
+  trx: Tx,
+  config: { BRIGADE_PUBLIC_URL: string },
+  tenantId: string,
+  invitationId: string,
+): Promise<{ token: string; url: string; expiresAt: Date } | null> {
+  const token = newToken('inv');
+  const row = await rotateInvitationToken(trx, tenantId, invitationId, hashToken(token));
+  if (!row) return null;
+  const url = new URL('/accept-invitation', config.BRIGADE_PUBLIC_URL);
+  url.searchParams.set('token', token);
+  return { token, url: url.toString(), expiresAt: row.expires_at };
 }
 
 export type MembersService = ReturnType<typeof membersService>;

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestContext, aTenant, aBranch, aMember, bearer, problem, type TestContext, type Session } from '../../../test/harness.ts';
+import { issueInvitationLink } from './index.ts';
 
 let t: TestContext;
 before(async () => {
@@ -64,12 +65,21 @@ test('a member added without a password is invited by e-mail and joins by accept
     trx.selectFrom('outbox').select(['type', 'payload']).where('tenant_id', '=', owner.tenant.id).where('type', '=', 'mail.invitation').execute(),
   );
   assert.equal(mails.length, 1);
-  const payload = mails[0]!.payload as { userId: string; token: string; acceptUrl: string; email: string };
+  const payload = mails[0]!.payload as Record<string, string>;
+  assert.deepEqual(Object.keys(payload).sort(), ['invitationId', 'invitedBy', 'tenantId', 'userId']);
   assert.equal(payload.userId, member.id);
-  assert.equal(payload.email, address);
-  assert.ok(payload.acceptUrl.includes(payload.token));
+  assert.equal(payload.invitedBy, owner.user.id);
 
-  const accepted = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: payload.token, password: 'my own password', name: 'Ava A.' } });
+  // What the mail job does when it sends: issue the link. Issuing again retires the first link.
+  const issue = () => t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) => issueInvitationLink(trx, t.platform.config, owner.tenant.id, payload.invitationId!));
+  const first = (await issue())!;
+  const link = (await issue())!;
+  assert.match(link.url, /\/accept-invitation\?token=inv_/);
+  assert.equal(new URL(link.url).searchParams.get('token'), link.token);
+  const stale = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: first.token, password: 'my own password' } });
+  assert.equal(stale.statusCode, 404);
+
+  const accepted = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: link.token, password: 'my own password', name: 'Ava A.' } });
   assert.equal(accepted.statusCode, 200);
   assert.equal(accepted.json().tenant.id, owner.tenant.id);
   const me = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(accepted.json().token) });
@@ -77,11 +87,26 @@ test('a member added without a password is invited by e-mail and joins by accept
   assert.deepEqual(me.json().roles, [{ role: 'accountant', branchId: null }]);
   assert.equal((await login(address, 'my own password')).statusCode, 200);
 
-  const again = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: payload.token, password: 'another password' } });
+  const again = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: link.token, password: 'another password' } });
   assert.equal(again.statusCode, 404);
   assert.equal((await login(address, 'another password')).statusCode, 401);
   const actions = (await auditActions(owner.tenant.id)).map((e) => e.action);
   assert.ok(actions.includes('member.invited') && actions.includes('member.invitation_accepted'));
+  assert.equal(await issue(), null, 'an accepted invitation issues no more links');
+});
+
+test('removing an invited member withdraws the invitation', async () => {
+  const owner = await aTenant(t.app);
+  const res = await addMember(owner, { name: 'Ivy', email: email('ivy'), roles: [{ role: 'support' }] });
+  const { member } = res.json();
+  const invitationId = await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, async (trx) =>
+    (await trx.selectFrom('invitations').select('id').where('tenant_id', '=', owner.tenant.id).where('user_id', '=', member.id).executeTakeFirstOrThrow()).id,
+  );
+  const link = (await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) => issueInvitationLink(trx, t.platform.config, owner.tenant.id, invitationId)))!;
+  assert.equal((await t.app.inject({ method: 'DELETE', url: `/v1/members/${member.id}`, headers: bearer(owner) })).statusCode, 204);
+  const accepted = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: link.token, password: 'my own password' } });
+  assert.equal(accepted.statusCode, 404);
+  assert.equal(problem(accepted).code, 'not_found');
 });
 
 test('an address already in the business is a conflict; a removed member can be added again', async () => {
