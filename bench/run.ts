@@ -4,7 +4,7 @@
  * into docs/benchmarks.md between <!-- bench:name --> markers, leaving the other sections alone.
  * Every benchmark measures its baseline in the same run and reports ratios against it.
  */
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import os from 'node:os';
@@ -43,4 +43,5 @@ for (const name of names) {
   doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
   process.stdout.write(`${r.stdout.trim()}\n\n`);
 }
+await mkdir(path.dirname(docPath), { recursive: true });
 await writeFile(docPath, doc);

@@ -7,8 +7,11 @@ import { installProblemHandlers } from './platform/http/problems.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { tenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
-import { accessPlugin } from './modules/access/index.ts';
+import { accessPlugin, accessRoutes } from './modules/access/index.ts';
 import { identityService, operatorsService, identityRoutes, clientMeta } from './modules/identity/index.ts';
+import { membersService, rolesService, membersRoutes } from './modules/members/index.ts';
+import { auditRoutes } from './modules/audit/index.ts';
+import { supportService, supportRoutes } from './modules/support/index.ts';
 
 /** One line per request, when it completes; the ids come from the context store (log mixin). */
 class RequestLog extends LogController {
@@ -88,6 +91,11 @@ export async function buildApp(platform: Platform): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(identityRoutes, { identity, operators });
+  await app.register(accessRoutes);
+  const members = membersService(platform, { identity });
+  await app.register(membersRoutes, { members, roles: rolesService(platform) });
+  await app.register(auditRoutes, { tenancy: platform.tenancy });
+  await app.register(supportRoutes, { support: supportService(platform), members });
 
   return app;
 }

@@ -6,6 +6,7 @@ import { startTracing } from './platform/telemetry.ts';
 import { buildApp } from './app.ts';
 import { identityService, operatorsService } from './modules/identity/index.ts';
 import { seedDemo } from './modules/demo/demo.seed.ts';
+import { verifyAuditChain } from './modules/audit/index.ts';
 
 /**
  * `brigade <command>`: the one entry of every process role.
@@ -13,6 +14,7 @@ import { seedDemo } from './modules/demo/demo.seed.ts';
  *   serve      the HTTP API and the ops dashboard
  *   migrate    apply migrations and exit
  *   operators create --email E --password P [--name N]
+ *   audit verify --tenant T
  */
 interface Command {
   summary: string;
@@ -101,6 +103,32 @@ const commands: Record<string, Command> = {
       try {
         const op = await operatorsService(platform).createOperator({ email: values.email, password: values.password, name: values.name });
         process.stdout.write(`operator ${op.email} (${op.id}) can now log in at /ops/api/login\n`);
+      } finally {
+        await platform.close();
+      }
+    },
+  },
+  audit: {
+    summary: 'audit verify --tenant T (slug or id): recompute the audit hash chain, name the first altered or missing event',
+    async run(args, config, log) {
+      const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { tenant: { type: 'string' } } });
+      if (positionals[0] !== 'verify' || !values.tenant) throw new UsageError('usage: brigade audit verify --tenant <slug or id>');
+      const platform = await startPlatform(config, log, { migrate: false });
+      try {
+        const wanted = values.tenant.toLowerCase();
+        const tenant = await platform.tenancy.withSystem('audit verify: find tenant', (trx) =>
+          trx
+            .selectFrom('tenants')
+            .select(['id', 'slug'])
+            .where((eb) => (/^[0-9a-f-]{36}$/.test(wanted) ? eb.or([eb('id', '=', wanted), eb('slug', '=', wanted)]) : eb('slug', '=', wanted)))
+            .executeTakeFirst(),
+        );
+        if (!tenant) throw new UsageError(`brigade audit verify: no tenant "${values.tenant}"`);
+        const v = await verifyAuditChain(platform.tenancy, tenant.id);
+        const out = [`tenant ${tenant.slug} (${tenant.id})`, `head #${v.head.seq} ${v.head.hash}`, `events checked: ${v.checked}`];
+        out.push(v.ok ? 'audit chain intact' : `audit chain BROKEN: ${v.problem!.detail}`);
+        process.stdout.write(out.join('\n') + '\n');
+        if (!v.ok) process.exitCode = 1;
       } finally {
         await platform.close();
       }

@@ -87,6 +87,8 @@ const schema = {
   BRIGADE_JOB_BACKOFF_MS: { description: 'First retry delay; doubles each attempt', default: '1000', parse: integer(0, 3_600_000) },
   BRIGADE_PUBLIC_URL: { description: 'Base URL used in links inside mails', default: 'http://localhost:3000', parse: url(['http', 'https']) },
   BRIGADE_SESSION_TTL_HOURS: { description: 'Lifetime of a login token', default: '720', parse: integer(1, 24 * 365) },
+  BRIGADE_INVITATION_TTL_HOURS: { description: 'How long an e-mailed invitation to join a business stays valid', default: '168', parse: integer(1, 24 * 90) },
+  BRIGADE_SUPPORT_GRANT_MAX_HOURS: { description: 'Longest support access a tenant owner can grant at once', default: '168', parse: integer(1, 24 * 90) },
   BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
   BRIGADE_TENANT_RATE_LIMIT: { description: 'Default API requests per second per tenant (0: no limit); plans may set their own', default: '50', parse: integer(0, 1_000_000) },
   LOG_LEVEL: { description: 'pino log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },

@@ -45,7 +45,10 @@ export async function createTestDatabase(): Promise<{ name: string; url: string;
 }
 
 /** A fresh, migrated database and Redis prefix, a platform on them and the app (not listening). */
-export async function createTestContext(env: Record<string, string> = {}, opts: { tracing?: Tracing | null; log?: Logger } = {}): Promise<TestContext> {
+export async function createTestContext(
+  env: Record<string, string> = {},
+  opts: { tracing?: Tracing | null; log?: Logger; routes?: (app: FastifyInstance, platform: StartedPlatform) => Promise<void> | void } = {},
+): Promise<TestContext> {
   const db = await createTestDatabase();
   const prefix = `bt${crypto.randomBytes(4).toString('hex')}`;
   const config = loadConfig({
@@ -61,6 +64,8 @@ export async function createTestContext(env: Record<string, string> = {}, opts: 
   });
   const platform = await startPlatform(config, opts.log ?? createLogger(config.LOG_LEVEL), { migrate: true, tracing: opts.tracing ?? null });
   const app = await buildApp(platform);
+  // Extra routes (benchmarks, probes) join before the app is sealed.
+  await opts.routes?.(app, platform);
   await app.ready();
   return {
     app,
@@ -121,4 +126,14 @@ export function problem(res: LightMyRequestResponse): Record<string, unknown> {
     throw new Error(`expected a problem document, got ${res.headers['content-type']}: ${res.body}`);
   }
   return res.json() as Record<string, unknown>;
+}
+
+/** A platform operator, logged in at /ops/api/login; returns the operator token. */
+export async function anOperator(t: TestContext): Promise<{ token: string; email: string }> {
+  const { operatorsService } = await import('../src/modules/identity/index.ts');
+  const email = `op+${crypto.randomBytes(4).toString('hex')}@brigade.example`;
+  await operatorsService(t.platform).createOperator({ email, password: 'operator password 1', name: 'Oscar Operator' });
+  const res = await t.app.inject({ method: 'POST', url: '/ops/api/login', payload: { email, password: 'operator password 1' } });
+  if (res.statusCode !== 200) throw new Error(`operator login failed: ${res.statusCode} ${res.body}`);
+  return { token: (res.json() as { token: string }).token, email };
 }

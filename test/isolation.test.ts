@@ -20,7 +20,7 @@ before(async () => {
 after(() => t.close());
 
 const tenantRoutesWithIds = () =>
-  t.app.accessTable.filter((r) => r.url.includes(':') && ('permission' in r.access || 'authenticated' in r.access));
+  t.app.accessTable.filter((r) => r.url.includes(':') && ('branch' in r.access || 'authenticated' in r.access));
 
 /** A digest of every row tenant A owns, read as the owner role, outside the application. */
 async function snapshotOf(tenantId: string): Promise<Record<string, string>> {

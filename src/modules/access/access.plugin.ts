@@ -4,7 +4,7 @@ import { AppError } from '../../platform/errors/index.ts';
 import { enrichContext } from '../../platform/context/index.ts';
 import { tagRequestSpan } from '../../platform/telemetry.ts';
 import type { Scope, OperatorScope } from '../../platform/auth/scope.ts';
-import { permissions, type Permission } from './catalogue.ts';
+import { permissions, actions, isPermission, isAction, type Permission, type Action } from './catalogue.ts';
 import { can, canSomewhere, explainDenial } from './grants.ts';
 
 /**
@@ -26,7 +26,16 @@ export type RouteAccess =
   | { public: true }
   | { authenticated: true }
   | { operator: true }
-  | { permission: Permission; branch: 'tenant' | 'list' | BranchResolver; entitlement?: Entitlement };
+  | { permission: Permission; branch: 'tenant' | 'list' | BranchResolver; entitlement?: Entitlement }
+  /** A user-facing action of the catalogue: its permission comes from there, as the manifest's does. */
+  | { action: Action; branch: 'tenant' | 'list' | BranchResolver; entitlement?: Entitlement };
+
+/** The permission a route requires, or null when it requires none (public, authenticated, operator). */
+export function requiredPermission(access: RouteAccess): Permission | null {
+  if ('action' in access) return actions[access.action].permission;
+  if ('permission' in access) return access.permission;
+  return null;
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -100,9 +109,20 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
   app.decorate('accessTable', table);
 
   app.addHook('onRoute', (route) => {
-    if (!opts.guardedPrefixes.some((p) => route.url.startsWith(p))) return;
+    const guarded = opts.guardedPrefixes.some((p) => route.url.startsWith(p));
+    if (!guarded) return;
     const access = route.config?.access;
-    if (!access) throw new Error(`Route ${String(route.method)} ${route.url} declares no access rule (config.access)`);
+    const name = `${String(route.method)} ${route.url}`;
+    if (!access) throw new Error(`Route ${name} declares no access rule (config.access)`);
+    if ('permission' in access && !isPermission(access.permission)) throw new Error(`Route ${name} requires unknown permission "${access.permission}"`);
+    if ('action' in access) {
+      if (!isAction(access.action)) throw new Error(`Route ${name} declares unknown action "${access.action}"`);
+      // The manifest answers "allowed" the way this route decides at its first check; make sure it can.
+      const tenantWide = actions[access.action].where === 'tenant';
+      if (tenantWide !== (access.branch === 'tenant')) {
+        throw new Error(`Route ${name} performs ${access.action}, which the catalogue says is decided ${tenantWide ? "tenant-wide (branch: 'tenant')" : "per branch (branch: 'list' or a resolver)"}`);
+      }
+    }
     for (const method of [route.method].flat()) table.push({ method: String(method), url: route.url, access });
   });
 
@@ -130,18 +150,19 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
   // What, coarse: a caller without the permission anywhere is refused before validation.
   app.addHook('preValidation', async (req) => {
     const access = req.routeOptions.config.access;
-    if (!access || !('permission' in access) || !req.scope) return;
-    if (access.branch === 'tenant') assertCan(req.scope, access.permission, null);
-    else if (!canSomewhere(req.scope.grants, access.permission)) throw forbidden(req.scope, access.permission, null);
+    if (!access || !('branch' in access) || !req.scope) return;
+    const permission = requiredPermission(access)!;
+    if (access.branch === 'tenant') assertCan(req.scope, permission, null);
+    else if (!canSomewhere(req.scope.grants, permission)) throw forbidden(req.scope, permission, null);
   });
 
   // What, exact: the branch the request touches, then the plan.
   app.addHook('preHandler', async (req) => {
     const access = req.routeOptions.config.access;
-    if (!access || !('permission' in access) || !req.scope) return;
+    if (!access || !('branch' in access) || !req.scope) return;
     if (typeof access.branch === 'function') {
       const branchId = await access.branch(req, req.scope);
-      assertCan(req.scope, access.permission, branchId);
+      assertCan(req.scope, requiredPermission(access)!, branchId);
     }
     if (access.entitlement && opts.checkEntitlement) await opts.checkEntitlement(req.scope, access.entitlement, req);
   });

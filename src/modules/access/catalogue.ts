@@ -97,3 +97,50 @@ export type SystemRoleKey = keyof typeof systemRoles;
 export function isSystemRole(key: string): key is SystemRoleKey {
   return Object.hasOwn(systemRoles, key);
 }
+
+/**
+ * The user-facing actions a UI shows, disables or explains. One source for both sides: a route
+ * that performs an action declares `access: { action }` and gets its permission from here, and
+ * `GET /v1/me/permissions` answers from the same table, so the manifest cannot drift from
+ * enforcement. `where` says how a grant counts: 'tenant' needs a tenant-wide grant; 'branch'
+ * is allowed wherever the permission is held (the request's branch is then checked exactly).
+ */
+export interface ActionInfo {
+  permission: Permission;
+  where: 'tenant' | 'branch';
+  label: string;
+}
+
+export const actions = {
+  'orders.create': { permission: 'orders.create', where: 'branch', label: 'Create an order' },
+  'orders.pay': { permission: 'orders.pay', where: 'branch', label: 'Take a payment' },
+  'orders.refund': { permission: 'orders.refund', where: 'branch', label: 'Refund an order' },
+  'orders.void': { permission: 'orders.void', where: 'branch', label: 'Void an order' },
+  'inventory.adjust': { permission: 'inventory.adjust', where: 'branch', label: 'Adjust stock' },
+  'menu.manage': { permission: 'menu.manage', where: 'branch', label: 'Change the menu and prices' },
+  'reports.view': { permission: 'reports.view', where: 'branch', label: 'View sales reports' },
+  'reports.export': { permission: 'reports.export', where: 'branch', label: 'Export reports' },
+  'branches.manage': { permission: 'branches.manage', where: 'tenant', label: 'Open, rename and close branches' },
+  'members.read': { permission: 'members.read', where: 'branch', label: 'See members' },
+  'members.manage': { permission: 'members.manage', where: 'branch', label: 'Add, change and remove members' },
+  'roles.manage': { permission: 'roles.manage', where: 'tenant', label: 'Define roles and change anyone\'s roles' },
+  'audit.read': { permission: 'audit.read', where: 'tenant', label: 'Read the audit log' },
+  'audit.export': { permission: 'audit.read', where: 'tenant', label: 'Export the audit log' },
+  'billing.read': { permission: 'billing.read', where: 'tenant', label: 'View billing' },
+  'billing.manage': { permission: 'billing.manage', where: 'tenant', label: 'Change plan and payment details' },
+  'support_access.manage': { permission: 'settings.manage', where: 'tenant', label: 'Grant and revoke support access' },
+} as const satisfies Record<string, ActionInfo>;
+
+export type Action = keyof typeof actions;
+
+export const allActions = Object.keys(actions) as Action[];
+
+export function isAction(value: string): value is Action {
+  return Object.hasOwn(actions, value);
+}
+
+/**
+ * Roles that members.manage in a branch lets a holder give, change and take away in that branch
+ * without roles.manage: a branch manager staffs their own tills, nothing more.
+ */
+export const branchDelegableRoles: readonly SystemRoleKey[] = ['cashier'];

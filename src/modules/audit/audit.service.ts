@@ -68,7 +68,9 @@ export async function recordAudit(trx: Tx, source: AuditSource, event: AuditEven
     permission: event.permission,
     targetType: event.target?.type ?? null,
     targetId: event.target?.id ?? null,
-    changes: event.changes ?? {},
+    // What is hashed must be exactly what the database gives back: JSON-only values (a Date
+    // becomes its ISO string, undefined members vanish), as jsonb will store them.
+    changes: JSON.parse(JSON.stringify(event.changes ?? {})) as unknown,
     requestId: source.requestId,
     ip: source.ip,
     userAgent: source.userAgent,

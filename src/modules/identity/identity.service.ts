@@ -68,6 +68,9 @@ export function identityService(platform: Platform) {
   }
 
   return {
+    /** A new login token for an active member (after an accepted invitation, for example). */
+    openSession,
+
     /** Creates a business, its owner and the owner's first session; billing starts the trial. */
     async signup(input: SignupInput, meta: ClientMeta) {
       const timezone = input.timezone ?? 'UTC';

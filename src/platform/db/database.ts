@@ -58,6 +58,9 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
       close: async () => {
         await runtimePool.end();
         await system.destroy();
+        // Kysely ends the pool only if it ever used it; without migrations it may not have,
+        // and a live idle client would hold the process open for the pool's idle timeout.
+        if (!ownerPool.ended) await ownerPool.end();
       },
     };
   } catch (err) {

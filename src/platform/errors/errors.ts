@@ -13,6 +13,8 @@ export const errorStatus = {
   plan_limit_reached: 402,
   feature_not_in_plan: 402,
   forbidden: 403,
+  cannot_change_own_roles: 403,
+  support_grant_required: 403,
   not_found: 404,
   method_not_allowed: 405,
   not_acceptable: 406,
