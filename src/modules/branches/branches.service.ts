@@ -21,6 +21,11 @@ function assertTimeZone(tz: string | undefined): void {
 
 const nameTaken = (name: string) => new AppError('already_exists', `A branch named "${name}" already exists.`, { field: 'name' });
 
+/** A filter naming a branch: 404 unless it is one of the tenant's (archived ones included). */
+export async function requireBranch(trx: Tx, tenantId: string, id: string | undefined): Promise<void> {
+  if (id !== undefined && !(await findBranch(trx, tenantId, id))) throw new AppError('not_found', `No branch ${id}.`);
+}
+
 /** The branch, open for business, or the reason it is not: for other modules' use cases. */
 export async function requireOpenBranch(trx: Tx, tenantId: string, id: string): Promise<Branch> {
   const row = await findBranch(trx, tenantId, id);

@@ -6,7 +6,7 @@ import { decodeTimeCursor, toPage, timeKeyOf, type Page } from '../../platform/h
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { branchesWith } from '../access/index.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
-import { requireOpenBranch, visibleBranches } from '../branches/index.ts';
+import { requireOpenBranch, requireBranch, visibleBranches } from '../branches/index.ts';
 import {
   findInventoryItem, listInventoryItemRows, insertInventoryItem, updateInventoryItemRow, stockLevelsOf, listMovementRows,
   listAlertRows, lockStockLevels, writeMovements, insertAlert, toInventoryItem, toMovement, toAlert, type LevelChange,
@@ -249,6 +249,7 @@ export function inventoryService(platform: Platform) {
       const after = decodeTimeCursor(query.cursor);
       return tenancy.withTenant(scope, async (trx) => {
         await requireItem(trx, scope.tenantId, id);
+        await requireBranch(trx, scope.tenantId, query.branchId);
         if (branchIds !== 'all' && branchIds.length === 0) return { data: [], nextCursor: null };
         return toPage(await listMovementRows(trx, scope.tenantId, id, { branchIds, after, limit }), limit, timeKeyOf, toMovement);
       });
@@ -259,7 +260,10 @@ export function inventoryService(platform: Platform) {
       const limit = query.limit ?? 50;
       const after = decodeTimeCursor(query.cursor);
       if (branchIds !== 'all' && branchIds.length === 0) return { data: [], nextCursor: null };
-      const rows = await tenancy.withTenant(scope, (trx) => listAlertRows(trx, scope.tenantId, { branchIds, after, limit }));
+      const rows = await tenancy.withTenant(scope, async (trx) => {
+        await requireBranch(trx, scope.tenantId, query.branchId);
+        return listAlertRows(trx, scope.tenantId, { branchIds, after, limit });
+      });
       return toPage(rows, limit, timeKeyOf, toAlert);
     },
   };

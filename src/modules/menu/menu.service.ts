@@ -5,7 +5,7 @@ import { AppError, notFound } from '../../platform/errors/index.ts';
 import { decodeTimeCursor, toPage, timeKeyOf, type Page } from '../../platform/http/pagination.ts';
 import { assertCan } from '../access/index.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
-import { existingBranchIds } from '../branches/index.ts';
+import { existingBranchIds, requireBranch } from '../branches/index.ts';
 import { existingInventoryItemIds, toMilli } from '../inventory/index.ts';
 import {
   findMenuItem, listMenuItemRows, recipesOf, availabilityOf, insertMenuItem, updateMenuItemRow, replaceRecipe, setAvailability,
@@ -70,6 +70,7 @@ export function menuService(platform: Platform) {
       const limit = query.limit ?? 50;
       const after = decodeTimeCursor(query.cursor);
       return tenancy.withTenant(scope, async (trx) => {
+        await requireBranch(trx, scope.tenantId, query.branchId);
         const rows = await listMenuItemRows(trx, scope.tenantId, {
           category: query.category,
           availableIn: query.branchId,

@@ -5,7 +5,7 @@ import { AppError, notFound } from '../../platform/errors/index.ts';
 import { decodeTimeCursor, toPage, timeKeyOf, type Page } from '../../platform/http/pagination.ts';
 import { can, type Permission } from '../access/index.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
-import { requireOpenBranch, visibleBranches } from '../branches/index.ts';
+import { requireOpenBranch, requireBranch, visibleBranches } from '../branches/index.ts';
 import { itemsForSale, recipesOf } from '../menu/index.ts';
 import { moveStock, soldByOrder, type StockLine } from '../inventory/index.ts';
 import {
@@ -204,6 +204,7 @@ export function ordersService(platform: Platform) {
       const limit = query.limit ?? 50;
       const after = decodeTimeCursor(query.cursor);
       return tenancy.withTenant(scope, async (trx) => {
+        await requireBranch(trx, scope.tenantId, query.branchId);
         const rows = await listOrderRows(trx, scope.tenantId, { branchIds, status: query.status, from: query.from, to: query.to, after, limit });
         const page = toPage(rows, limit, timeKeyOf, (r) => r);
         const ids = page.data.map((o) => o.id);

@@ -3,7 +3,8 @@ import type { Platform } from '../../platform/deps.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
-import { visibleBranches } from '../branches/index.ts';
+import { requireBranch, visibleBranches } from '../branches/index.ts';
+import { canSomewhere, forbidden } from '../access/index.ts';
 import { salesByDay, salesByBranch, salesByItem, salesTotals, resolvePeriod, type MoneyRow, type Period } from './reports.repository.ts';
 import type { SalesReport, SalesReportInput, GroupBy, ReportRow, Totals } from './reports.schemas.ts';
 
@@ -34,11 +35,14 @@ function addDays(day: string, n: number): string {
  * daylight-saving days are 23 or 25 hours long, as they were for the tills.
  */
 function periodOf(input: SalesReportInput, timezone: string): Period {
-  const to = input.to ?? localToday(timezone);
-  const from = input.from ?? (DAY.test(to) ? addDays(to, -29) : addDays(to.slice(0, 10), -29));
-  for (const [path, value] of [['from', from], ['to', to]] as const) {
-    if (DAY.test(value) ? !isRealDay(value) : Number.isNaN(Date.parse(value))) throw invalid(path, 'is not a real date');
+  for (const path of ['from', 'to'] as const) {
+    const value = input[path];
+    if (value === undefined) continue;
+    const real = DAY.test(value) ? isRealDay(value) : isRealDay(value.slice(0, 10)) && !Number.isNaN(Date.parse(value));
+    if (!real) throw invalid(path, 'is not a real date');
   }
+  const to = input.to ?? localToday(timezone);
+  const from = input.from ?? addDays(to.slice(0, 10), -29);
   // Span in days, roughly (time zones move it by at most one): enough to refuse absurd ranges.
   const start = Date.parse(DAY.test(from) ? `${from}T00:00:00Z` : from);
   const end = DAY.test(to) ? Date.parse(`${addDays(to, 1)}T00:00:00Z`) : Date.parse(to);
@@ -95,12 +99,14 @@ export function reportsService(platform: Platform) {
      */
     async salesReport(scope: Scope, input: SalesReportInput, opts: { export: boolean }): Promise<SalesReport> {
       const permission = opts.export ? 'reports.export' : 'reports.view';
+      if (!canSomewhere(scope.grants, permission)) throw forbidden(scope, permission, null);
       const branchIds = visibleBranches(scope, permission, input.branchId);
       const groupBy: GroupBy = input.groupBy ?? 'day';
       const timezone = scope.tenant.timezone;
       const period = periodOf(input, timezone);
       const filter = { tenantId: scope.tenantId, timezone, period, branchIds };
       return tenancy.withTenant(scope, async (trx) => {
+        await requireBranch(trx, scope.tenantId, input.branchId);
         const bounds = await resolvePeriod(trx, period);
         let rows: ReportRow[] = [];
         let totals: Totals;
