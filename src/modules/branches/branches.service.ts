@@ -52,14 +52,14 @@ export function branchesService(platform: Platform) {
       const after = decodeTimeCursor(query.cursor);
       const limit = query.limit ?? 50;
       if (branchIds !== 'all' && branchIds.length === 0) return { data: [], nextCursor: null };
-      const rows = await tenancy.withTenant(scope, (trx) =>
-        listBranchRows(trx, scope.tenantId, { branchIds, includeArchived: query.includeArchived ?? false, after, limit }),
+      const rows = await tenancy.readAsTenant(scope, (db) =>
+        listBranchRows(db, scope.tenantId, { branchIds, includeArchived: query.includeArchived ?? false, after, limit }),
       );
       return toPage(rows, limit, timeKeyOf, toBranch);
     },
 
     async getBranch(scope: Scope, id: string): Promise<Branch> {
-      const row = await tenancy.withTenant(scope, (trx) => findBranch(trx, scope.tenantId, id));
+      const row = await tenancy.readAsTenant(scope, (db) => findBranch(db, scope.tenantId, id));
       if (!row) throw notFound('branch');
       return toBranch(row);
     },

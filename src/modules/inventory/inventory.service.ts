@@ -133,14 +133,14 @@ export function inventoryService(platform: Platform) {
     async listInventoryItems(scope: Scope, query: ListInventoryItemsInput): Promise<Page<InventoryItem>> {
       const limit = query.limit ?? 50;
       const after = decodeTimeCursor(query.cursor);
-      const rows = await tenancy.withTenant(scope, (trx) =>
-        listInventoryItemRows(trx, scope.tenantId, { includeArchived: query.includeArchived ?? false, after, limit }),
+      const rows = await tenancy.readAsTenant(scope, (db) =>
+        listInventoryItemRows(db, scope.tenantId, { includeArchived: query.includeArchived ?? false, after, limit }),
       );
       return toPage(rows, limit, timeKeyOf, toInventoryItem);
     },
 
     async getInventoryItem(scope: Scope, id: string): Promise<InventoryItem> {
-      return toInventoryItem(await tenancy.withTenant(scope, (trx) => requireItem(trx, scope.tenantId, id)));
+      return toInventoryItem(await tenancy.readAsTenant(scope, (db) => requireItem(db, scope.tenantId, id)));
     },
 
     async createInventoryItem(scope: Scope, input: CreateInventoryItemInput): Promise<InventoryItem> {

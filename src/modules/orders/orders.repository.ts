@@ -178,35 +178,43 @@ export async function insertOrder(
   return { order, lines: lineRows.sort((a, b) => a.line_no - b.line_no) };
 }
 
-/** Records the payment and marks the order paid, only if it is still open. */
+/** Marks the order paid, only if it is still open, and records the payment: one statement. */
 export async function markPaid(
   trx: Tx,
   tenantId: string,
   orderId: string,
   payment: { method: PaymentMethod; amountMinor: number; changeMinor: number; userId: string },
 ): Promise<{ order: OrderRow; payment: PaymentRow } | null> {
-  const order = await trx
-    .updateTable('orders')
-    .set({ status: 'paid', paid_at: sql<Date>`now()` })
-    .where('tenant_id', '=', tenantId)
-    .where('id', '=', orderId)
-    .where('status', '=', 'open')
-    .returningAll()
-    .executeTakeFirst();
-  if (!order) return null;
-  const row = await trx
-    .insertInto('payments')
-    .values({
+  type Row = OrderRow & { payment_id: string; method: PaymentMethod; amount_minor: string; change_minor: string; payment_created_by: string | null; payment_created_at: Date };
+  const { rows } = await sql<Row>`
+    WITH paid AS (
+      UPDATE orders SET status = 'paid', paid_at = now()
+       WHERE tenant_id = ${tenantId} AND id = ${orderId} AND status = 'open'
+      RETURNING *
+    ), payment AS (
+      INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
+      SELECT tenant_id, id, ${payment.method}, ${payment.amountMinor}, ${payment.changeMinor}, ${payment.userId} FROM paid
+      RETURNING *
+    )
+    SELECT paid.*, payment.id AS payment_id, payment.method, payment.amount_minor, payment.change_minor,
+           payment.created_by AS payment_created_by, payment.created_at AS payment_created_at
+      FROM paid, payment`.execute(trx);
+  const row = rows[0];
+  if (!row) return null;
+  const { payment_id, method, amount_minor, change_minor, payment_created_by, payment_created_at, ...order } = row;
+  return {
+    order,
+    payment: {
       tenant_id: tenantId,
+      id: payment_id,
       order_id: orderId,
-      method: payment.method,
-      amount_minor: payment.amountMinor,
-      change_minor: payment.changeMinor,
-      created_by: payment.userId,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return { order, payment: row };
+      method,
+      amount_minor,
+      change_minor,
+      created_by: payment_created_by,
+      created_at: payment_created_at,
+    },
+  };
 }
 
 export function markRefunded(trx: Tx, tenantId: string, orderId: string, by: { userId: string; reason: string }) {

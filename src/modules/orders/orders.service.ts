@@ -55,7 +55,7 @@ export function ordersService(platform: Platform) {
      */
     async branchForAccess(scope: Scope, id: string, permission: Permission): Promise<string | null> {
       if (can(scope.grants, permission, null)) return null;
-      const branchId = await tenancy.withTenant(scope, (trx) => branchOfOrder(trx, scope.tenantId, id));
+      const branchId = await tenancy.readAsTenant(scope, (db) => branchOfOrder(db, scope.tenantId, id));
       if (!branchId) throw notFound('order');
       return branchId;
     },
