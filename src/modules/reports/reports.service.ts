@@ -34,7 +34,7 @@ function addDays(day: string, n: number): string {
  * inclusive. An instant is taken as given (`to` exclusive). PostgreSQL converts the days, so
  * daylight-saving days are 23 or 25 hours long, as they were for the tills.
  */
-function periodOf(input: SalesReportInput, timezone: string): Period {
+export function periodOf(input: SalesReportInput, timezone: string): Period {
   for (const path of ['from', 'to'] as const) {
     const value = input[path];
     if (value === undefined) continue;
