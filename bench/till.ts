@@ -144,12 +144,12 @@ function sqlSeller(cfg: TillConfig): { sell: Sell; close(): Promise<void> } {
         const id = o.rows[0].id as string;
         const values: unknown[] = [];
         const tuples = priced.map((l, i) => {
-          values.push(t, id, i + 1, l.menuItemId, l.name, l.price, l.quantity, l.price * l.quantity);
-          const b = i * 8;
-          return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8})`;
+          values.push(t, id, i + 1, till.branchId, l.menuItemId, l.name, l.price, l.quantity, l.price * l.quantity);
+          const b = i * 9;
+          return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9})`;
         });
         await c.query(
-          `INSERT INTO order_lines (tenant_id, order_id, line_no, menu_item_id, name, unit_price_minor, quantity, line_total_minor) VALUES ${tuples.join(', ')} RETURNING *`,
+          `INSERT INTO order_lines (tenant_id, order_id, line_no, branch_id, menu_item_id, name, unit_price_minor, quantity, line_total_minor) VALUES ${tuples.join(', ')} RETURNING *`,
           values,
         );
         return { id, total };

@@ -55,6 +55,12 @@ test('the demo businesses trade: menus with recipes, stock, three weeks of order
   assert.deepEqual(ledgerGap, []);
   const totals = await sqlAsOwner(t, `SELECT 1 FROM orders o WHERE total_minor <> (SELECT sum(line_total_minor) FROM order_lines l WHERE l.tenant_id = o.tenant_id AND l.order_id = o.id)`);
   assert.deepEqual(totals, []);
+  const copies = await sqlAsOwner(
+    t,
+    `SELECT 1 FROM order_lines l JOIN orders o ON o.tenant_id = l.tenant_id AND o.id = l.order_id
+      WHERE l.paid_at IS DISTINCT FROM o.paid_at OR l.refunded_at IS DISTINCT FROM o.refunded_at OR l.branch_id <> o.branch_id`,
+  );
+  assert.deepEqual(copies, []);
   const alerts = await sqlAsOwner(t, `SELECT 1 FROM low_stock_alerts`);
   assert.ok(alerts.length > 0);
 

@@ -176,10 +176,11 @@ export async function seedHospitality(platform: Platform, tenantId: string, bran
       RETURNING id`.execute(trx);
     const ids = orderIds.map((r) => r.id);
     await sql`
-      INSERT INTO order_lines (tenant_id, order_id, line_no, menu_item_id, name, unit_price_minor, quantity, line_total_minor)
-      SELECT ${tenantId}::uuid, (${ids}::uuid[])[o + 1], line_no, item, name, price, quantity, price * quantity
+      INSERT INTO order_lines (tenant_id, order_id, line_no, branch_id, menu_item_id, name, unit_price_minor, quantity, line_total_minor, paid_at, refunded_at)
+      SELECT ${tenantId}::uuid, ord.id, line_no, ord.branch_id, item, name, price, quantity, price * quantity, ord.paid_at, ord.refunded_at
         FROM unnest(${l.order}::int[], ${l.lineNo}::int[], ${l.item}::uuid[], ${l.name}::text[], ${l.price}::int[], ${l.quantity}::int[])
-          AS t(o, line_no, item, name, price, quantity)`.execute(trx);
+          AS t(o, line_no, item, name, price, quantity)
+        JOIN orders ord ON ord.tenant_id = ${tenantId} AND ord.id = (${ids}::uuid[])[o + 1]`.execute(trx);
     await sql`
       INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by, created_at)
       SELECT tenant_id, id, CASE WHEN random() < 0.7 THEN 'card' ELSE 'cash' END, total_minor, 0, created_by, paid_at

@@ -29,6 +29,10 @@ export interface OrderLinesTable {
   tenant_id: string;
   order_id: string;
   line_no: number;
+  /** The order's branch and paid/refunded times, copied for the sales report by item. */
+  branch_id: string;
+  paid_at: Nullable<Date>;
+  refunded_at: Nullable<Date>;
   menu_item_id: string;
   name: string;
   unit_price_minor: number;
@@ -166,6 +170,7 @@ export async function insertOrder(
         tenant_id: tenantId,
         order_id: order.id,
         line_no: i + 1,
+        branch_id: values.branchId,
         menu_item_id: l.menuItemId,
         name: l.name,
         unit_price_minor: l.unitPriceMinor,
@@ -191,6 +196,8 @@ export async function markPaid(
       UPDATE orders SET status = 'paid', paid_at = now()
        WHERE tenant_id = ${tenantId} AND id = ${orderId} AND status = 'open'
       RETURNING *
+    ), lines AS (
+      UPDATE order_lines l SET paid_at = paid.paid_at FROM paid WHERE l.tenant_id = paid.tenant_id AND l.order_id = paid.id
     ), payment AS (
       INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
       SELECT tenant_id, id, ${payment.method}, ${payment.amountMinor}, ${payment.changeMinor}, ${payment.userId} FROM paid
@@ -217,15 +224,17 @@ export async function markPaid(
   };
 }
 
-export function markRefunded(trx: Tx, tenantId: string, orderId: string, by: { userId: string; reason: string }) {
-  return trx
-    .updateTable('orders')
-    .set({ status: 'refunded', refunded_at: sql<Date>`now()`, refunded_by: by.userId, refund_reason: by.reason })
-    .where('tenant_id', '=', tenantId)
-    .where('id', '=', orderId)
-    .where('status', '=', 'paid')
-    .returningAll()
-    .executeTakeFirst();
+export async function markRefunded(trx: Tx, tenantId: string, orderId: string, by: { userId: string; reason: string }): Promise<OrderRow | undefined> {
+  const { rows } = await sql<OrderRow>`
+    WITH refunded AS (
+      UPDATE orders SET status = 'refunded', refunded_at = now(), refunded_by = ${by.userId}, refund_reason = ${by.reason}
+       WHERE tenant_id = ${tenantId} AND id = ${orderId} AND status = 'paid'
+      RETURNING *
+    ), lines AS (
+      UPDATE order_lines l SET refunded_at = refunded.refunded_at FROM refunded WHERE l.tenant_id = refunded.tenant_id AND l.order_id = refunded.id
+    )
+    SELECT * FROM refunded`.execute(trx);
+  return rows[0];
 }
 
 export function markVoided(trx: Tx, tenantId: string, orderId: string, by: { userId: string; reason: string }) {

@@ -195,6 +195,14 @@ test('a paid order can be refunded once, audited with the permission used; stock
   assert.equal(audit[0]!.actor_id, owner.user.id);
   assert.equal(audit[0]!.changes.reason, 'cold coffee');
 
+  const copies = await sqlAsOwner(
+    t,
+    `SELECT 1 FROM order_lines l JOIN orders o ON o.tenant_id = l.tenant_id AND o.id = l.order_id
+      WHERE l.tenant_id = $1 AND (l.paid_at IS DISTINCT FROM o.paid_at OR l.refunded_at IS DISTINCT FROM o.refunded_at OR l.branch_id <> o.branch_id)`,
+    [owner.tenant.id],
+  );
+  assert.deepEqual(copies, [], "lines carry their order's branch and paid/refunded times");
+
   const bottled = await anOrder(t, owner, cafe.branchId, [{ menuItemId: cafe.latte.id, quantity: 2 }]);
   expectStatus(await as(t, owner).post(`/v1/orders/${bottled.id}/pay`, { method: 'card', amountMinor: 700 }), 200);
   assert.equal(await onHand(owner, cafe.milk.id, cafe.branchId), 9.4);

@@ -4,9 +4,9 @@ import type { Tx } from '../../platform/db/index.ts';
 /*
  * The sales report reads the orders tables (owned by the orders module) and never writes them.
  * A sale counts when it is paid (paid_at), a refund when it is refunded (refunded_at): a period's
- * net is what the tills really took. Served by the partial indexes orders_paid_by_time and
- * orders_refunded_by_time (index-only scans) and the order_lines primary key (which includes
- * the columns the item grouping needs).
+ * net is what the tills really took. Served by index-only range scans of the partial indexes
+ * orders_paid_by_time and orders_refunded_by_time, and for the item grouping of their twins on
+ * order_lines (which carry their order's branch and times for this purpose).
  */
 
 export interface Period {
@@ -79,17 +79,16 @@ export async function salesByBranch(trx: Tx, f: Filter) {
 }
 
 export async function salesByItem(trx: Tx, f: Filter) {
+  const inLineBranches = f.branchIds === 'all' ? sql`` : sql`AND l.branch_id = ANY(${f.branchIds}::uuid[])`;
   const { rows } = await sql<MoneyRow & { menu_item_id: string; name: string; quantity: string; refunded_quantity: string }>`
     WITH events AS (
       SELECT l.menu_item_id, l.order_id AS sold_in, l.quantity, 0 AS refunded_quantity, l.line_total_minor AS gross, 0::bigint AS refunds
-        FROM orders o
-        JOIN order_lines l ON l.tenant_id = o.tenant_id AND l.order_id = o.id
-       WHERE o.tenant_id = ${f.tenantId} AND o.paid_at >= ${f.period.from} AND o.paid_at < ${f.period.to} ${inBranches(f)}
+        FROM order_lines l
+       WHERE l.tenant_id = ${f.tenantId} AND l.paid_at >= ${f.period.from} AND l.paid_at < ${f.period.to} ${inLineBranches}
       UNION ALL
       SELECT l.menu_item_id, NULL, 0, l.quantity, 0, l.line_total_minor
-        FROM orders o
-        JOIN order_lines l ON l.tenant_id = o.tenant_id AND l.order_id = o.id
-       WHERE o.tenant_id = ${f.tenantId} AND o.refunded_at >= ${f.period.from} AND o.refunded_at < ${f.period.to} ${inBranches(f)}
+        FROM order_lines l
+       WHERE l.tenant_id = ${f.tenantId} AND l.refunded_at >= ${f.period.from} AND l.refunded_at < ${f.period.to} ${inLineBranches}
     )
     SELECT e.menu_item_id, m.name, count(DISTINCT e.sold_in) AS orders, sum(e.quantity) AS quantity,
            sum(e.refunded_quantity) AS refunded_quantity, sum(e.gross) AS gross, sum(e.refunds) AS refunds

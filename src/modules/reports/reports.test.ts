@@ -28,7 +28,9 @@ before(async () => {
   const sell = async (branchId: string, lines: { menuItemId: string; quantity: number }[], paidAt: string) => {
     const order = await anOrder(t, owner, branchId, lines);
     expectStatus(await as(t, owner).post(`/v1/orders/${order.id}/pay`, { method: 'card', amountMinor: order.totalMinor }), 200);
+    // Back-dated as the till would have written it: the order and its lines together.
     await sqlAsOwner(t, `UPDATE orders SET created_at = $3::timestamptz - interval '5 minutes', paid_at = $3 WHERE tenant_id = $1 AND id = $2`, [owner.tenant.id, order.id, paidAt]);
+    await sqlAsOwner(t, `UPDATE order_lines SET paid_at = $3 WHERE tenant_id = $1 AND order_id = $2`, [owner.tenant.id, order.id, paidAt]);
     return order;
   };
   await sell(quay, [{ menuItemId: latte.id, quantity: 2 }], '2024-03-09T04:30:00Z'); // 8 March, 23:30 in New York
@@ -37,6 +39,7 @@ before(async () => {
   expectStatus(await as(t, owner).post(`/v1/orders/${refunded.id}/refund`, { reason: 'wrong order' }), 200);
   // 10 March, 23:00 daylight-saving time (UTC-4) in New York.
   await sqlAsOwner(t, `UPDATE orders SET refunded_at = '2024-03-11T03:00:00Z' WHERE tenant_id = $1 AND id = $2`, [owner.tenant.id, refunded.id]);
+  await sqlAsOwner(t, `UPDATE order_lines SET refunded_at = '2024-03-11T03:00:00Z' WHERE tenant_id = $1 AND order_id = $2`, [owner.tenant.id, refunded.id]);
   const voided = await anOrder(t, owner, quay, [{ menuItemId: cake.id, quantity: 5 }]);
   expectStatus(await as(t, owner).post(`/v1/orders/${voided.id}/void`, { reason: 'test' }), 200);
   await anOrder(t, owner, quay, [{ menuItemId: cake.id, quantity: 9 }]); // still open
