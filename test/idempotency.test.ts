@@ -162,3 +162,22 @@ test('without a key, a retried POST creates again (the key is what makes retries
   const rows = await sqlAsOwner(t, `SELECT 1 FROM idempotency_keys WHERE tenant_id = $1`, [owner.tenant.id]);
   assert.equal(rows.length, 0);
 });
+
+test('the other creating POSTs opt in by the same flag: members, roles, support grants', async () => {
+  const owner = await aTenant(t.app);
+  const cases: [string, unknown, string][] = [
+    ['/v1/members', { name: 'Keyed Member', email: `keyed+${crypto.randomBytes(3).toString('hex')}@example.com`, password: 'correct horse battery', roles: [{ role: 'support' }] }, `SELECT count(*) FROM users WHERE tenant_id = $1`],
+    ['/v1/roles', { key: 'keyed_role', name: 'Keyed', permissions: ['orders.read'] }, `SELECT count(*) FROM custom_roles WHERE tenant_id = $1`],
+    ['/v1/support-grants', { reason: 'keyed', durationMinutes: 30 }, `SELECT count(*) FROM support_grants WHERE tenant_id = $1`],
+  ];
+  for (const [url, body, count] of cases) {
+    const k = key();
+    const n = async () => Number((await sqlAsOwner<{ count: string }>(t, count, [owner.tenant.id]))[0]!.count);
+    const before = await n();
+    const first = expectStatus(await as(t, owner).post(url, body, withKey(k)), 201);
+    const again = await as(t, owner).post(url, body, withKey(k));
+    assert.equal(again.statusCode, 201, url);
+    assert.equal(again.body, first.body, url);
+    assert.equal(await n(), before + 1, url);
+  }
+});

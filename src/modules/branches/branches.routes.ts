@@ -18,7 +18,7 @@ export async function branchesRoutes(app: FastifyInstance, opts: { branches: Bra
   });
 
   r.post('/v1/branches', {
-    config: { access: { permission: 'branches.manage', branch: 'tenant' }, idempotent: true },
+    config: { access: { action: 'branches.manage', branch: 'tenant' }, idempotent: true },
     schema: { tags, summary: 'Open a branch', body: CreateBranchBody, response: { 201: BranchResponse } },
     handler: async (req, reply) => reply.code(201).send({ branch: await branches.openBranch(scopeOf(req), req.body) }),
   });
@@ -30,13 +30,13 @@ export async function branchesRoutes(app: FastifyInstance, opts: { branches: Bra
   });
 
   r.patch('/v1/branches/:id', {
-    config: { access: { permission: 'branches.manage', branch: 'tenant' } },
+    config: { access: { action: 'branches.manage', branch: 'tenant' } },
     schema: { tags, summary: 'Rename, move or change the time zone of a branch', params: IdParams, body: UpdateBranchBody, response: { 200: BranchResponse } },
     handler: async (req) => ({ branch: await branches.updateBranch(scopeOf(req), req.params.id, req.body) }),
   });
 
   r.delete('/v1/branches/:id', {
-    config: { access: { permission: 'branches.manage', branch: 'tenant' } },
+    config: { access: { action: 'branches.manage', branch: 'tenant' } },
     schema: {
       tags,
       summary: 'Close a branch',

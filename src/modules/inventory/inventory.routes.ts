@@ -51,7 +51,7 @@ export async function inventoryRoutes(app: FastifyInstance, opts: { inventory: I
   });
 
   r.post('/v1/inventory-items/:id/adjustments', {
-    config: { access: { permission: 'inventory.adjust', branch: branchFromBody }, idempotent: true },
+    config: { access: { action: 'inventory.adjust', branch: branchFromBody }, idempotent: true },
     schema: {
       tags,
       summary: 'Record a delivery, waste, stocktake or correction in one branch',

@@ -31,7 +31,7 @@ export async function menuRoutes(app: FastifyInstance, opts: { menu: MenuService
   // Branch managers reach this too: the service asks for the business-wide grant for what is
   // shared by all branches, and the branch grant for availability in one branch.
   r.patch('/v1/menu-items/:id', {
-    config: { access: { permission: 'menu.manage', branch: 'list' } },
+    config: { access: { action: 'menu.manage', branch: 'list' } },
     schema: {
       tags,
       summary: 'Change a menu item: name, category, price (audited), recipe or per-branch availability',

@@ -22,7 +22,7 @@ export async function ordersRoutes(app: FastifyInstance, opts: { orders: OrdersS
   });
 
   r.post('/v1/orders', {
-    config: { access: { permission: 'orders.create', branch: branchFromBody }, idempotent: true },
+    config: { access: { action: 'orders.create', branch: branchFromBody }, idempotent: true },
     schema: { tags, summary: 'Open an order; lines are priced now', body: PlaceOrderBody, response: { 201: OrderResponse } },
     handler: async (req, reply) => reply.code(201).send({ order: await orders.placeOrder(scopeOf(req), req.body) }),
   });
@@ -34,7 +34,7 @@ export async function ordersRoutes(app: FastifyInstance, opts: { orders: OrdersS
   });
 
   r.post('/v1/orders/:id/pay', {
-    config: { access: { permission: 'orders.pay', branch: orderBranch('orders.pay') }, idempotent: true },
+    config: { access: { action: 'orders.pay', branch: orderBranch('orders.pay') }, idempotent: true },
     schema: {
       tags,
       summary: 'Take payment: cash (change given) or card (exactly the total); consumes recipe stock',
@@ -47,13 +47,13 @@ export async function ordersRoutes(app: FastifyInstance, opts: { orders: OrdersS
   });
 
   r.post('/v1/orders/:id/refund', {
-    config: { access: { permission: 'orders.refund', branch: orderBranch('orders.refund') }, idempotent: true },
+    config: { access: { action: 'orders.refund', branch: orderBranch('orders.refund') }, idempotent: true },
     schema: { tags, summary: 'Refund a paid order (audited)', params: IdParams, body: RefundOrderBody, response: { 200: OrderResponse } },
     handler: async (req) => ({ order: await orders.refundOrder(scopeOf(req), req.params.id, req.body) }),
   });
 
   r.post('/v1/orders/:id/void', {
-    config: { access: { permission: 'orders.void', branch: orderBranch('orders.void') }, idempotent: true },
+    config: { access: { action: 'orders.void', branch: orderBranch('orders.void') }, idempotent: true },
     schema: { tags, summary: 'Void an open order (audited)', params: IdParams, body: VoidOrderBody, response: { 200: OrderResponse } },
     handler: async (req) => ({ order: await orders.voidOrder(scopeOf(req), req.params.id, req.body) }),
   });

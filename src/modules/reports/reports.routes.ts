@@ -24,7 +24,7 @@ export async function reportsRoutes(app: FastifyInstance, opts: { reports: Repor
   const { reports } = opts;
 
   r.get('/v1/reports/sales', {
-    config: { access: { permission: 'reports.view', branch: 'list' } },
+    config: { access: { action: 'reports.view', branch: 'list' } },
     schema: {
       tags: ['reports'],
       summary: 'Sales by day, branch or item, in the business\'s time zone',
