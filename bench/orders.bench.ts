@@ -110,8 +110,8 @@ try {
   process.stdout.write(`## Orders: placement and payment through the API vs the same SQL
 
 A sale = \`POST /v1/orders\` (two lines) then \`POST /v1/orders/:id/pay\` (card), which takes the
-recipes from stock (locks the order, locks the branch's stock levels in item order, writes the
-levels and the ledger, the payment and the status) in one transaction. ${concurrency} tills selling
+recipes from stock (locks the order, records the payment and the status, locks the branch's
+stock levels in item order, writes the levels and the ledger) in one transaction. ${concurrency} tills selling
 back to back for ${seconds}s per row (in ${ROUNDS} rounds taking turns; sales/s is their mean, latencies the median of the rounds'), spread over ${BRANCHES} branches (two tills per branch share
 its stock rows), as branch cashiers. The load driver runs in its own process; PostgreSQL on the
 same machine.
@@ -128,8 +128,9 @@ ${books.drift} stock levels differing from their ledger.
 
 Round trips to PostgreSQL per sale: direct SQL and the use cases 13 (placement: branch check
 pipelined with BEGIN and the context, menu prices, order, lines, COMMIT; payment: order lock
-pipelined with BEGIN and the context, lines, recipes, stock rows ensured, stock rows locked in
-item order, levels + ledger in one statement, status + payment in one statement, COMMIT). The
+pipelined with BEGIN and the context, lines, recipes, status + payment in one statement, stock
+rows ensured, stock rows locked in item order, levels + ledger in one statement, COMMIT: the
+stock rows every till of a branch shares are held for the last two round trips only). The
 API adds per request one \`brigade_authenticate\` (and one Redis call for the tenant rate limit),
 and for the payment one read of the order's branch for the cashier's permission (skipped for
 callers holding the permission business-wide): 16 to PostgreSQL in all. An Idempotency-Key adds

@@ -177,6 +177,17 @@ function sqlSeller(cfg: TillConfig): { sell: Sell; close(): Promise<void> } {
             need.set(r.inventory_item_id, (need.get(r.inventory_item_id) ?? 0) + Math.round(Number(r.quantity) * 1000) * l.quantity);
           }
         }
+        const paid = await c.query(
+          `WITH paid AS (
+             UPDATE orders SET status = 'paid', paid_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'open' RETURNING *
+           ), payment AS (
+             INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
+             SELECT tenant_id, id, 'card', $3, 0, $4 FROM paid RETURNING *
+           )
+           SELECT paid.*, payment.id AS payment_id FROM paid, payment`,
+          [t, order.id, order.total, till.userId],
+        );
+        if (paid.rows.length !== 1) throw new Error('not paid');
         const items = [...need.keys()].sort();
         await c.query(
           `INSERT INTO stock_levels (tenant_id, inventory_item_id, branch_id) SELECT $1::uuid, item, $2::uuid FROM unnest($3::uuid[]) AS item ON CONFLICT DO NOTHING`,
@@ -203,17 +214,6 @@ function sqlSeller(cfg: TillConfig): { sell: Sell; close(): Promise<void> } {
            SELECT $1, item, $2, 'sale', delta, after, NULL, $7, $8 FROM input RETURNING *`,
           [t, till.branchId, levels.rows.map((l) => l.inventory_item_id), deltas.map((d) => d.toFixed(3)), afters.map((a) => a.toFixed(3)), below, order.id, till.userId],
         );
-        const paid = await c.query(
-          `WITH paid AS (
-             UPDATE orders SET status = 'paid', paid_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'open' RETURNING *
-           ), payment AS (
-             INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
-             SELECT tenant_id, id, 'card', $3, 0, $4 FROM paid RETURNING *
-           )
-           SELECT paid.*, payment.id AS payment_id FROM paid, payment`,
-          [t, order.id, order.total, till.userId],
-        );
-        if (paid.rows.length !== 1) throw new Error('not paid');
       },
     );
   };

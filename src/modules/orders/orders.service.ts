@@ -104,16 +104,7 @@ export function ordersService(platform: Platform) {
           });
         }
         const lines = (await linesOf(trx, scope.tenantId, [id])).get(id) ?? [];
-        await moveStock(trx, {
-          tenantId: scope.tenantId,
-          userId: scope.userId,
-          branchId: order.branch_id,
-          kind: 'sale',
-          reason: null,
-          orderId: id,
-          lines: await stockNeeded(trx, scope.tenantId, lines),
-          allowNegative: order.allow_negative_stock,
-        });
+        const needed = await stockNeeded(trx, scope.tenantId, lines);
         const paid = await markPaid(trx, scope.tenantId, id, {
           method: input.method,
           amountMinor: input.amountMinor,
@@ -121,6 +112,18 @@ export function ordersService(platform: Platform) {
           userId: scope.userId,
         });
         if (!paid) throw notOpen(order, 'paid');
+        // Stock last: its rows are shared by every till of the branch, so they are locked for
+        // as short a time as possible (a shortage still rolls the payment back with it).
+        await moveStock(trx, {
+          tenantId: scope.tenantId,
+          userId: scope.userId,
+          branchId: order.branch_id,
+          kind: 'sale',
+          reason: null,
+          orderId: id,
+          lines: needed,
+          allowNegative: order.allow_negative_stock,
+        });
         return toOrder(paid.order, lines, paid.payment);
       });
     },
