@@ -12,6 +12,12 @@ import { identityService, operatorsService, identityRoutes, clientMeta } from '.
 import { membersService, rolesService, membersRoutes } from './modules/members/index.ts';
 import { auditRoutes } from './modules/audit/index.ts';
 import { supportService, supportRoutes } from './modules/support/index.ts';
+import { idempotencyPlugin } from './platform/http/idempotency.ts';
+import { branchesService, branchesRoutes } from './modules/branches/index.ts';
+import { menuService, menuRoutes } from './modules/menu/index.ts';
+import { inventoryService, inventoryRoutes } from './modules/inventory/index.ts';
+import { ordersService, ordersRoutes } from './modules/orders/index.ts';
+import { reportsService, reportsRoutes } from './modules/reports/index.ts';
 
 /** One line per request, when it completes; the ids come from the context store (log mixin). */
 class RequestLog extends LogController {
@@ -73,6 +79,11 @@ export async function buildApp(platform: Platform): Promise<FastifyInstance> {
       await rateLimiter.consume(scope.tenantId, limit);
     },
   });
+  // After access: only an authenticated, permitted, valid request claims an Idempotency-Key.
+  await app.register(idempotencyPlugin, {
+    tenancy: platform.tenancy,
+    actorOf: (req) => (req.scope ? { tenantId: req.scope.tenantId, userId: req.scope.userId } : null),
+  });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
@@ -96,6 +107,11 @@ export async function buildApp(platform: Platform): Promise<FastifyInstance> {
   await app.register(membersRoutes, { members, roles: rolesService(platform) });
   await app.register(auditRoutes, { tenancy: platform.tenancy });
   await app.register(supportRoutes, { support: supportService(platform), members });
+  await app.register(branchesRoutes, { branches: branchesService(platform) });
+  await app.register(menuRoutes, { menu: menuService(platform) });
+  await app.register(inventoryRoutes, { inventory: inventoryService(platform) });
+  await app.register(ordersRoutes, { orders: ordersService(platform) });
+  await app.register(reportsRoutes, { reports: reportsService(platform) });
 
   return app;
 }

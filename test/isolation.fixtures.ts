@@ -1,4 +1,5 @@
 import type { TestContext, Session } from './harness.ts';
+import { aCafe, anOrder, as, expectStatus } from './hospitality.fixtures.ts';
 
 /**
  * How to make, in tenant A, the resource a route with an id names, and a valid body for the
@@ -36,3 +37,43 @@ export const fixtures: Record<string, Fixture> = {
     return { params: { id: res.json().supportGrant.id } };
   },
 };
+// Hospitality: a café with stock, a menu item with a recipe and an open or paid order.
+const branch: Fixture = async (t, owner) => {
+  const c = await aCafe(t, owner);
+  return { params: { id: c.branchId }, bodies: { PATCH: { name: 'Taken over' } } };
+};
+const menuItem: Fixture = async (t, owner) => {
+  const c = await aCafe(t, owner);
+  return { params: { id: c.latte.id }, bodies: { PATCH: { priceMinor: 1 } } };
+};
+const inventoryItem: Fixture = async (t, owner) => {
+  const c = await aCafe(t, owner);
+  return {
+    params: { id: c.milk.id },
+    bodies: { PATCH: { reorderLevel: 99 }, POST: { branchId: c.branchId, quantityDelta: -1, reason: 'stolen' } },
+  };
+};
+const openOrder: Fixture = async (t, owner) => {
+  const c = await aCafe(t, owner);
+  const order = await anOrder(t, owner, c.branchId, [{ menuItemId: c.latte.id, quantity: 1 }]);
+  return { params: { id: order.id }, bodies: { POST: { method: 'card', amountMinor: order.totalMinor } } };
+};
+const paidOrder: Fixture = async (t, owner) => {
+  const c = await aCafe(t, owner);
+  const order = await anOrder(t, owner, c.branchId, [{ menuItemId: c.latte.id, quantity: 1 }]);
+  expectStatus(await as(t, owner).post(`/v1/orders/${order.id}/pay`, { method: 'card', amountMinor: order.totalMinor }), 200);
+  return { params: { id: order.id }, bodies: { POST: { reason: 'taken' } } };
+};
+const voidableOrder: Fixture = async (t, owner) => ({ ...(await openOrder(t, owner)), bodies: { POST: { reason: 'taken' } } });
+Object.assign(fixtures, {
+  '/v1/branches/:id': branch,
+  '/v1/menu-items/:id': menuItem,
+  '/v1/inventory-items/:id': inventoryItem,
+  '/v1/inventory-items/:id/stock': inventoryItem,
+  '/v1/inventory-items/:id/movements': inventoryItem,
+  '/v1/inventory-items/:id/adjustments': inventoryItem,
+  '/v1/orders/:id': openOrder,
+  '/v1/orders/:id/pay': openOrder,
+  '/v1/orders/:id/refund': paidOrder,
+  '/v1/orders/:id/void': voidableOrder,
+} satisfies Record<string, Fixture>);

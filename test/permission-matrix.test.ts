@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import { createTestContext, aTenant, aBranch, aMember, anOperator, bearer, type TestContext, type Session } from './harness.ts';
+import { aMenuItem, anInventoryItem, anOrder, as, expectStatus } from './hospitality.fixtures.ts';
 
 const actorKeys = ['anonymous', 'operator', 'owner', 'branch_manager', 'accountant', 'cashier', 'support'] as const;
 type ActorKey = (typeof actorKeys)[number];
@@ -128,6 +129,128 @@ const matrix: Record<string, Case[]> = {
     { name: 'without a grant', expect: operatorOnly(403), request: async (f) => ({ method: 'GET', url: `/ops/api/tenants/${f.closedTenantId}/audit-events` }) },
   ],
 };
+
+// Hospitality: a dish without a recipe (so paying needs no stock) and an inventory item, once.
+let catalogue: Promise<{ dish: string; stock: string }> | undefined;
+const hospitality = (f: Fixture) =>
+  (catalogue ??= (async () => ({
+    dish: (await aMenuItem(f.t, f.owner, { name: 'Matrix soup', priceMinor: 500 })).id,
+    stock: (await anInventoryItem(f.t, f.owner, { name: 'Matrix stock' })).id,
+  }))());
+async function anOrderOf(f: Fixture, branch: 'a' | 'b', state: 'open' | 'paid' = 'open'): Promise<string> {
+  const order = await anOrder(f.t, f.owner, f[branch], [{ menuItemId: (await hospitality(f)).dish, quantity: 1 }]);
+  if (state === 'paid') expectStatus(await as(f.t, f.owner).post(`/v1/orders/${order.id}/pay`, { method: 'card', amountMinor: 500 }), 200);
+  return order.id;
+}
+const named = (what: string) => `${what} ${crypto.randomBytes(4).toString('hex')}`;
+const readsStock: Role[] = ['owner', 'branch_manager', 'support'];
+const hospitalityMatrix: Record<string, Case[]> = {
+  'GET /v1/branches': [{ name: 'the list', expect: anyMember(200), request: async () => ({ method: 'GET', url: '/v1/branches' }) }],
+  'POST /v1/branches': [
+    { name: 'a new branch', expect: only(201, ['owner']), request: async () => ({ method: 'POST', url: '/v1/branches', payload: { name: named('Branch') } }) },
+  ],
+  'GET /v1/branches/:id': [
+    { name: 'branch A', expect: anyMember(200), request: async (f) => ({ method: 'GET', url: `/v1/branches/${f.a}` }) },
+    { name: 'branch B', expect: only(200, ['owner', 'accountant', 'support']), request: async (f) => ({ method: 'GET', url: `/v1/branches/${f.b}` }) },
+  ],
+  'PATCH /v1/branches/:id': [
+    { name: 'rename branch A', expect: only(200, ['owner']), request: async (f) => ({ method: 'PATCH', url: `/v1/branches/${f.a}`, payload: { name: named('A') } }) },
+  ],
+  'DELETE /v1/branches/:id': [
+    { name: 'a branch without history', expect: only(204, ['owner']), request: async (f) => ({ method: 'DELETE', url: `/v1/branches/${await aBranch(f.t, f.owner.tenant.id, named('Pop-up'))}` }) },
+  ],
+  'GET /v1/menu-items': [{ name: 'the menu', expect: anyMember(200), request: async () => ({ method: 'GET', url: '/v1/menu-items' }) }],
+  'POST /v1/menu-items': [
+    { name: 'a dish', expect: only(201, ['owner']), request: async () => ({ method: 'POST', url: '/v1/menu-items', payload: { name: named('Dish'), priceMinor: 100 } }) },
+  ],
+  'GET /v1/menu-items/:id': [
+    { name: 'a dish', expect: anyMember(200), request: async (f) => ({ method: 'GET', url: `/v1/menu-items/${(await hospitality(f)).dish}` }) },
+  ],
+  'PATCH /v1/menu-items/:id': [
+    { name: 'its price', expect: only(200, ['owner']), request: async (f) => ({ method: 'PATCH', url: `/v1/menu-items/${(await hospitality(f)).dish}`, payload: { priceMinor: 500 } }) },
+    {
+      name: 'its availability in branch A',
+      expect: only(200, ['owner', 'branch_manager']),
+      request: async (f) => ({ method: 'PATCH', url: `/v1/menu-items/${(await hospitality(f)).dish}`, payload: { availability: [{ branchId: f.a, available: true }] } }),
+    },
+    {
+      name: 'its availability in branch B',
+      expect: only(200, ['owner']),
+      request: async (f) => ({ method: 'PATCH', url: `/v1/menu-items/${(await hospitality(f)).dish}`, payload: { availability: [{ branchId: f.b, available: true }] } }),
+    },
+  ],
+  'DELETE /v1/menu-items/:id': [
+    { name: 'a dish', expect: only(200, ['owner']), request: async (f) => ({ method: 'DELETE', url: `/v1/menu-items/${(await aMenuItem(f.t, f.owner, { name: named('Gone') })).id}` }) },
+  ],
+  'GET /v1/inventory-items': [{ name: 'the stock list', expect: only(200, readsStock), request: async () => ({ method: 'GET', url: '/v1/inventory-items' }) }],
+  'POST /v1/inventory-items': [
+    { name: 'an item', expect: only(201, ['owner']), request: async () => ({ method: 'POST', url: '/v1/inventory-items', payload: { name: named('Stock'), unit: 'kg', reorderLevel: 1 } }) },
+  ],
+  'GET /v1/inventory-items/:id': [
+    { name: 'an item', expect: only(200, readsStock), request: async (f) => ({ method: 'GET', url: `/v1/inventory-items/${(await hospitality(f)).stock}` }) },
+  ],
+  'PATCH /v1/inventory-items/:id': [
+    { name: 'its reorder level', expect: only(200, ['owner']), request: async (f) => ({ method: 'PATCH', url: `/v1/inventory-items/${(await hospitality(f)).stock}`, payload: { reorderLevel: 2 } }) },
+  ],
+  'GET /v1/inventory-items/:id/stock': [
+    { name: 'on hand', expect: only(200, readsStock), request: async (f) => ({ method: 'GET', url: `/v1/inventory-items/${(await hospitality(f)).stock}/stock` }) },
+  ],
+  'GET /v1/inventory-items/:id/movements': [
+    { name: 'the ledger', expect: only(200, readsStock), request: async (f) => ({ method: 'GET', url: `/v1/inventory-items/${(await hospitality(f)).stock}/movements` }) },
+  ],
+  'POST /v1/inventory-items/:id/adjustments': [
+    {
+      name: 'a delivery to branch A',
+      expect: only(201, ['owner', 'branch_manager']),
+      request: async (f) => ({ method: 'POST', url: `/v1/inventory-items/${(await hospitality(f)).stock}/adjustments`, payload: { branchId: f.a, quantityDelta: 1, reason: 'delivery', kind: 'delivery' } }),
+    },
+    {
+      name: 'a delivery to branch B',
+      expect: only(201, ['owner']),
+      request: async (f) => ({ method: 'POST', url: `/v1/inventory-items/${(await hospitality(f)).stock}/adjustments`, payload: { branchId: f.b, quantityDelta: 1, reason: 'delivery', kind: 'delivery' } }),
+    },
+  ],
+  'GET /v1/low-stock-alerts': [{ name: 'the alerts', expect: only(200, readsStock), request: async () => ({ method: 'GET', url: '/v1/low-stock-alerts' }) }],
+  'GET /v1/orders': [{ name: 'the list', expect: anyMember(200), request: async () => ({ method: 'GET', url: '/v1/orders' }) }],
+  'POST /v1/orders': [
+    {
+      name: 'in branch A',
+      expect: only(201, ['owner', 'branch_manager', 'cashier']),
+      request: async (f) => ({ method: 'POST', url: '/v1/orders', payload: { branchId: f.a, lines: [{ menuItemId: (await hospitality(f)).dish, quantity: 1 }] } }),
+    },
+    {
+      name: 'in branch B',
+      expect: only(201, ['owner']),
+      request: async (f) => ({ method: 'POST', url: '/v1/orders', payload: { branchId: f.b, lines: [{ menuItemId: (await hospitality(f)).dish, quantity: 1 }] } }),
+    },
+  ],
+  'GET /v1/orders/:id': [
+    { name: 'an order of branch A', expect: anyMember(200), request: async (f) => ({ method: 'GET', url: `/v1/orders/${await anOrderOf(f, 'a')}` }) },
+    { name: 'an order of branch B', expect: only(200, ['owner', 'accountant', 'support']), request: async (f) => ({ method: 'GET', url: `/v1/orders/${await anOrderOf(f, 'b')}` }) },
+  ],
+  'POST /v1/orders/:id/pay': [
+    {
+      name: 'an order of branch A',
+      expect: only(200, ['owner', 'branch_manager', 'cashier']),
+      request: async (f) => ({ method: 'POST', url: `/v1/orders/${await anOrderOf(f, 'a')}/pay`, payload: { method: 'cash', amountMinor: 1000 } }),
+    },
+    { name: 'an order of branch B', expect: only(200, ['owner']), request: async (f) => ({ method: 'POST', url: `/v1/orders/${await anOrderOf(f, 'b')}/pay`, payload: { method: 'card', amountMinor: 500 } }) },
+  ],
+  'POST /v1/orders/:id/refund': [
+    { name: 'a paid order of branch A', expect: only(200, ['owner', 'branch_manager']), request: async (f) => ({ method: 'POST', url: `/v1/orders/${await anOrderOf(f, 'a', 'paid')}/refund`, payload: { reason: 'matrix' } }) },
+    { name: 'a paid order of branch B', expect: only(200, ['owner']), request: async (f) => ({ method: 'POST', url: `/v1/orders/${await anOrderOf(f, 'b', 'paid')}/refund`, payload: { reason: 'matrix' } }) },
+  ],
+  'POST /v1/orders/:id/void': [
+    { name: 'an open order of branch A', expect: only(200, ['owner', 'branch_manager']), request: async (f) => ({ method: 'POST', url: `/v1/orders/${await anOrderOf(f, 'a')}/void`, payload: { reason: 'matrix' } }) },
+    { name: 'an open order of branch B', expect: only(200, ['owner']), request: async (f) => ({ method: 'POST', url: `/v1/orders/${await anOrderOf(f, 'b')}/void`, payload: { reason: 'matrix' } }) },
+  ],
+  'GET /v1/reports/sales': [
+    { name: 'as JSON', expect: only(200, ['owner', 'branch_manager', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/reports/sales' }) },
+    { name: 'of branch B', expect: only(200, ['owner', 'accountant']), request: async (f) => ({ method: 'GET', url: `/v1/reports/sales?branchId=${f.b}` }) },
+    { name: 'as CSV', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/reports/sales', headers: { accept: 'text/csv' } }) },
+  ],
+};
+Object.assign(matrix, hospitalityMatrix);
 
 function auth(token: string | undefined): Record<string, string> {
   return token ? bearer(token) : {};

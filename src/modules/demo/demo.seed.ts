@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Platform } from '../../platform/deps.ts';
 import { hashPassword } from '../../platform/auth/index.ts';
 import type { IdentityService } from '../identity/index.ts';
+import { seedHospitality } from './demo.hospitality.ts';
 
 export const DEMO_PASSWORD = 'brigade-demo';
 
@@ -63,6 +64,7 @@ export async function seedDemo(
       }
       return ids;
     });
+    await seedHospitality(platform, tenantId, branchIds);
     for (const add of extend) await add(tenantId, branchIds);
   }
   return logins;

@@ -12,7 +12,7 @@ export async function supportRoutes(app: FastifyInstance, opts: { support: Suppo
   const { support, members } = opts;
 
   r.post('/v1/support-grants', {
-    config: { access: { action: 'support_access.manage', branch: 'tenant' } },
+    config: { access: { action: 'support_access.manage', branch: 'tenant' }, idempotent: true },
     schema: {
       tags: ['support'],
       summary: 'Let Brigade support read this business\'s data until a time (audited)',

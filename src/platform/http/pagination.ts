@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { sql, type Expression, type SqlBool, type RawBuilder } from 'kysely';
 import { AppError } from '../errors/index.ts';
 
 /**
@@ -46,3 +47,43 @@ export function toPage<Row, Out>(rows: Row[], limit: number, keyOf: (row: Row) =
   const served = more ? rows.slice(0, limit) : rows;
   return { data: served.map(view), nextCursor: more ? encodeCursor(keyOf(served[served.length - 1]!)) : null };
 }
+
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+/*
+ * Lists in creation order (branches, menu, stock, orders) keyset on (created_at, id). created_at
+ * travels as text with microseconds: PostgreSQL keeps them and a JavaScript Date would round them
+ * away, so two rows of the same millisecond would be skipped or repeated across pages.
+ */
+export interface PageKey {
+  at: string;
+  id: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PG_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/** A (created_at, id) cursor, checked before it reaches SQL. */
+export function decodeTimeCursor(cursor: string | undefined): PageKey | null {
+  const key = decodeCursor(cursor, ['s', 's']);
+  if (key === null) return null;
+  const [at, id] = key as [string, string];
+  if (!PG_UTC.test(at) || !UUID.test(id)) throw badCursor();
+  return { at, id };
+}
+
+/** The select expression giving a row's cursor timestamp: created_at in UTC, to the microsecond. */
+export function cursorAt(column: string): RawBuilder<string> {
+  return sql<string>`to_char(${sql.ref(column)} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+}
+
+/** The keyset condition: rows after `key` in the list's order. */
+export function afterCursor(createdAt: string, id: string, key: PageKey, order: 'asc' | 'desc'): Expression<SqlBool> {
+  const op = order === 'desc' ? sql.raw('<') : sql.raw('>');
+  return sql<SqlBool>`(${sql.ref(createdAt)}, ${sql.ref(id)}) ${op} (${key.at}::timestamptz, ${key.id}::uuid)`;
+}
+
+export const timeKeyOf = (row: { cursor_at: string; id: string }): string[] => [row.cursor_at, row.id];

@@ -1,0 +1,270 @@
+import { sql, type ColumnType, type Generated, type Selectable } from 'kysely';
+import type { Tx } from '../../platform/db/index.ts';
+import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
+import type { Order, OrderStatus, PaymentMethod } from './orders.schemas.ts';
+
+type Nullable<T> = ColumnType<T | null, T | null | undefined, T | null>;
+/** bigint: text out of pg (never rounded), numbers in. */
+type BigMoney = ColumnType<string, number | string, number | string>;
+
+export interface OrdersTable {
+  tenant_id: string;
+  id: Generated<string>;
+  branch_id: string;
+  status: ColumnType<OrderStatus, OrderStatus | undefined, OrderStatus>;
+  currency: string;
+  total_minor: BigMoney;
+  created_by: string | null;
+  created_at: Generated<Date>;
+  paid_at: Nullable<Date>;
+  refunded_at: Nullable<Date>;
+  refunded_by: Nullable<string>;
+  refund_reason: Nullable<string>;
+  voided_at: Nullable<Date>;
+  voided_by: Nullable<string>;
+  void_reason: Nullable<string>;
+}
+
+export interface OrderLinesTable {
+  tenant_id: string;
+  order_id: string;
+  line_no: number;
+  /** The order's branch and paid/refunded times, copied for the sales report by item. */
+  branch_id: string;
+  paid_at: Nullable<Date>;
+  refunded_at: Nullable<Date>;
+  menu_item_id: string;
+  name: string;
+  unit_price_minor: number;
+  quantity: number;
+  line_total_minor: BigMoney;
+}
+
+export interface PaymentsTable {
+  tenant_id: string;
+  id: Generated<string>;
+  order_id: string;
+  method: PaymentMethod;
+  amount_minor: BigMoney;
+  change_minor: BigMoney;
+  created_by: string | null;
+  created_at: Generated<Date>;
+}
+
+declare module '../../platform/db/schema.ts' {
+  interface Database {
+    orders: OrdersTable;
+    order_lines: OrderLinesTable;
+    payments: PaymentsTable;
+  }
+}
+
+export type OrderRow = Selectable<OrdersTable>;
+export type OrderLineRow = Selectable<OrderLinesTable>;
+export type PaymentRow = Selectable<PaymentsTable>;
+
+export function toOrder(row: OrderRow, lines: OrderLineRow[], payment: PaymentRow | undefined): Order {
+  return {
+    id: row.id,
+    branchId: row.branch_id,
+    status: row.status,
+    lines: lines.map((l) => ({
+      lineNo: l.line_no,
+      menuItemId: l.menu_item_id,
+      name: l.name,
+      quantity: l.quantity,
+      unitPriceMinor: l.unit_price_minor,
+      totalMinor: Number(l.line_total_minor),
+    })),
+    totalMinor: Number(row.total_minor),
+    currency: row.currency,
+    payment: payment
+      ? {
+          id: payment.id,
+          method: payment.method,
+          amountMinor: Number(payment.amount_minor),
+          changeMinor: Number(payment.change_minor),
+          paidAt: payment.created_at.toISOString(),
+        }
+      : null,
+    createdBy: row.created_by,
+    createdAt: row.created_at.toISOString(),
+    paidAt: row.paid_at?.toISOString() ?? null,
+    refundedAt: row.refunded_at?.toISOString() ?? null,
+    refundReason: row.refund_reason,
+    voidedAt: row.voided_at?.toISOString() ?? null,
+    voidReason: row.void_reason,
+  };
+}
+
+export function findOrder(trx: Tx, tenantId: string, id: string) {
+  return trx.selectFrom('orders').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function branchOfOrder(trx: Tx, tenantId: string, id: string): Promise<string | undefined> {
+  const row = await trx.selectFrom('orders').select('branch_id').where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  return row?.branch_id;
+}
+
+/**
+ * Locks the order for a state change: a second till paying the same order waits here, then
+ * finds it paid. Also reads the business's stock setting in the same round trip.
+ */
+export async function lockOrder(trx: Tx, tenantId: string, id: string): Promise<(OrderRow & { allow_negative_stock: boolean }) | undefined> {
+  const { rows } = await sql<OrderRow & { allow_negative_stock: boolean }>`
+    SELECT o.*, coalesce((t.settings ->> 'allowNegativeStock')::boolean, false) AS allow_negative_stock
+      FROM orders o JOIN tenants t ON t.id = o.tenant_id
+     WHERE o.tenant_id = ${tenantId} AND o.id = ${id}
+       FOR UPDATE OF o`.execute(trx);
+  return rows[0];
+}
+
+export async function linesOf(trx: Tx, tenantId: string, orderIds: string[]): Promise<Map<string, OrderLineRow[]>> {
+  const out = new Map<string, OrderLineRow[]>();
+  if (orderIds.length === 0) return out;
+  const rows = await trx
+    .selectFrom('order_lines')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('order_id', 'in', orderIds)
+    .orderBy('order_id')
+    .orderBy('line_no')
+    .execute();
+  for (const r of rows) {
+    const list = out.get(r.order_id) ?? [];
+    list.push(r);
+    out.set(r.order_id, list);
+  }
+  return out;
+}
+
+export async function paymentsOf(trx: Tx, tenantId: string, orderIds: string[]): Promise<Map<string, PaymentRow>> {
+  if (orderIds.length === 0) return new Map();
+  const rows = await trx.selectFrom('payments').selectAll().where('tenant_id', '=', tenantId).where('order_id', 'in', orderIds).execute();
+  return new Map(rows.map((r) => [r.order_id, r]));
+}
+
+export interface NewLine {
+  menuItemId: string;
+  name: string;
+  unitPriceMinor: number;
+  quantity: number;
+}
+
+/** The order and its lines in one statement. */
+export async function insertOrder(
+  trx: Tx,
+  tenantId: string,
+  values: { branchId: string; currency: string; totalMinor: number; createdBy: string },
+  lines: NewLine[],
+): Promise<{ order: OrderRow; lines: OrderLineRow[] }> {
+  const order = await trx
+    .insertInto('orders')
+    .values({ tenant_id: tenantId, branch_id: values.branchId, currency: values.currency, total_minor: values.totalMinor, created_by: values.createdBy })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const lineRows = await trx
+    .insertInto('order_lines')
+    .values(
+      lines.map((l, i) => ({
+        tenant_id: tenantId,
+        order_id: order.id,
+        line_no: i + 1,
+        branch_id: values.branchId,
+        menu_item_id: l.menuItemId,
+        name: l.name,
+        unit_price_minor: l.unitPriceMinor,
+        quantity: l.quantity,
+        line_total_minor: l.unitPriceMinor * l.quantity,
+      })),
+    )
+    .returningAll()
+    .execute();
+  return { order, lines: lineRows.sort((a, b) => a.line_no - b.line_no) };
+}
+
+/** Marks the order paid, only if it is still open, and records the payment: one statement. */
+export async function markPaid(
+  trx: Tx,
+  tenantId: string,
+  orderId: string,
+  payment: { method: PaymentMethod; amountMinor: number; changeMinor: number; userId: string },
+): Promise<{ order: OrderRow; payment: PaymentRow } | null> {
+  type Row = OrderRow & { payment_id: string; method: PaymentMethod; amount_minor: string; change_minor: string; payment_created_by: string | null; payment_created_at: Date };
+  const { rows } = await sql<Row>`
+    WITH paid AS (
+      UPDATE orders SET status = 'paid', paid_at = now()
+       WHERE tenant_id = ${tenantId} AND id = ${orderId} AND status = 'open'
+      RETURNING *
+    ), lines AS (
+      UPDATE order_lines l SET paid_at = paid.paid_at FROM paid WHERE l.tenant_id = paid.tenant_id AND l.order_id = paid.id
+    ), payment AS (
+      INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
+      SELECT tenant_id, id, ${payment.method}, ${payment.amountMinor}, ${payment.changeMinor}, ${payment.userId} FROM paid
+      RETURNING *
+    )
+    SELECT paid.*, payment.id AS payment_id, payment.method, payment.amount_minor, payment.change_minor,
+           payment.created_by AS payment_created_by, payment.created_at AS payment_created_at
+      FROM paid, payment`.execute(trx);
+  const row = rows[0];
+  if (!row) return null;
+  const { payment_id, method, amount_minor, change_minor, payment_created_by, payment_created_at, ...order } = row;
+  return {
+    order,
+    payment: {
+      tenant_id: tenantId,
+      id: payment_id,
+      order_id: orderId,
+      method,
+      amount_minor,
+      change_minor,
+      created_by: payment_created_by,
+      created_at: payment_created_at,
+    },
+  };
+}
+
+export async function markRefunded(trx: Tx, tenantId: string, orderId: string, by: { userId: string; reason: string }): Promise<OrderRow | undefined> {
+  const { rows } = await sql<OrderRow>`
+    WITH refunded AS (
+      UPDATE orders SET status = 'refunded', refunded_at = now(), refunded_by = ${by.userId}, refund_reason = ${by.reason}
+       WHERE tenant_id = ${tenantId} AND id = ${orderId} AND status = 'paid'
+      RETURNING *
+    ), lines AS (
+      UPDATE order_lines l SET refunded_at = refunded.refunded_at FROM refunded WHERE l.tenant_id = refunded.tenant_id AND l.order_id = refunded.id
+    )
+    SELECT * FROM refunded`.execute(trx);
+  return rows[0];
+}
+
+export function markVoided(trx: Tx, tenantId: string, orderId: string, by: { userId: string; reason: string }) {
+  return trx
+    .updateTable('orders')
+    .set({ status: 'voided', voided_at: sql<Date>`now()`, voided_by: by.userId, void_reason: by.reason })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', orderId)
+    .where('status', '=', 'open')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export function listOrderRows(
+  trx: Tx,
+  tenantId: string,
+  opts: { branchIds: 'all' | string[]; status?: OrderStatus; from?: string; to?: string; after: PageKey | null; limit: number },
+) {
+  let q = trx
+    .selectFrom('orders')
+    .selectAll()
+    .select(cursorAt('created_at').as('cursor_at'))
+    .where('tenant_id', '=', tenantId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(opts.limit + 1);
+  if (opts.branchIds !== 'all') q = q.where('branch_id', 'in', opts.branchIds);
+  if (opts.status) q = q.where('status', '=', opts.status);
+  if (opts.from) q = q.where('created_at', '>=', new Date(opts.from));
+  if (opts.to) q = q.where('created_at', '<', new Date(opts.to));
+  if (opts.after) q = q.where(afterCursor('created_at', 'id', opts.after, 'desc'));
+  return q.execute();
+}

@@ -1,0 +1,222 @@
+import type { Platform } from '../../platform/deps.ts';
+import type { Tx } from '../../platform/db/index.ts';
+import type { Scope } from '../../platform/auth/index.ts';
+import { AppError, notFound } from '../../platform/errors/index.ts';
+import { decodeTimeCursor, toPage, timeKeyOf, type Page } from '../../platform/http/pagination.ts';
+import { can, type Permission } from '../access/index.ts';
+import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
+import { requireOpenBranch, requireBranch, visibleBranches } from '../branches/index.ts';
+import { itemsForSale, recipesOf } from '../menu/index.ts';
+import { moveStock, soldByOrder, type StockLine } from '../inventory/index.ts';
+import {
+  findOrder, branchOfOrder, lockOrder, linesOf, paymentsOf, insertOrder, markPaid, markRefunded, markVoided, listOrderRows, toOrder,
+  type OrderRow, type OrderLineRow, type NewLine,
+} from './orders.repository.ts';
+import type { Order, PlaceOrderInput, PayOrderInput, RefundOrderInput, VoidOrderInput, ListOrdersInput } from './orders.schemas.ts';
+
+const statusWords = { open: 'open', paid: 'already paid', refunded: 'refunded', voided: 'voided' } as const;
+
+function notOpen(order: OrderRow, action: string): AppError {
+  return new AppError('order_not_open', `This order is ${statusWords[order.status]}: only open orders can be ${action}.`, { status: order.status });
+}
+
+/** Recipe quantities times portions, per inventory item: what paying the order takes from stock. */
+async function stockNeeded(trx: Tx, tenantId: string, lines: OrderLineRow[]): Promise<StockLine[]> {
+  const recipes = await recipesOf(trx, tenantId, [...new Set(lines.map((l) => l.menu_item_id))]);
+  const need = new Map<string, number>();
+  for (const line of lines) {
+    for (const r of recipes.get(line.menu_item_id) ?? []) {
+      need.set(r.inventoryItemId, (need.get(r.inventoryItemId) ?? 0) + r.quantityMilli * line.quantity);
+    }
+  }
+  return [...need].map(([inventoryItemId, milli]) => ({ inventoryItemId, deltaMilli: -milli }));
+}
+
+export function ordersService(platform: Platform) {
+  const { tenancy } = platform;
+
+  async function lockForChange(trx: Tx, scope: Scope, id: string) {
+    const order = await lockOrder(trx, scope.tenantId, id);
+    if (!order) throw notFound('order');
+    return order;
+  }
+
+  async function viewOf(trx: Tx, tenantId: string, order: OrderRow): Promise<Order> {
+    const lines = await linesOf(trx, tenantId, [order.id]);
+    const payments = await paymentsOf(trx, tenantId, [order.id]);
+    return toOrder(order, lines.get(order.id) ?? [], payments.get(order.id));
+  }
+
+  return {
+    /**
+     * The branch an order belongs to, for the permission check of routes naming an order.
+     * A caller holding `permission` business-wide needs no lookup (any branch will do; the use
+     * case still answers 404 for an unknown id); others get 404 for ids not of their tenant.
+     */
+    async branchForAccess(scope: Scope, id: string, permission: Permission): Promise<string | null> {
+      if (can(scope.grants, permission, null)) return null;
+      const branchId = await tenancy.readAsTenant(scope, (db) => branchOfOrder(db, scope.tenantId, id));
+      if (!branchId) throw notFound('order');
+      return branchId;
+    },
+
+    /** Opens an order with each line priced as the menu says now: later price changes leave it alone. */
+    async placeOrder(scope: Scope, input: PlaceOrderInput): Promise<Order> {
+      return tenancy.withTenant(scope, async (trx) => {
+        await requireOpenBranch(trx, scope.tenantId, input.branchId);
+        const ids = [...new Set(input.lines.map((l) => l.menuItemId))];
+        const items = new Map((await itemsForSale(trx, scope.tenantId, input.branchId, ids)).map((i) => [i.id, i]));
+        const lines: NewLine[] = input.lines.map((l) => {
+          const item = items.get(l.menuItemId);
+          if (!item) throw new AppError('not_found', `No menu item ${l.menuItemId}.`, { menuItemId: l.menuItemId });
+          if (item.archived_at || !item.available) {
+            throw new AppError('menu_item_unavailable', `"${item.name}" is not on sale in this branch.`, { menuItemId: item.id });
+          }
+          return { menuItemId: item.id, name: item.name, unitPriceMinor: item.price_minor, quantity: l.quantity };
+        });
+        const totalMinor = lines.reduce((sum, l) => sum + l.unitPriceMinor * l.quantity, 0);
+        const created = await insertOrder(
+          trx,
+          scope.tenantId,
+          { branchId: input.branchId, currency: scope.tenant.currency, totalMinor, createdBy: scope.userId },
+          lines,
+        );
+        return toOrder(created.order, created.lines, undefined);
+      });
+    },
+
+    /**
+     * Takes payment and consumes the recipes' stock in one transaction. The order row is locked
+     * first, so of two tills paying at once one wins and the other gets 409; stock moves once.
+     */
+    async payOrder(scope: Scope, id: string, input: PayOrderInput): Promise<Order> {
+      return tenancy.withTenant(scope, async (trx) => {
+        const order = await lockForChange(trx, scope, id);
+        if (order.status !== 'open') throw notOpen(order, 'paid');
+        const total = Number(order.total_minor);
+        if (input.method === 'card' && input.amountMinor !== total) {
+          throw new AppError('payment_amount_invalid', `A card payment must be exactly the total, ${total}.`, { totalMinor: total, amountMinor: input.amountMinor });
+        }
+        if (input.method === 'cash' && input.amountMinor < total) {
+          throw new AppError('payment_amount_invalid', `The cash handed over (${input.amountMinor}) is less than the total (${total}).`, {
+            totalMinor: total,
+            amountMinor: input.amountMinor,
+          });
+        }
+        const lines = (await linesOf(trx, scope.tenantId, [id])).get(id) ?? [];
+        const needed = await stockNeeded(trx, scope.tenantId, lines);
+        const paid = await markPaid(trx, scope.tenantId, id, {
+          method: input.method,
+          amountMinor: input.amountMinor,
+          changeMinor: input.method === 'cash' ? input.amountMinor - total : 0,
+          userId: scope.userId,
+        });
+        if (!paid) throw notOpen(order, 'paid');
+        // Stock last: its rows are shared by every till of the branch, so they are locked for
+        // as short a time as possible (a shortage still rolls the payment back with it).
+        await moveStock(trx, {
+          tenantId: scope.tenantId,
+          userId: scope.userId,
+          branchId: order.branch_id,
+          kind: 'sale',
+          reason: null,
+          orderId: id,
+          lines: needed,
+          allowNegative: order.allow_negative_stock,
+        });
+        return toOrder(paid.order, lines, paid.payment);
+      });
+    },
+
+    /** Paid → refunded, audited; puts the sold stock back only when asked (sealed goods). */
+    async refundOrder(scope: Scope, id: string, input: RefundOrderInput): Promise<Order> {
+      return tenancy.withTenant(scope, async (trx) => {
+        const order = await lockForChange(trx, scope, id);
+        if (order.status !== 'paid') {
+          throw new AppError('order_not_paid', `This order is ${order.status}: only paid orders can be refunded.`, { status: order.status });
+        }
+        const reason = input.reason.trim();
+        if (input.restock) {
+          const sold = await soldByOrder(trx, scope.tenantId, id);
+          await moveStock(trx, {
+            tenantId: scope.tenantId,
+            userId: scope.userId,
+            branchId: order.branch_id,
+            kind: 'refund',
+            reason,
+            orderId: id,
+            lines: sold.map((s) => ({ inventoryItemId: s.itemId, deltaMilli: s.soldMilli })),
+            allowNegative: true,
+          });
+        }
+        const refunded = await markRefunded(trx, scope.tenantId, id, { userId: scope.userId, reason });
+        if (!refunded) throw new AppError('order_not_paid', 'Only paid orders can be refunded.');
+        await recordAudit(trx, auditSourceOfUser(scope), {
+          action: 'order.refunded',
+          permission: 'orders.refund',
+          target: { type: 'order', id },
+          changes: {
+            before: { status: 'paid' },
+            after: { status: 'refunded' },
+            reason,
+            amountMinor: Number(order.total_minor),
+            currency: order.currency,
+            branchId: order.branch_id,
+            restocked: Boolean(input.restock),
+          },
+        });
+        return viewOf(trx, scope.tenantId, refunded);
+      });
+    },
+
+    /** Open → voided (a mistaken or abandoned order), audited. */
+    async voidOrder(scope: Scope, id: string, input: VoidOrderInput): Promise<Order> {
+      return tenancy.withTenant(scope, async (trx) => {
+        const order = await lockForChange(trx, scope, id);
+        if (order.status !== 'open') throw notOpen(order, 'voided');
+        const reason = input.reason.trim();
+        const voided = await markVoided(trx, scope.tenantId, id, { userId: scope.userId, reason });
+        if (!voided) throw notOpen(order, 'voided');
+        await recordAudit(trx, auditSourceOfUser(scope), {
+          action: 'order.voided',
+          permission: 'orders.void',
+          target: { type: 'order', id },
+          changes: { before: { status: 'open' }, after: { status: 'voided' }, reason, amountMinor: Number(order.total_minor), branchId: order.branch_id },
+        });
+        return viewOf(trx, scope.tenantId, voided);
+      });
+    },
+
+    async getOrder(scope: Scope, id: string): Promise<Order> {
+      return tenancy.withTenant(scope, async (trx) => {
+        const order = await findOrder(trx, scope.tenantId, id);
+        if (!order) throw notFound('order');
+        return viewOf(trx, scope.tenantId, order);
+      });
+    },
+
+    /** Newest first; only branches where the caller may read orders. */
+    async listOrders(scope: Scope, query: ListOrdersInput): Promise<Page<Order>> {
+      const branchIds = visibleBranches(scope, 'orders.read', query.branchId);
+      if (branchIds !== 'all' && branchIds.length === 0) return { data: [], nextCursor: null };
+      if (query.from && query.to && new Date(query.from) > new Date(query.to)) {
+        throw new AppError('validation_failed', 'The request does not match the expected shape.', {
+          errors: [{ path: 'querystring.to', message: 'must not be before from' }],
+        });
+      }
+      const limit = query.limit ?? 50;
+      const after = decodeTimeCursor(query.cursor);
+      return tenancy.withTenant(scope, async (trx) => {
+        await requireBranch(trx, scope.tenantId, query.branchId);
+        const rows = await listOrderRows(trx, scope.tenantId, { branchIds, status: query.status, from: query.from, to: query.to, after, limit });
+        const page = toPage(rows, limit, timeKeyOf, (r) => r);
+        const ids = page.data.map((o) => o.id);
+        const lines = await linesOf(trx, scope.tenantId, ids);
+        const payments = await paymentsOf(trx, scope.tenantId, ids);
+        return { data: page.data.map((o) => toOrder(o, lines.get(o.id) ?? [], payments.get(o.id))), nextCursor: page.nextCursor };
+      });
+    },
+  };
+}
+
+export type OrdersService = ReturnType<typeof ordersService>;

@@ -1,0 +1,45 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { scopeOf } from '../access/index.ts';
+import { SalesReportQuery, SalesReportResponse } from './reports.schemas.ts';
+import { salesReportCsv, type ReportsService } from './reports.service.ts';
+
+/** CSV when the client asks for it by name and prefers it to JSON (q-values honoured). */
+function wantsCsv(req: FastifyRequest): boolean {
+  const accept = req.headers.accept;
+  if (!accept) return false;
+  let csv = -1;
+  let json = -1;
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.trim().toLowerCase().split(';');
+    const q = Number(params.map((p) => p.trim()).find((p) => p.startsWith('q='))?.slice(2) ?? '1');
+    if (type === 'text/csv') csv = Math.max(csv, q);
+    if (type === 'application/json' || type === 'application/*' || type === '*/*') json = Math.max(json, q);
+  }
+  return csv > 0 && csv >= json;
+}
+
+export async function reportsRoutes(app: FastifyInstance, opts: { reports: ReportsService }) {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const { reports } = opts;
+
+  r.get('/v1/reports/sales', {
+    config: { access: { action: 'reports.view', branch: 'list' } },
+    schema: {
+      tags: ['reports'],
+      summary: 'Sales by day, branch or item, in the business\'s time zone',
+      description:
+        'Sales count when paid, refunds when refunded; net = gross - refunds. `Accept: text/csv` downloads the same report as CSV, ' +
+        'which needs reports.export and is audited.',
+      querystring: SalesReportQuery,
+      response: { 200: SalesReportResponse },
+    },
+    handler: async (req, reply) => {
+      const csv = wantsCsv(req);
+      const report = await reports.salesReport(scopeOf(req), req.query, { export: csv });
+      if (!csv) return report;
+      const name = `sales-${report.groupBy}-${report.from.slice(0, 10)}-${report.to.slice(0, 10)}.csv`;
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(salesReportCsv(report) as never); // the typed reply knows only the JSON shape
+    },
+  });
+}
