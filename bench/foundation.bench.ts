@@ -31,10 +31,10 @@ try {
   const check = await fetch(stackUrl, { headers: { authorization: `Bearer ${owner.token}` } });
   if (check.status !== 200) throw new Error(`stack route answered ${check.status}: ${await check.text()}`);
 
-  load(bareUrl, { seconds: 2 });
-  load(stackUrl, { seconds: 2, headers: { authorization: `Bearer ${owner.token}` } });
-  const baseline = load(bareUrl, { seconds });
-  const stack = load(stackUrl, { seconds, headers: { authorization: `Bearer ${owner.token}` } });
+  await load(bareUrl, { seconds: 2 });
+  await load(stackUrl, { seconds: 2, headers: { authorization: `Bearer ${owner.token}` } });
+  const baseline = await load(bareUrl, { seconds });
+  const stack = await load(stackUrl, { seconds, headers: { authorization: `Bearer ${owner.token}` } });
   if (stack.non2xx || stack.errors) throw new Error(`stack run had ${stack.non2xx} non-2xx and ${stack.errors} errors`);
 
   const ratio = stack.requestsPerSecond / baseline.requestsPerSecond;
@@ -49,10 +49,12 @@ One row by id, 16 connections, ${seconds}s each, autocannon in its own process, 
 
 **Ratio: ${fmt(ratio * 100, 1)}% of bare throughput** (target ≥ 60%).
 
-Round trips per request: bare 1; Brigade 2 — \`brigade_authenticate($1)\` (session, membership,
-roles in one statement), then \`set_config\` + the SELECT pipelined as one implicit transaction
-(\`readAsTenant\`). Without pipelining it would be 5 (auth, BEGIN, set_config, SELECT, COMMIT);
-see docs/decisions/0003-round-trips.md.
+Round trips per request: bare 1; Brigade 1 to PostgreSQL once the token is warm — \`set_config\`
+and the SELECT pipelined as one implicit transaction (\`readAsTenant\`); the token check is served
+from the in-process session cache, which triggers and LISTEN/NOTIFY empty the moment a session,
+member or role changes (docs/decisions/0003-round-trips.md). A cold token adds one round trip
+(\`brigade_authenticate($1)\`). The per-tenant rate limit counts locally and reaches Redis off the
+request path. Without these it would be 6 round trips (auth, Redis, BEGIN, set_config, SELECT, COMMIT).
 `);
   await new Promise((r) => bare.close(r));
   await barePool.end();

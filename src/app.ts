@@ -8,7 +8,7 @@ import { requestContext, requestIdOf } from './platform/http/request-context.ts'
 import { createMetrics } from './platform/metrics.ts';
 import { tenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
 import { accessPlugin, accessRoutes } from './modules/access/index.ts';
-import { identityService, operatorsService, identityRoutes, clientMeta } from './modules/identity/index.ts';
+import { identityService, operatorsService, identityRoutes, clientMeta, sessionCache, type AuthRow } from './modules/identity/index.ts';
 import { membersService, rolesService, membersRoutes } from './modules/members/index.ts';
 import { auditRoutes } from './modules/audit/index.ts';
 import { supportService, supportRoutes } from './modules/support/index.ts';
@@ -67,8 +67,11 @@ export async function buildApp(platform: Platform): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const rateLimiter = tenantRateLimiter(platform.redis, platform.config.BRIGADE_QUEUE_PREFIX);
-  const identity = identityService(platform);
+  const rateLimiter = tenantRateLimiter(platform.redis, platform.config.BRIGADE_QUEUE_PREFIX, platform.log);
+  app.addHook('onClose', async () => rateLimiter.close());
+  const sessions = sessionCache<AuthRow>(platform);
+  app.addHook('onClose', () => sessions.close());
+  const identity = identityService(platform, { sessions });
   const operators = operatorsService(platform);
   await app.register(accessPlugin, {
     guardedPrefixes: ['/v1', '/ops/api'],
@@ -76,7 +79,7 @@ export async function buildApp(platform: Platform): Promise<FastifyInstance> {
     authenticateOperator: (token, req) => operators.authenticate(token, clientMeta(req)),
     afterAuthenticate: async (scope) => {
       const limit = platform.hooks.tenantRateLimit ? await platform.hooks.tenantRateLimit(scope.tenantId) : platform.config.BRIGADE_TENANT_RATE_LIMIT;
-      await rateLimiter.consume(scope.tenantId, limit);
+      rateLimiter.consume(scope.tenantId, limit);
     },
   });
   // After access: only an authenticated, permitted, valid request claims an Idempotency-Key.

@@ -171,3 +171,27 @@ test('a tenant that floods the API is slowed with 429 while its neighbour is ser
     await limited.close();
   }
 });
+
+test('the per-tenant limit is shared by every API process through Redis', async () => {
+  const limited = await createTestContext({ BRIGADE_TENANT_RATE_LIMIT: '2' });
+  const { buildApp } = await import('../src/app.ts');
+  const second = await buildApp(limited.platform);
+  try {
+    const noisy = await aTenant(limited.app, 'Spread');
+    // Counting windows are 10 s long: start early in one so the whole test falls inside it.
+    const intoWindow = Date.now() % 10_000;
+    if (intoWindow > 6_000) await new Promise((r) => setTimeout(r, 10_050 - intoWindow));
+    const me = (app: typeof limited.app) => app.inject({ method: 'GET', url: '/v1/me', headers: bearer(noisy) });
+    for (let i = 0; i < 15; i++) assert.equal((await me(limited.app)).statusCode, 200);
+    assert.equal((await me(second)).statusCode, 200);
+    // Let both processes add their counts to Redis and read the total back.
+    await new Promise((r) => setTimeout(r, 500));
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await me(second)).statusCode);
+    assert.ok(statuses.includes(429), `the second process admitted ${statuses.join(',')}`);
+    assert.ok(statuses.filter((s) => s === 200).length <= 5);
+  } finally {
+    await second.close();
+    await limited.close();
+  }
+});

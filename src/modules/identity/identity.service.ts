@@ -7,6 +7,7 @@ import { computeGrants, grantsToList, type RoleAssignment } from '../access/inde
 import { recordAudit, GENESIS_HASH } from '../audit/index.ts';
 import { loginThrottle } from './identity.throttle.ts';
 import type { SignupInput, LoginInput } from './identity.schemas.ts';
+import type { SessionCache } from './session-cache.ts';
 
 export interface ClientMeta {
   requestId: string | null;
@@ -14,7 +15,7 @@ export interface ClientMeta {
   userAgent: string | null;
 }
 
-interface AuthRow {
+export interface AuthRow {
   session_id: string;
   tenant_id: string;
   user_id: string;
@@ -26,6 +27,7 @@ interface AuthRow {
   tenant_timezone: string;
   roles: RoleAssignment[];
   custom_roles: Record<string, string[]>;
+  expires_at: Date;
 }
 
 export function isTimeZone(tz: string): boolean {
@@ -51,7 +53,11 @@ function slugify(name: string): string {
 const isUniqueViolation = (err: unknown, constraint: string) =>
   (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
 
-export function identityService(platform: Platform) {
+/**
+ * `sessions` (optional) keeps recently checked tokens in memory; the HTTP app passes one, the
+ * command-line tools do not need it.
+ */
+export function identityService(platform: Platform, opts: { sessions?: SessionCache<AuthRow> } = {}) {
   const { tenancy, config, db, redis } = platform;
   const throttle = loginThrottle(redis, config.BRIGADE_QUEUE_PREFIX);
   const sessionExpiry = () => new Date(Date.now() + config.BRIGADE_SESSION_TTL_HOURS * 3600_000);
@@ -171,16 +177,24 @@ export function identityService(platform: Platform) {
       );
     },
 
-    /** Token → scope, checked against the current session, membership and roles every time. */
+    /**
+     * Token → scope, against the current session, membership and roles: from the database, or
+     * from the session cache, which forgets a tenant's sessions as soon as any of that changes.
+     */
     async authenticate(token: string, meta: ClientMeta): Promise<Scope | null> {
       if (token.length > 200) return null;
-      const { rows } = await db.runtimePool.query<AuthRow>({
-        name: 'brigade_authenticate',
-        text: 'SELECT * FROM brigade_authenticate($1)',
-        values: [hashToken(token)],
-      });
-      const row = rows[0];
-      if (!row) return null;
+      const tokenHash = hashToken(token);
+      let row = opts.sessions?.get(tokenHash);
+      if (!row) {
+        const { rows } = await db.runtimePool.query<AuthRow>({
+          name: 'brigade_authenticate',
+          text: 'SELECT * FROM brigade_authenticate($1)',
+          values: [tokenHash],
+        });
+        row = rows[0];
+        if (!row) return null;
+        opts.sessions?.set(tokenHash, row.tenant_id, row, row.expires_at);
+      }
       return {
         tenantId: row.tenant_id,
         userId: row.user_id,

@@ -80,3 +80,29 @@ test('a token of tenant A never reaches tenant B: the tenant comes from the toke
   const me = await t.app.inject({ method: 'GET', url: '/v1/me', headers: { ...bearer(a), 'x-tenant-id': b.tenant.id } });
   assert.equal(me.json().tenant.id, a.tenant.id);
 });
+
+test('a session revoked behind the application’s back stops working within moments in every process', async () => {
+  const owner = await aTenant(t.app);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(owner) })).statusCode, 200);
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: t.ownerUrl });
+  await c.connect();
+  await c.query('UPDATE sessions SET revoked_at = now() WHERE tenant_id = $1', [owner.tenant.id]);
+  await c.end();
+  let status = 200;
+  for (let i = 0; i < 50 && status === 200; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    status = (await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(owner) })).statusCode;
+  }
+  assert.equal(status, 401);
+});
+
+test('a role taken away inside the application is gone on the very next request', async () => {
+  const owner = await aTenant(t.app);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(owner) })).json().roles.length, 1);
+  await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) =>
+    trx.insertInto('role_assignments').values({ tenant_id: owner.tenant.id, user_id: owner.user.id, role_key: 'accountant', branch_id: null }).execute(),
+  );
+  const me = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(owner) });
+  assert.equal(me.json().roles.length, 2);
+});

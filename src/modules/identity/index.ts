@@ -2,3 +2,5 @@ export { identityService, isTimeZone, type IdentityService, type ClientMeta } fr
 export { operatorsService, type OperatorsService } from './operators.service.ts';
 export { identityRoutes, clientMeta } from './identity.routes.ts';
 export { Email, Password, PersonName, SessionResponse } from './identity.schemas.ts';
+export { sessionCache, type SessionCache } from './session-cache.ts';
+export type { AuthRow } from './identity.service.ts';

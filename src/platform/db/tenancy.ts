@@ -31,10 +31,16 @@ export interface Tenancy {
    * webhook inbox, fan-out schedulers, ops). Runs as the owner role, in a transaction.
    */
   withSystem<T>(reason: string, fn: (trx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Called, before the committing call returns, with the tenants whose sessions, users or roles
+   * a transaction changed (database triggers note them; see migration 0003).
+   */
+  onAuthChange(listener: (tenantIds: string[]) => void): () => void;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SET_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)`;
+const AUTH_CHANGED = `SELECT current_setting('brigade.auth_changed', true) AS changed`;
 
 type QueryFn = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
 
@@ -52,6 +58,18 @@ function contextValues(ctx: TenantContext): unknown[] {
 }
 
 export function createTenancy(db: Db, log: Logger): Tenancy {
+  const authListeners = new Set<(tenantIds: string[]) => void>();
+  const announce = (result: pg.QueryResult | undefined) => {
+    const changed = (result?.rows[0] as { changed?: string | null } | undefined)?.changed;
+    if (!changed) return;
+    const tenantIds = changed.split(',').filter(Boolean);
+    for (const l of authListeners) l(tenantIds);
+  };
+  /** COMMIT, asking in the same round trip whether the transaction changed who may do what. */
+  const commit = async (client: pg.PoolClient) => {
+    const [changed] = await pipeline(client, [{ text: AUTH_CHANGED }, { text: 'COMMIT' }]);
+    announce(changed);
+  };
   async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
@@ -80,7 +98,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
         };
         try {
           const result = await fn(bindKysely(query));
-          if (begun) await client.query('COMMIT');
+          if (begun) await commit(client);
           return result;
         } catch (err) {
           if (begun) await client.query('ROLLBACK');
@@ -96,11 +114,17 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
         const query: QueryFn = async (text, params) => {
           if (used) throw new Error('readAsTenant allows one statement; use withTenant for more');
           used = true;
-          const results = await pipeline(client, [{ text: SET_CONTEXT, values }, { text, values: params }]);
+          const results = await pipeline(client, [{ text: SET_CONTEXT, values }, { text, values: params }, { text: AUTH_CHANGED }]);
+          announce(results[2]);
           return results[1]!;
         };
         return fn(bindKysely(query));
       });
+    },
+
+    onAuthChange(listener) {
+      authListeners.add(listener);
+      return () => authListeners.delete(listener);
     },
 
     async withSystem(reason, fn) {
@@ -109,7 +133,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
         await client.query('BEGIN');
         try {
           const result = await fn(bindKysely((text, params) => client.query(text, params)));
-          await client.query('COMMIT');
+          await commit(client);
           return result;
         } catch (err) {
           await client.query('ROLLBACK');
