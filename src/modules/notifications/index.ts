@@ -1,0 +1,1 @@
+export { notificationJobs, lowStockMailJob } from './notifications.jobs.ts';
