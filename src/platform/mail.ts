@@ -74,7 +74,8 @@ export function messageIdFor(jobId: string, recipient: string): string {
 /**
  * Sends one mail of a job at most once per recipient, as far as a database can promise it:
  * a delivery already recorded for (job, recipient) is skipped; otherwise the mail is composed
- * (only then: a password token is minted only for a mail that will go out), sent, and recorded.
+ * (only then: a password token is minted only for a mail that will go out; compose may find
+ * there is nothing to send any more and return null), sent, and recorded.
  * A crash between sending and recording resends with the same Message-ID, which receivers and
  * the catcher use to drop the duplicate.
  */
@@ -82,8 +83,8 @@ export async function sendOnce(
   deps: { mailer: Mailer; tenancy: Tenancy },
   job: { tenantId: string; jobId: string },
   to: string,
-  compose: () => Promise<Omit<MailMessage, 'to'>> | Omit<MailMessage, 'to'>,
-): Promise<'sent' | 'already_sent'> {
+  compose: () => Promise<Omit<MailMessage, 'to'> | null> | Omit<MailMessage, 'to'> | null,
+): Promise<'sent' | 'already_sent' | 'nothing_to_send'> {
   const recipient = to.toLowerCase();
   const ctx = { tenantId: job.tenantId };
   const done = await deps.tenancy.withTenant(ctx, (trx) =>
@@ -97,6 +98,7 @@ export async function sendOnce(
   );
   if (done) return 'already_sent';
   const message = await compose();
+  if (!message) return 'nothing_to_send';
   const messageId = messageIdFor(job.jobId, recipient);
   await deps.mailer.send({ ...message, to: recipient, messageId, tenantId: job.tenantId, jobId: job.jobId });
   await deps.tenancy.withTenant(ctx, (trx) =>

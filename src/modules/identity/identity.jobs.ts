@@ -3,11 +3,10 @@ import type { Tx } from '../../platform/db/index.ts';
 import { defineJob } from '../../platform/jobs/index.ts';
 import { sendOnce } from '../../platform/mail.ts';
 import { newToken, hashToken } from '../../platform/auth/index.ts';
-import { welcomeMail, passwordResetMail, invitationMail } from './identity.mails.ts';
+import { welcomeMail, passwordResetMail } from './identity.mails.ts';
 
 const Uuid = Type.String({ format: 'uuid' });
 export const PASSWORD_RESET_MINUTES = 60;
-export const INVITATION_DAYS = 7;
 
 async function recipient(trx: Tx, tenantId: string, userId: string) {
   return trx
@@ -23,8 +22,8 @@ async function recipient(trx: Tx, tenantId: string, userId: string) {
  * A single-use token that sets the user's password. One per job: a retry replaces the token
  * of its earlier attempt, whose mail never went out (sendOnce mints only for unsent mail).
  */
-async function issuePasswordToken(trx: Tx, p: { tenantId: string; userId: string; jobId: string; purpose: 'reset' | 'invitation'; validMs: number }): Promise<string> {
-  const token = newToken(p.purpose === 'reset' ? 'pwr' : 'inv');
+async function issuePasswordToken(trx: Tx, p: { tenantId: string; userId: string; jobId: string; purpose: 'reset'; validMs: number }): Promise<string> {
+  const token = newToken('pwr');
   const expires = new Date(Date.now() + p.validMs);
   await trx
     .insertInto('password_tokens')
@@ -63,38 +62,4 @@ export const passwordResetMailJob = defineJob('mail.password_reset', Type.Object
   });
 });
 
-/**
- * Written when a member is added without a password (members module). Extra payload fields
- * are allowed so the writer can grow it; `invitedBy` (a user id) names the inviter. A user with
- * no password gets a link that sets one (POST /v1/auth/password-reset/confirm) and activates
- * the account; a user who has one gets a sign-in link.
- */
-export const invitationMailJob = defineJob(
-  'mail.invitation',
-  Type.Object({ userId: Uuid, invitedBy: Type.Optional(Uuid), invitedByUserId: Type.Optional(Uuid) }, { additionalProperties: true }),
-  async (job) => {
-    const inviterId = job.payload.invitedBy ?? job.payload.invitedByUserId ?? null;
-    const [user, inviter] = await job.withTenant(async (trx) => [
-      await recipient(trx, job.tenantId, job.payload.userId),
-      inviterId ? await recipient(trx, job.tenantId, inviterId) : undefined,
-    ]);
-    if (!user || user.status === 'removed') {
-      job.log.info('the invited user is gone; no invitation mail');
-      return;
-    }
-    const base = job.platform.config.BRIGADE_PUBLIC_URL;
-    const needsPassword = user.password_hash === null || user.status === 'invited';
-    await sendOnce({ mailer: job.mailer, tenancy: job.platform.tenancy }, job, user.email, async () => {
-      let url = `${base}/login?tenant=${encodeURIComponent(user.slug)}`;
-      if (needsPassword) {
-        const token = await job.withTenant((trx) =>
-          issuePasswordToken(trx, { tenantId: job.tenantId, userId: user.id, jobId: job.jobId, purpose: 'invitation', validMs: INVITATION_DAYS * 86_400_000 }),
-        );
-        url = `${base}/accept-invitation?token=${token}`;
-      }
-      return invitationMail({ userName: user.name, tenantName: user.tenant_name, inviterName: inviter?.name ?? null, url, needsPassword, validDays: INVITATION_DAYS });
-    });
-  },
-);
-
-export const identityJobs = [welcomeMailJob, passwordResetMailJob, invitationMailJob];
+export const identityJobs = [welcomeMailJob, passwordResetMailJob];

@@ -23,14 +23,3 @@ export function passwordResetMail(p: { userName: string; tenantName: string; url
     note: `The link works once, for ${p.validMinutes} minutes. Setting a new password signs you out everywhere else. If you did not ask for this, ignore this mail: your password stays as it is.`,
   });
 }
-
-export function invitationMail(p: { userName: string; tenantName: string; inviterName: string | null; url: string; needsPassword: boolean; validDays: number }) {
-  const who = p.inviterName ? `${p.inviterName} has invited you` : 'You have been invited';
-  return composeMail({
-    subject: `${p.inviterName ?? p.tenantName} invited you to ${p.tenantName} on Brigade`,
-    greeting: `Hello ${p.userName},`,
-    paragraphs: [`${who} to join ${p.tenantName} on Brigade.`],
-    action: p.needsPassword ? { label: 'Accept and choose your password', url: p.url } : { label: 'Sign in to Brigade', url: p.url },
-    note: p.needsPassword ? `The link works once, for ${p.validDays} days.` : undefined,
-  });
-}

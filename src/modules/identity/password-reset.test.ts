@@ -1,10 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestContext, aTenant, anOperator, bearer, eventually, problem, type TestContext } from '../../../test/harness.ts';
-import { hashPassword } from '../../platform/auth/index.ts';
 import { jobRegistry } from '../../jobs.ts';
 import { startJobs, type JobsRuntime } from '../../platform/jobs/index.ts';
-import { invitationMailJob } from './index.ts';
 
 let t: TestContext;
 let runtime: JobsRuntime;
@@ -12,7 +10,7 @@ let op: string;
 before(async () => {
   t = await createTestContext();
   runtime = await startJobs(t.platform, jobRegistry(), { pollMs: 200, schedulers: false });
-  op = await anOperator(t);
+  op = (await anOperator(t)).token;
 });
 after(async () => {
   await runtime.close();
@@ -86,39 +84,6 @@ test('an address with accounts in two businesses gets a link per business, and e
   assert.equal((await login(email, 'alpha renewed', alpha.tenant.slug)).statusCode, 200);
   assert.equal((await login(email, 'beta password', beta.tenant.slug)).statusCode, 200, "the other business's password is untouched");
   assert.equal((await login(email, 'alpha renewed', beta.tenant.slug)).statusCode, 401);
-});
-
-test('an invitation mail names the inviter, and its link sets the password and activates the account', async () => {
-  const owner = await aTenant(t.app, 'Invite Inn');
-  const email = `invited+${Date.now()}@example.com`;
-  const userId = await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, async (trx) => {
-    const u = await trx.insertInto('users').values({ tenant_id: owner.tenant.id, email, name: 'Ivy Invited', password_hash: null, status: 'invited' }).returning('id').executeTakeFirstOrThrow();
-    await trx.insertInto('role_assignments').values({ tenant_id: owner.tenant.id, user_id: u.id, role_key: 'cashier', branch_id: null }).execute();
-    await invitationMailJob.later(trx, owner.tenant.id, { userId: u.id, invitedBy: owner.user.id });
-    return u.id;
-  });
-  const [mail] = await mailTo(email, /invited you to Invite Inn/);
-  assert.match(mail!.text, /Olive Owner has invited you to join Invite Inn/);
-  assert.match(mail!.text, /accept-invitation\?token=/);
-  assert.equal((await login(email, 'my first password')).statusCode, 401, 'no password yet');
-
-  const accepted = await t.app.inject({ method: 'POST', url: '/v1/auth/password-reset/confirm', payload: { token: tokenIn(mail!), password: 'my first password' } });
-  assert.equal(accepted.statusCode, 200);
-  assert.equal(accepted.json().user.id, userId);
-  assert.equal((await login(email, 'my first password')).statusCode, 200);
-});
-
-test('a member added with a password gets an invitation with a sign-in link and no token', async () => {
-  const owner = await aTenant(t.app, 'Password Pub');
-  const email = `with-password+${Date.now()}@example.com`;
-  const hash = await hashPassword('their own password', 10);
-  await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, async (trx) => {
-    const u = await trx.insertInto('users').values({ tenant_id: owner.tenant.id, email, name: 'Pat', password_hash: hash }).returning('id').executeTakeFirstOrThrow();
-    await invitationMailJob.later(trx, owner.tenant.id, { userId: u.id });
-  });
-  const [mail] = await mailTo(email, /invited you to Password Pub/);
-  assert.match(mail!.text, /Sign in to Brigade: http.*\/login\?tenant=/);
-  assert.doesNotMatch(mail!.text, /token=/);
 });
 
 test('password reset requests past the hourly limit are accepted and dropped', async () => {

@@ -29,7 +29,7 @@ let op: string;
 before(async () => {
   t = await createTestContext({}, { jobs: [fragileJob] });
   runtime = await startJobs(t.platform, jobRegistry([fragileJob]), { pollMs: 200 });
-  op = await anOperator(t);
+  op = (await anOperator(t)).token;
 });
 after(async () => {
   await runtime.close();
@@ -145,7 +145,7 @@ test('replaying a dead job runs it as a new job linked to the original, and reco
   assert.equal(before.state, 'replayed');
   assert.equal(before.replayedAs, id);
   assert.equal(before.operations.length, 1);
-  assert.match(before.operations[0].actor, /^operator:ops\+/);
+  assert.match(before.operations[0].actor, /^operator:op\+/);
   assert.equal(before.operations[0].reason, 'printer fixed');
   assert.equal(before.operations[0].newJobId, id);
   const dead = (await ops('GET', `/ops/api/jobs?state=dead&tenantId=${owner.tenant.id}`)).json();

@@ -21,7 +21,7 @@ const runtimes: JobsRuntime[] = [];
 before(async () => {
   t = await createTestContext({}, { jobs: faultJobs });
   await createEffectTables(t.platform);
-  op = await anOperator(t);
+  op = (await anOperator(t)).token;
 });
 after(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -133,7 +133,7 @@ test('SIGTERM gives a job that cannot finish in the drain time back to the queue
 test('Redis away when a use case commits: the outbox keeps the job and delivers it when Redis is back', async () => {
   // The relay reaches Redis through a proxy this test can cut; the workers talk to Redis directly.
   const sockets = new Set<net.Socket>();
-  const proxy = net.createServer((client) => {
+  const forward = (client: net.Socket) => {
     const upstream = net.connect(6379, '127.0.0.1');
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -141,7 +141,12 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
       s.on('close', () => sockets.delete(s));
     }
     client.pipe(upstream).pipe(client);
-  });
+  };
+  const cut = () => {
+    for (const s of sockets) s.destroy();
+  };
+  const proxy = net.createServer(forward);
+  proxy.on('error', () => undefined);
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   const port = (proxy.address() as net.AddressInfo).port;
   const r = await runtime({ relayRedisUrl: `redis://127.0.0.1:${port}` });
@@ -149,7 +154,7 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
 
   await new Promise<void>((resolve) => {
     proxy.close(() => resolve());
-    for (const s of sockets) s.destroy();
+    cut();
   });
   const jobId = await enqueue(owner.tenant.id, 'redis-away', 10);
   await new Promise((res) => setTimeout(res, 1500));
@@ -159,19 +164,18 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
   assert.equal(pending.relayed_at, null, 'the row waits in the outbox');
   assert.equal((await effects(jobId)).runs, 0);
 
-  const back = net.createServer((client) => {
-    const upstream = net.connect(6379, '127.0.0.1');
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
-    client.pipe(upstream).pipe(client);
-  });
+  const back = net.createServer(forward);
+  back.on('error', () => undefined);
   await new Promise<void>((res) => back.listen(port, '127.0.0.1', res));
   try {
     await eventually(async () => (await effects(jobId)).finished === 1, 'the job to run once Redis is back', 30_000);
     assert.deepEqual(await effects(jobId), { effects: 1, runs: 1, finished: 1 });
   } finally {
     await stop(r);
-    await new Promise((res) => back.close(res));
+    await new Promise<void>((res) => {
+      back.close(() => res());
+      cut();
+    });
   }
 });
 
@@ -185,7 +189,7 @@ test('PostgreSQL connections lost (backends terminated): the relay listens again
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   const relayBackend = async () =>
-    (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-relay'`, [t.dbName])).rows[0]?.pid as number | undefined;
+    (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-listen-brigade_outbox'`, [t.dbName])).rows[0]?.pid as number | undefined;
   try {
     const before = await relayBackend();
     assert.ok(before, 'the relay is listening');

@@ -63,7 +63,7 @@ before(async () => {
     },
   });
   runtime = await startJobs(t.platform, jobRegistry(testJobs), { pollMs: 200, log: createLogger('info', sink) });
-  op = await anOperator(t);
+  op = (await anOperator(t)).token;
 });
 after(async () => {
   await runtime.close();

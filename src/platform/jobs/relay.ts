@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { listen, type Listener } from '../db/listen.ts';
 import type { Platform } from '../deps.ts';
 import type { Logger } from '../log.ts';
 import type { JobRegistry } from './registry.ts';
@@ -85,8 +86,7 @@ export function createRelay(
   const refillMs = opts.refillMs ?? 20;
   let pollTimer: NodeJS.Timeout | null = null;
   let reconcileTimer: NodeJS.Timeout | null = null;
-  let listener: pg.Client | null = null;
-  let listening: Promise<void> | null = null;
+  let listener: Listener | null = null;
 
   // synchronous_commit off for this transaction alone: should the server crash before the
   // mark reaches disk, the rows are relayed again with the same job ids (BullMQ ignores the
@@ -138,6 +138,12 @@ export function createRelay(
     const client = await platform.db.ownerPool.connect();
     let broken = false;
     let open = false;
+    // A connection cut while the pass waits on Redis errors with no query to reject: catch it
+    // here (the pool listens only while the client is idle) and throw the client away after.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       // The dispatch lock, and the tenants with pending rows: a skip scan over the partial
       // index, one probe per tenant however many rows a flooding tenant queued.
@@ -215,6 +221,7 @@ export function createRelay(
       if ((err as { code?: string }).code === undefined) broken = true;
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
@@ -260,41 +267,6 @@ export function createRelay(
     });
   }
 
-  /** LISTEN on a connection of its own; reconnects (with a catch-up pass) when it drops. */
-  async function listen(): Promise<void> {
-    let attempt = 0;
-    while (!stopped) {
-      const client = new pg.Client({ connectionString: platform.db.ownerUrl, application_name: 'brigade-relay' });
-      listener = client;
-      try {
-        let lost = false;
-        const ended = new Promise<void>((resolve) => {
-          client.on('error', (err) => {
-            if (!lost && !stopped) log.warn({ err: err.message }, 'outbox LISTEN connection lost');
-            lost = true;
-            resolve();
-          });
-          client.once('end', () => resolve());
-        });
-        await client.connect();
-        client.on('notification', () => kick());
-        await client.query('LISTEN brigade_outbox');
-        if (attempt > 0) log.info('outbox LISTEN connection restored');
-        attempt = 0;
-        kick();
-        await ended;
-      } catch (err) {
-        if (!stopped) log.warn({ err: (err as Error).message }, 'cannot LISTEN for outbox rows; polling meanwhile');
-      } finally {
-        client.removeAllListeners('notification');
-        await client.end().catch(() => undefined);
-      }
-      if (stopped) break;
-      attempt++;
-      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 5000)).unref());
-    }
-  }
-
   return {
     async start() {
       stopped = false;
@@ -304,7 +276,8 @@ export function createRelay(
         slots.reconcile(queues).catch((err) => log.warn({ err: err.message }, 'could not reconcile tenant slots'));
       }, 30_000);
       reconcileTimer.unref();
-      listening = listen();
+      // A dedicated connection that reconnects; every (re)connection runs a catch-up pass.
+      listener = listen(platform.db.ownerUrl, 'brigade_outbox', () => kick(), () => kick(), log);
       kick();
     },
     async stop() {
@@ -314,8 +287,7 @@ export function createRelay(
       if (refillTimer) clearTimeout(refillTimer);
       retryTimer = null;
       refillTimer = null;
-      await listener?.end().catch(() => undefined);
-      await listening;
+      await listener?.close();
       await running;
     },
     kick,

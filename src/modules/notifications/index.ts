@@ -1,1 +1,0 @@
-export { notificationJobs, lowStockMailJob } from './notifications.jobs.ts';
