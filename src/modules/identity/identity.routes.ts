@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { scopeOf } from '../access/index.ts';
-import { SignupBody, LoginBody, SessionResponse, MeResponse, OperatorLoginBody } from './identity.schemas.ts';
+import { SignupBody, LoginBody, SessionResponse, MeResponse, OperatorLoginBody, PasswordResetBody, PasswordResetAccepted, PasswordResetConfirmBody } from './identity.schemas.ts';
 import type { IdentityService, ClientMeta } from './identity.service.ts';
 import type { OperatorsService } from './operators.service.ts';
 
@@ -33,6 +33,33 @@ export async function identityRoutes(app: FastifyInstance, opts: { identity: Ide
       await identity.logout(scopeOf(req));
       return reply.code(204).send();
     },
+  });
+
+  r.post('/v1/auth/password-reset', {
+    config: { access: { public: true } },
+    schema: {
+      tags: ['identity'],
+      summary: 'Mail a link that sets a new password (always 202: it never tells whether the address has an account)',
+      body: PasswordResetBody,
+      response: { 202: PasswordResetAccepted },
+    },
+    handler: async (req, reply) => {
+      const meta = clientMeta(req);
+      // Answer first, look up after: the response and its timing are the same either way.
+      identity.requestPasswordReset(req.body, meta).catch((err) => req.log.error({ err }, 'password reset request failed'));
+      return reply.code(202).send({ status: 'accepted', detail: 'If an account with this address exists, a link to set a new password is on its way.' });
+    },
+  });
+
+  r.post('/v1/auth/password-reset/confirm', {
+    config: { access: { public: true } },
+    schema: {
+      tags: ['identity'],
+      summary: 'Set a new password with the token from the mail (also accepts invitations); signs out every other session',
+      body: PasswordResetConfirmBody,
+      response: { 200: SessionResponse },
+    },
+    handler: async (req) => identity.confirmPasswordReset(req.body, clientMeta(req)),
   });
 
   r.get('/v1/me', {

@@ -27,6 +27,26 @@ export const LoginBody = Type.Object(
 );
 export type LoginInput = Static<typeof LoginBody>;
 
+export const PasswordResetBody = Type.Object(
+  {
+    email: Email,
+    tenant: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Slug or id of the tenant; without it every account of the address gets a mail' })),
+  },
+  { additionalProperties: false },
+);
+export type PasswordResetInput = Static<typeof PasswordResetBody>;
+
+export const PasswordResetAccepted = Type.Object({ status: Type.Literal('accepted'), detail: Type.String() });
+
+export const PasswordResetConfirmBody = Type.Object(
+  {
+    token: Type.String({ minLength: 10, maxLength: 200, description: 'The token from the mail link' }),
+    password: Password,
+  },
+  { additionalProperties: false },
+);
+export type PasswordResetConfirmInput = Static<typeof PasswordResetConfirmBody>;
+
 export const TenantView = Type.Object({
   id: Type.String({ format: 'uuid' }),
   name: Type.String(),

@@ -6,7 +6,8 @@ import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { computeGrants, grantsToList, type RoleAssignment } from '../access/index.ts';
 import { recordAudit, GENESIS_HASH } from '../audit/index.ts';
 import { loginThrottle } from './identity.throttle.ts';
-import type { SignupInput, LoginInput } from './identity.schemas.ts';
+import { passwordResetMailJob } from './identity.jobs.ts';
+import type { SignupInput, LoginInput, PasswordResetInput, PasswordResetConfirmInput } from './identity.schemas.ts';
 import type { SessionCache } from './session-cache.ts';
 
 export interface ClientMeta {
@@ -49,6 +50,12 @@ function slugify(name: string): string {
     .slice(0, 40);
   return base || 'business';
 }
+
+const invalidToken = () =>
+  new AppError('invalid_token', 'This link is not valid any more: it was used, it expired, or it was replaced by a newer one. Ask for a new one.');
+
+/** Reset requests per address and per client per hour; past that they are accepted and dropped. */
+const RESET_LIMITS = { perAccount: 5, perAddress: 30, windowSeconds: 3600 };
 
 const isUniqueViolation = (err: unknown, constraint: string) =>
   (err as { code?: string; constraint?: string }).code === '23505' && (err as { constraint?: string }).constraint === constraint;
@@ -205,6 +212,99 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
         grants: computeGrants(row.roles, row.custom_roles),
         ...meta,
       };
+    },
+
+    /**
+     * Sends a password link to every account of the address (or the one of `tenant`). Always
+     * the same answer, whether or not an account exists; the lookup runs after the answer is
+     * decided so timing tells nothing either. Each mail's token sets that tenant's account only.
+     */
+    async requestPasswordReset(input: PasswordResetInput, meta: ClientMeta): Promise<void> {
+      const email = input.email.toLowerCase();
+      const hashedEmail = crypto.createHash('sha256').update(email).digest('hex');
+      const keys = [`${config.BRIGADE_QUEUE_PREFIX}:pwreset:acct:${hashedEmail}`, `${config.BRIGADE_QUEUE_PREFIX}:pwreset:ip:${meta.ip ?? 'unknown'}`];
+      const counts = (await redis.multi().incr(keys[0]!).expire(keys[0]!, RESET_LIMITS.windowSeconds, 'NX').incr(keys[1]!).expire(keys[1]!, RESET_LIMITS.windowSeconds, 'NX').exec()) ?? [];
+      if (Number(counts[0]?.[1]) > RESET_LIMITS.perAccount || Number(counts[2]?.[1]) > RESET_LIMITS.perAddress) {
+        platform.log.warn({ ip: meta.ip }, 'password reset requests over the limit; dropped');
+        return;
+      }
+      const accounts = await tenancy.withSystem('password reset: find accounts by e-mail', (trx) => {
+        let q = trx
+          .selectFrom('users as u')
+          .innerJoin('tenants as t', 't.id', 'u.tenant_id')
+          .select(['u.id', 'u.tenant_id'])
+          .where('u.email', '=', email)
+          .where('u.status', 'in', ['active', 'invited'])
+          .limit(20);
+        if (input.tenant) {
+          const t = input.tenant.toLowerCase();
+          q = /^[0-9a-f-]{36}$/.test(t) ? q.where((eb) => eb.or([eb('t.id', '=', t), eb('t.slug', '=', t)])) : q.where('t.slug', '=', t);
+        }
+        return q.execute();
+      });
+      for (const a of accounts) {
+        await tenancy.withTenant({ tenantId: a.tenant_id }, (trx) => passwordResetMailJob.later(trx, a.tenant_id, { userId: a.id }));
+      }
+    },
+
+    /**
+     * Redeems a password token: sets the password, activates an invited account, signs the user
+     * out everywhere and opens a fresh session. The token works once.
+     */
+    async confirmPasswordReset(input: PasswordResetConfirmInput, meta: ClientMeta) {
+      const tokenHash = hashToken(input.token);
+      const found = await tenancy.withSystem('password reset: find token', (trx) =>
+        trx.selectFrom('password_tokens').select(['tenant_id', 'user_id']).where('token_hash', '=', tokenHash).executeTakeFirst(),
+      );
+      if (!found) throw invalidToken();
+      const passwordHash = await hashPassword(input.password, config.BRIGADE_PASSWORD_COST);
+      const token = newToken('brg');
+      const done = await tenancy.withTenant({ tenantId: found.tenant_id, userId: found.user_id }, async (trx) => {
+        const now = new Date();
+        const t = await trx
+          .selectFrom('password_tokens')
+          .select(['purpose', 'expires_at', 'used_at', 'user_id'])
+          .where('tenant_id', '=', found.tenant_id)
+          .where('token_hash', '=', tokenHash)
+          .forUpdate()
+          .executeTakeFirst();
+        if (!t || t.used_at || t.expires_at <= now) return null;
+        const user = await trx
+          .updateTable('users')
+          .set({ password_hash: passwordHash, status: 'active', updated_at: now })
+          .where('tenant_id', '=', found.tenant_id)
+          .where('id', '=', t.user_id)
+          .where('status', 'in', ['active', 'invited'])
+          .returning(['id', 'email', 'name'])
+          .executeTakeFirst();
+        if (!user) return null;
+        await trx.updateTable('password_tokens').set({ used_at: now }).where('tenant_id', '=', found.tenant_id).where('user_id', '=', user.id).where('used_at', 'is', null).execute();
+        const revoked = await trx
+          .updateTable('sessions')
+          .set({ revoked_at: now })
+          .where('tenant_id', '=', found.tenant_id)
+          .where('user_id', '=', user.id)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst();
+        await trx
+          .insertInto('sessions')
+          .values({ tenant_id: found.tenant_id, user_id: user.id, token_hash: hashToken(token), expires_at: sessionExpiry(), ip: meta.ip, user_agent: meta.userAgent })
+          .execute();
+        const tenant = await trx.selectFrom('tenants').select(['id', 'name', 'slug', 'currency', 'timezone']).where('id', '=', found.tenant_id).executeTakeFirstOrThrow();
+        await recordAudit(
+          trx,
+          { tenantId: found.tenant_id, actor: { type: 'user', id: user.id, name: user.name }, ...meta },
+          {
+            action: t.purpose === 'reset' ? 'user.password_reset' : 'user.invitation_accepted',
+            permission: null,
+            target: { type: 'user', id: user.id },
+            changes: { after: { sessionsRevoked: Number(revoked.numUpdatedRows) } },
+          },
+        );
+        return { tenant, user };
+      });
+      if (!done) throw invalidToken();
+      return { token, tenant: done.tenant, user: done.user };
     },
 
     me(scope: Scope) {

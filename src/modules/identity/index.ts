@@ -4,3 +4,4 @@ export { identityRoutes, clientMeta } from './identity.routes.ts';
 export { Email, Password, PersonName, SessionResponse } from './identity.schemas.ts';
 export { sessionCache, type SessionCache } from './session-cache.ts';
 export type { AuthRow } from './identity.service.ts';
+export { identityJobs, welcomeMailJob, passwordResetMailJob } from './identity.jobs.ts';

@@ -3,3 +3,4 @@ export { inventoryRoutes } from './inventory.routes.ts';
 export { existingInventoryItemIds, soldByOrder } from './inventory.repository.ts';
 export { QuantitySchema, toMilli, parseMilli, milliToDecimal, milliToNumber } from './inventory.quantity.ts';
 export type { InventoryItem, Movement } from './inventory.schemas.ts';
+export { inventoryJobs, lowStockMailJob } from './inventory.jobs.ts';

@@ -2,3 +2,4 @@ export { membersService, memberView, visibleMembers, issueInvitationLink, type M
 export { rolesService, type RolesService } from './roles.service.ts';
 export { membersRoutes } from './members.routes.ts';
 export { MemberView, MembersQuery } from './members.schemas.ts';
+export { memberJobs, invitationMailJob } from './members.jobs.ts';

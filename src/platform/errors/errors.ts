@@ -8,6 +8,7 @@ export const errorStatus = {
   invalid_json: 400,
   invalid_signature: 400,
   payment_amount_invalid: 400,
+  invalid_token: 400,
   unauthenticated: 401,
   invalid_credentials: 401,
   payment_required: 402,

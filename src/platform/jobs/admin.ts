@@ -1,0 +1,479 @@
+import crypto from 'node:crypto';
+import { sql } from 'kysely';
+import type { Job } from 'bullmq';
+import type { Platform } from '../deps.ts';
+import type { Tx } from '../db/index.ts';
+import { AppError } from '../errors/index.ts';
+import type { JobRegistry } from './registry.ts';
+import { jobOptions, openQueues, producerConnection, within, type JobEnvelope, type QueueSet } from './queues.ts';
+
+export type JobState = 'waiting' | 'active' | 'delayed' | 'failed' | 'dead' | 'completed' | 'replayed' | 'discarded';
+export const listableStates = ['dead', 'failed', 'completed', 'waiting', 'active', 'delayed'] as const;
+export type ListableState = (typeof listableStates)[number];
+
+export interface JobSummary {
+  queue: string;
+  id: string;
+  type: string;
+  tenantId: string | null;
+  state: JobState;
+  attempts: number;
+  failedReason: string | null;
+  createdAt: string | null;
+  finishedAt: string | null;
+  replayOf: string | null;
+}
+
+export interface JobAttempt {
+  attempt: number;
+  state: 'completed' | 'failed' | 'stalled';
+  error: string | null;
+  stacktrace: string | null;
+  startedAt: string | null;
+  finishedAt: string;
+  worker: string | null;
+}
+
+export interface JobOperation {
+  action: 'replay' | 'discard';
+  at: string;
+  actor: string;
+  reason: string | null;
+  jobId: string;
+  newJobId: string | null;
+}
+
+export interface JobDetail extends JobSummary {
+  data: Record<string, unknown>;
+  stacktrace: string[];
+  runAt: string | null;
+  replayedAs: string | null;
+  history: JobAttempt[];
+  operations: JobOperation[];
+}
+
+export interface JobFilter {
+  queue?: string;
+  tenantId?: string;
+  type?: string;
+}
+
+/** Who acts: an operator (from the ops API) or a shell user (from the CLI). */
+export interface Actor {
+  name: string;
+  operatorId: string | null;
+}
+
+export interface QueueCounts {
+  name: string;
+  counts: { waiting: number; active: number; delayed: number; completed: number; failed: number; dead: number; backlog: number };
+}
+
+const iso = (d: Date | number | null | undefined) => (d === null || d === undefined ? null : new Date(d).toISOString());
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function encodeCursor(values: unknown[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+function decodeCursor(cursor: string | undefined): unknown[] | null {
+  if (!cursor) return null;
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v)) return v;
+  } catch {
+    /* fall through */
+  }
+  throw new AppError('validation_failed', 'The cursor is not one this API gave out.', { errors: [{ path: 'cursor', message: 'is not valid' }] });
+}
+
+/**
+ * What operators do with jobs, for the ops API and the `brigade jobs` command: counts, lists,
+ * one job with its attempts, replay and discard. Postgres is the record (attempts, dead jobs,
+ * operations); BullMQ adds what only it knows (waiting, active, delayed).
+ */
+export function jobsAdmin(platform: Platform, registry: JobRegistry) {
+  const { tenancy, config, log } = platform;
+  let queues: QueueSet | null = null;
+  const q = () => {
+    queues ??= openQueues(config, registry, producerConnection(config.REDIS_URL, log, 'brigade-ops'));
+    return queues;
+  };
+  const requireQueue = (name: string) => {
+    if (!registry.queues.includes(name)) throw new AppError('not_found', `There is no queue "${name}".`);
+  };
+
+  async function bullJob(queue: string, id: string): Promise<Job | undefined> {
+    try {
+      return await within(q().get(queue).getJob(id), 3000, 'reading a job from Redis');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'ops could not read a job from Redis');
+      return undefined;
+    }
+  }
+
+  async function queueCounts(): Promise<QueueCounts[]> {
+    const [failed, dead, backlog] = await tenancy.withSystem('ops: job counts', async (trx) => [
+      await sql<{ queue: string; n: string }>`
+        SELECT r.queue, count(*) AS n FROM job_runs r
+        WHERE r.state = 'failed' AND r.finished_at > now() - interval '7 days'
+          AND NOT EXISTS (SELECT 1 FROM job_runs l WHERE l.queue = r.queue AND l.job_id = r.job_id AND l.id > r.id)
+          AND NOT EXISTS (SELECT 1 FROM dead_jobs d WHERE d.queue = r.queue AND d.job_id = r.job_id)
+        GROUP BY r.queue`.execute(trx),
+      await sql<{ queue: string; n: string }>`SELECT queue, count(*) AS n FROM dead_jobs WHERE resolved_at IS NULL GROUP BY queue`.execute(trx),
+      await sql<{ type: string; n: string }>`SELECT type, count(*) AS n FROM outbox WHERE relayed_at IS NULL GROUP BY type`.execute(trx),
+    ]);
+    const byQueue = (rows: { queue: string; n: string }[]) => new Map(rows.map((r) => [r.queue, Number(r.n)]));
+    const failedBy = byQueue(failed.rows);
+    const deadBy = byQueue(dead.rows);
+    const backlogBy = new Map<string, number>();
+    for (const r of backlog.rows) backlogBy.set(registry.queueOf(r.type), (backlogBy.get(registry.queueOf(r.type)) ?? 0) + Number(r.n));
+    return Promise.all(
+      registry.queues.map(async (name) => {
+        const c = await within(q().get(name).getJobCounts('wait', 'prioritized', 'active', 'delayed', 'completed'), 3000, 'reading queue counts from Redis');
+        return {
+          name,
+          counts: {
+            waiting: (c.wait ?? 0) + (c.prioritized ?? 0),
+            active: c.active ?? 0,
+            delayed: c.delayed ?? 0,
+            completed: c.completed ?? 0,
+            failed: failedBy.get(name) ?? 0,
+            dead: deadBy.get(name) ?? 0,
+            backlog: backlogBy.get(name) ?? 0,
+          },
+        };
+      }),
+    );
+  }
+
+  async function listJobs(state: ListableState, filter: JobFilter, limit: number, cursor?: string): Promise<{ data: JobSummary[]; nextCursor: string | null }> {
+    if (filter.queue) requireQueue(filter.queue);
+    if (filter.tenantId && !UUID.test(filter.tenantId)) return { data: [], nextCursor: null };
+    const after = decodeCursor(cursor);
+    if (state === 'dead') {
+      const rows = await tenancy.withSystem('ops: list dead jobs', (trx) => {
+        let query = trx.selectFrom('dead_jobs').selectAll().where('resolved_at', 'is', null);
+        if (filter.queue) query = query.where('queue', '=', filter.queue);
+        if (filter.tenantId) query = query.where('tenant_id', '=', filter.tenantId);
+        if (filter.type) query = query.where('type', '=', filter.type);
+        if (after) query = query.where(sql<boolean>`(died_at, job_id) < (${String(after[0])}::timestamptz, ${String(after[1])})`);
+        return query.orderBy('died_at', 'desc').orderBy('job_id', 'desc').limit(limit + 1).execute();
+      });
+      const page = rows.slice(0, limit);
+      return {
+        data: page.map((r) => ({
+          queue: r.queue,
+          id: r.job_id,
+          type: r.type,
+          tenantId: r.tenant_id,
+          state: 'dead',
+          attempts: r.attempts,
+          failedReason: r.failed_reason,
+          createdAt: iso(r.job_created_at),
+          finishedAt: iso(r.died_at),
+          replayOf: r.replay_of,
+        })),
+        nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.died_at.toISOString(), page.at(-1)!.job_id]) : null,
+      };
+    }
+    if (state === 'failed' || state === 'completed') {
+      const rows = await tenancy.withSystem(`ops: list ${state} jobs`, (trx) => {
+        let query = trx.selectFrom('job_runs as r').selectAll('r').where('r.state', '=', state);
+        if (state === 'failed') {
+          query = query
+            .where(sql<boolean>`NOT EXISTS (SELECT 1 FROM job_runs l WHERE l.queue = r.queue AND l.job_id = r.job_id AND l.id > r.id)`)
+            .where(sql<boolean>`NOT EXISTS (SELECT 1 FROM dead_jobs d WHERE d.queue = r.queue AND d.job_id = r.job_id)`);
+        }
+        if (filter.queue) query = query.where('r.queue', '=', filter.queue);
+        if (filter.tenantId) query = query.where('r.tenant_id', '=', filter.tenantId);
+        if (filter.type) query = query.where('r.type', '=', filter.type);
+        if (after) query = query.where(sql<boolean>`(r.finished_at, r.id) < (${String(after[0])}::timestamptz, ${String(after[1])}::bigint)`);
+        return query.orderBy('r.finished_at', 'desc').orderBy('r.id', 'desc').limit(limit + 1).execute();
+      });
+      const page = rows.slice(0, limit);
+      return {
+        data: page.map((r) => ({
+          queue: r.queue,
+          id: r.job_id,
+          type: r.type,
+          tenantId: r.tenant_id,
+          state,
+          attempts: r.attempt,
+          failedReason: r.error,
+          createdAt: iso(r.job_created_at),
+          finishedAt: state === 'completed' ? iso(r.finished_at) : null,
+          replayOf: r.replay_of,
+        })),
+        nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.finished_at.toISOString(), page.at(-1)!.id]) : null,
+      };
+    }
+    // Live states are known to BullMQ alone; filtered here, paged by offset.
+    const offset = after ? Number(after[0]) || 0 : 0;
+    const bullStates = state === 'waiting' ? (['wait', 'prioritized'] as const) : ([state] as const);
+    const out: JobSummary[] = [];
+    for (const name of filter.queue ? [filter.queue] : registry.queues) {
+      const jobs = await within(q().get(name).getJobs([...bullStates], 0, 999), 5000, 'listing jobs from Redis');
+      for (const job of jobs) {
+        if (!job) continue;
+        const s = summaryOfBull(job, state);
+        if (filter.tenantId && s.tenantId !== filter.tenantId) continue;
+        if (filter.type && s.type !== filter.type) continue;
+        out.push(s);
+      }
+    }
+    return { data: out.slice(offset, offset + limit), nextCursor: out.length > offset + limit ? encodeCursor([offset + limit]) : null };
+  }
+
+  function summaryOfBull(job: Job, state: JobState): JobSummary {
+    const env = (job.data ?? {}) as Partial<JobEnvelope>;
+    const tenantId = typeof env.payload?.tenantId === 'string' ? env.payload.tenantId : null;
+    return {
+      queue: job.queueName,
+      id: job.id!,
+      type: job.name,
+      tenantId,
+      state: (state === 'waiting' || state === 'delayed') && job.attemptsMade > 0 ? 'failed' : state,
+      attempts: job.attemptsMade,
+      failedReason: job.failedReason || null,
+      createdAt: iso(job.timestamp),
+      finishedAt: iso(job.finishedOn),
+      replayOf: env.replayOf ?? null,
+    };
+  }
+
+  async function getJob(queue: string, id: string): Promise<JobDetail | null> {
+    requireQueue(queue);
+    if (id.length > 200) return null;
+    // Redis first, then Postgres: a worker records an attempt in Postgres before BullMQ moves
+    // the job on, so the record read second is never older than the state read first.
+    const bull = await bullJob(queue, id);
+    const bullState = bull ? await bull.getState().catch(() => 'unknown' as const) : null;
+    const [stored] = await Promise.all([
+      tenancy.withSystem('ops: read one job', async (trx) => ({
+        dead: await trx.selectFrom('dead_jobs').selectAll().where('queue', '=', queue).where('job_id', '=', id).executeTakeFirst(),
+        runs: await trx.selectFrom('job_runs').selectAll().where('queue', '=', queue).where('job_id', '=', id).orderBy('id').execute(),
+        operations: await trx
+          .selectFrom('job_operations')
+          .selectAll()
+          .where('queue', '=', queue)
+          .where((eb) => eb.or([eb('job_id', '=', id), eb('new_job_id', '=', id)]))
+          .orderBy('at')
+          .execute(),
+        outbox: UUID.test(id) ? await trx.selectFrom('outbox').selectAll().where('id', '=', id).executeTakeFirst() : undefined,
+      })),
+    ]);
+    const { dead, runs, operations } = stored;
+    const outbox = stored.outbox && registry.queueOf(stored.outbox.type) === queue ? stored.outbox : undefined;
+    if (!bull && !dead && runs.length === 0 && !outbox) return null;
+
+    const env = (bull?.data ?? {}) as Partial<JobEnvelope>;
+    const lastRun = runs.at(-1);
+    const lastFailure = [...runs].reverse().find((r) => r.state !== 'completed');
+    let state: JobState;
+    if (dead) state = dead.resolution ?? 'dead';
+    else if (bull) {
+      const s = bullState;
+      if (s === 'completed') state = 'completed';
+      else if (s === 'failed') state = 'dead';
+      else if (s === 'active') state = 'active';
+      else if (s === 'delayed') state = bull.attemptsMade > 0 ? 'failed' : 'delayed';
+      else if (s === 'unknown') state = lastRun?.state === 'completed' ? 'completed' : 'waiting';
+      else state = bull.attemptsMade > 0 ? 'failed' : 'waiting';
+    } else if (lastRun?.state === 'completed') state = 'completed';
+    else if (outbox && !outbox.relayed_at) state = outbox.run_at > new Date() ? 'delayed' : 'waiting';
+    else state = lastRun?.state === 'failed' ? 'failed' : 'waiting';
+
+    const payload = (env.payload ?? dead?.payload ?? outbox?.payload ?? {}) as Record<string, unknown>;
+    const completedRun = runs.find((r) => r.state === 'completed');
+    const finishedAt = state === 'completed' ? iso(bull?.finishedOn ?? completedRun?.finished_at) : state === 'dead' || state === 'replayed' || state === 'discarded' ? iso(dead?.died_at ?? bull?.finishedOn) : null;
+    const replayOf = env.replayOf ?? dead?.replay_of ?? outbox?.replay_of ?? runs[0]?.replay_of ?? operations.find((o) => o.new_job_id === id)?.job_id ?? null;
+    return {
+      queue,
+      id,
+      type: bull?.name ?? dead?.type ?? outbox?.type ?? runs[0]!.type,
+      tenantId: (typeof payload.tenantId === 'string' ? payload.tenantId : null) ?? dead?.tenant_id ?? runs[0]?.tenant_id ?? null,
+      state,
+      attempts: Math.max(bull?.attemptsMade ?? 0, dead?.attempts ?? 0, runs.filter((r) => r.state !== 'stalled').length),
+      failedReason: (bull?.failedReason || null) ?? dead?.failed_reason ?? lastFailure?.error ?? null,
+      createdAt: iso(bull?.timestamp ?? dead?.job_created_at ?? outbox?.created_at ?? runs[0]?.job_created_at),
+      finishedAt,
+      replayOf,
+      data: payload,
+      stacktrace: bull?.stacktrace?.length ? bull.stacktrace : dead?.stacktrace ? [dead.stacktrace] : runs.filter((r) => r.stack).map((r) => r.stack!),
+      runAt: iso(outbox?.run_at ?? (bull?.delay ? bull.timestamp + bull.delay : null)),
+      replayedAs: dead?.replayed_as ?? null,
+      history: runs.map((r) => ({
+        attempt: r.attempt,
+        state: r.state,
+        error: r.error,
+        stacktrace: r.stack,
+        startedAt: iso(r.started_at),
+        finishedAt: iso(r.finished_at)!,
+        worker: r.worker,
+      })),
+      operations: operations.map((o) => ({ action: o.action, at: iso(o.at)!, actor: o.actor, reason: o.reason, jobId: o.job_id, newJobId: o.new_job_id })),
+    };
+  }
+
+  async function recordOperation(trx: Tx, op: { action: 'replay' | 'discard'; actor: Actor; queue: string; jobId: string; newJobId?: string | null; reason: string | null; bulkId?: string | null }) {
+    await trx
+      .insertInto('job_operations')
+      .values({
+        action: op.action,
+        actor: op.actor.name,
+        operator_id: op.actor.operatorId,
+        queue: op.queue,
+        job_id: op.jobId,
+        new_job_id: op.newJobId ?? null,
+        reason: op.reason,
+        bulk_id: op.bulkId ?? null,
+      })
+      .execute();
+  }
+
+  /**
+   * Runs a dead (or completed) job again as a new job, linked to the original by `replayOf`.
+   * A tenant job goes through the outbox like any other, so it keeps its tenant's fair share
+   * and survives Redis being away; a system job goes straight to its queue.
+   */
+  async function replay(queue: string, id: string, actor: Actor, reason: string | null, bulkId: string | null = null): Promise<{ queue: string; id: string; replayOf: string }> {
+    const job = await getJob(queue, id);
+    if (!job) throw new AppError('not_found', `There is no job ${id} in queue ${queue}.`);
+    if (!['dead', 'replayed', 'discarded', 'completed'].includes(job.state)) {
+      throw new AppError('invalid_state', `Job ${id} is ${job.state}; only dead or completed jobs can be replayed.`, { state: job.state });
+    }
+    const newId = crypto.randomUUID();
+    const targetQueue = registry.queueOf(job.type);
+    if (job.tenantId) {
+      const tenantId = job.tenantId;
+      await tenancy.withSystem('ops: replay a job', async (trx) => {
+        await trx
+          .insertInto('outbox')
+          .values({ tenant_id: tenantId, id: newId, type: job.type, payload: JSON.stringify({ ...job.data, tenantId }), replay_of: id })
+          .execute();
+        await markResolved(trx, queue, id, 'replayed', actor, reason, newId);
+        await recordOperation(trx, { action: 'replay', actor, queue, jobId: id, newJobId: newId, reason, bulkId });
+      });
+    } else {
+      await tenancy.withSystem('ops: replay a system job', async (trx) => {
+        await markResolved(trx, queue, id, 'replayed', actor, reason, newId);
+        await recordOperation(trx, { action: 'replay', actor, queue, jobId: id, newJobId: newId, reason, bulkId });
+        await within(
+          q().get(targetQueue).add(job.type, { payload: job.data, replayOf: id } satisfies JobEnvelope, jobOptions(config, registry, job.type, { jobId: newId })),
+          5000,
+          'adding the replay to BullMQ',
+        );
+      });
+    }
+    log.info({ queue, jobId: id, newJobId: newId, actor: actor.name, reason }, 'job replayed');
+    return { queue: targetQueue, id: newId, replayOf: id };
+  }
+
+  async function markResolved(trx: Tx, queue: string, id: string, resolution: 'replayed' | 'discarded', actor: Actor, reason: string | null, replayedAs: string | null) {
+    await trx
+      .updateTable('dead_jobs')
+      .set({ resolution, resolved_at: new Date(), resolved_by: actor.name, resolution_reason: reason, replayed_as: replayedAs })
+      .where('queue', '=', queue)
+      .where('job_id', '=', id)
+      .where('resolved_at', 'is', null)
+      .execute();
+  }
+
+  /** Gives up on a dead job for good; it leaves the dead list and its record says who and why. */
+  async function discard(queue: string, id: string, actor: Actor, reason: string | null, bulkId: string | null = null): Promise<{ queue: string; id: string; state: 'discarded' }> {
+    requireQueue(queue);
+    const done = await tenancy.withSystem('ops: discard a dead job', async (trx) => {
+      const row = await trx.selectFrom('dead_jobs').select(['resolved_at']).where('queue', '=', queue).where('job_id', '=', id).forUpdate().executeTakeFirst();
+      if (!row) return 'missing' as const;
+      if (row.resolved_at) return 'resolved' as const;
+      await markResolved(trx, queue, id, 'discarded', actor, reason, null);
+      await recordOperation(trx, { action: 'discard', actor, queue, jobId: id, reason, bulkId });
+      return 'ok' as const;
+    });
+    if (done === 'missing') {
+      const job = await getJob(queue, id);
+      if (!job) throw new AppError('not_found', `There is no job ${id} in queue ${queue}.`);
+      throw new AppError('invalid_state', `Job ${id} is ${job.state}; only dead jobs can be discarded.`, { state: job.state });
+    }
+    if (done === 'resolved') throw new AppError('invalid_state', `Job ${id} was already replayed or discarded.`);
+    const bull = await bullJob(queue, id);
+    await bull?.remove().catch(() => undefined);
+    log.info({ queue, jobId: id, actor: actor.name, reason }, 'dead job discarded');
+    return { queue, id, state: 'discarded' };
+  }
+
+  async function deadMatching(filter: JobFilter, limit: number) {
+    if (filter.queue) requireQueue(filter.queue);
+    if (filter.tenantId && !UUID.test(filter.tenantId)) return [];
+    return tenancy.withSystem('ops: find dead jobs to act on', (trx) => {
+      let query = trx.selectFrom('dead_jobs').select(['queue', 'job_id']).where('resolved_at', 'is', null);
+      if (filter.queue) query = query.where('queue', '=', filter.queue);
+      if (filter.tenantId) query = query.where('tenant_id', '=', filter.tenantId);
+      if (filter.type) query = query.where('type', '=', filter.type);
+      return query.orderBy('died_at').limit(limit).execute();
+    });
+  }
+
+  async function replayMatching(filter: JobFilter, actor: Actor, reason: string | null, limit: number) {
+    const bulkId = crypto.randomUUID();
+    const jobs: { queue: string; id: string; replayOf: string }[] = [];
+    for (const d of await deadMatching(filter, limit)) jobs.push(await replay(d.queue, d.job_id, actor, reason, bulkId));
+    return { bulkId, count: jobs.length, jobs };
+  }
+
+  async function discardMatching(filter: JobFilter, actor: Actor, reason: string | null, limit: number) {
+    const bulkId = crypto.randomUUID();
+    const jobs: { queue: string; id: string; state: 'discarded' }[] = [];
+    for (const d of await deadMatching(filter, limit)) jobs.push(await discard(d.queue, d.job_id, actor, reason, bulkId));
+    return { bulkId, count: jobs.length, jobs };
+  }
+
+  async function listMails(filter: { to?: string; tenantId?: string }, limit: number, cursor?: string) {
+    const after = decodeCursor(cursor);
+    if (filter.tenantId && !UUID.test(filter.tenantId)) return { data: [], nextCursor: null };
+    const rows = await tenancy.withSystem('ops: list caught mails', (trx) => {
+      let query = trx.selectFrom('caught_mails').selectAll();
+      if (filter.to) query = query.where('recipient', '=', filter.to.toLowerCase());
+      if (filter.tenantId) query = query.where('tenant_id', '=', filter.tenantId);
+      if (after) query = query.where(sql<boolean>`(created_at, id) < (${String(after[0])}::timestamptz, ${String(after[1])}::uuid)`);
+      return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+    });
+    const page = rows.slice(0, limit);
+    return {
+      data: page.map((m) => ({
+        id: m.id,
+        messageId: m.message_id,
+        tenantId: m.tenant_id,
+        jobId: m.job_id,
+        from: m.sender,
+        to: m.recipient,
+        subject: m.subject,
+        text: m.text_body,
+        html: m.html_body,
+        createdAt: iso(m.created_at)!,
+      })),
+      nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.created_at.toISOString(), page.at(-1)!.id]) : null,
+    };
+  }
+
+  return {
+    queueCounts,
+    listJobs,
+    getJob,
+    replay,
+    replayMatching,
+    discard,
+    discardMatching,
+    listMails,
+    async close() {
+      if (queues) {
+        const { redis } = queues;
+        await queues.close();
+        redis.disconnect();
+        queues = null;
+      }
+    },
+  };
+}
+
+export type JobsAdmin = ReturnType<typeof jobsAdmin>;

@@ -1,0 +1,89 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log.ts';
+import type { QueueSet } from './queues.ts';
+
+/**
+ * Each tenant's jobs in the shared queues ("in flight": dispatched by the relay and not yet
+ * finished or dead), one Redis sorted set per tenant of `queue|jobId` scored by dispatch time.
+ * The relay hands a tenant no more than the cap; the rest stays in that tenant's outbox backlog.
+ * A set (not a counter) makes taking and releasing idempotent, so a relay retry or a job that
+ * runs twice cannot skew the count.
+ */
+export interface TenantSlots {
+  inFlight(tenantIds: string[]): Promise<Map<string, number>>;
+  take(entries: { tenantId: string; queue: string; jobId: string }[]): Promise<void>;
+  release(tenantId: string, queue: string, jobId: string): Promise<void>;
+  /** Releases gathered within one turn of the event loop go to Redis in one pipeline. */
+  releaseSoon(tenantId: string, queue: string, jobId: string): Promise<void>;
+  /** Drops members whose job no longer runs (removed by hand, Redis data loss). */
+  reconcile(queues: QueueSet, olderThanMs?: number): Promise<number>;
+}
+
+export function tenantSlots(redis: Redis, prefix: string, log: Logger): TenantSlots {
+  const keyOf = (tenantId: string) => `${prefix}:fair:${tenantId}`;
+  let batch: [string, string][] = [];
+  let flushing: Promise<void> | null = null;
+  const flush = async () => {
+    await new Promise((r) => setImmediate(r));
+    const items = batch;
+    batch = [];
+    flushing = null;
+    const pipe = redis.pipeline();
+    for (const [key, member] of items) pipe.zrem(key, member);
+    const results = (await pipe.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+  };
+  return {
+    releaseSoon(tenantId, queue, jobId) {
+      batch.push([keyOf(tenantId), `${queue}|${jobId}`]);
+      flushing ??= flush();
+      return flushing;
+    },
+    async inFlight(tenantIds) {
+      const out = new Map<string, number>();
+      if (tenantIds.length === 0) return out;
+      const pipe = redis.pipeline();
+      for (const t of tenantIds) pipe.zcard(keyOf(t));
+      const results = (await pipe.exec()) ?? [];
+      tenantIds.forEach((t, i) => {
+        const [err, n] = results[i] ?? [null, 0];
+        if (err) throw err;
+        out.set(t, Number(n));
+      });
+      return out;
+    },
+    async take(entries) {
+      if (entries.length === 0) return;
+      const now = Date.now();
+      const pipe = redis.pipeline();
+      for (const e of entries) pipe.zadd(keyOf(e.tenantId), now, `${e.queue}|${e.jobId}`);
+      const results = (await pipe.exec()) ?? [];
+      for (const [err] of results) if (err) throw err;
+    },
+    async release(tenantId, queue, jobId) {
+      await redis.zrem(keyOf(tenantId), `${queue}|${jobId}`);
+    },
+    async reconcile(queues, olderThanMs = 60_000) {
+      let dropped = 0;
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:fair:*`, 'COUNT', 200);
+        cursor = next;
+        for (const key of keys) {
+          const members = await redis.zrangebyscore(key, 0, Date.now() - olderThanMs);
+          for (const m of members) {
+            const [queue, jobId] = m.split('|');
+            if (!queue || !jobId || !queues.names.includes(queue)) {
+              dropped += await redis.zrem(key, m);
+              continue;
+            }
+            const state = await queues.get(queue).getJobState(jobId);
+            if (state === 'unknown' || state === 'completed' || state === 'failed') dropped += await redis.zrem(key, m);
+          }
+        }
+      } while (cursor !== '0');
+      if (dropped) log.info({ dropped }, 'released in-flight slots of jobs that no longer run');
+      return dropped;
+    },
+  };
+}

@@ -1,0 +1,304 @@
+import type pg from 'pg';
+import { listen, type Listener } from '../db/listen.ts';
+import type { Platform } from '../deps.ts';
+import type { Logger } from '../log.ts';
+import type { JobRegistry } from './registry.ts';
+import type { TenantSlots } from './fairness.ts';
+import { jobOptions, within, type JobEnvelope, type QueueSet } from './queues.ts';
+
+export interface RelayOptions {
+  /** Poll this often when no notification arrives (lost NOTIFY, a relay that was down). */
+  pollMs: number;
+  /** At most this many of one tenant's jobs in the shared queues at once. */
+  tenantCap: number;
+  /** At most this many rows of one tenant per pass (keeps passes short). */
+  batchPerTenant?: number;
+  /** Rows due in the future moved per pass (as BullMQ delayed jobs). */
+  futureBatch?: number;
+  /** How long freed slots are gathered before a refill pass (default 20 ms). */
+  refillMs?: number;
+  /** A Redis call of a pass that takes longer fails the pass (the rows stay in the outbox). */
+  redisTimeoutMs?: number;
+}
+
+export interface PassResult {
+  moved: number;
+  /** Another relay holds the dispatch lock. */
+  busy: boolean;
+  /** Rows were left for lack of batch room (not of tenant capacity): run again. */
+  more: boolean;
+}
+
+export interface Relay {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Run a pass now (coalesced with one already running): new rows were committed. */
+  kick(): void;
+  /**
+   * Run a pass a little later: slots were freed. Refills are batched so that, during a flood,
+   * the dispatcher is mostly idle when a quiet tenant's row arrives and takes it at once.
+   */
+  refill(): void;
+  passOnce(): Promise<PassResult>;
+}
+
+interface OutboxRow {
+  tenant_id: string;
+  id: string;
+  type: string;
+  payload: Record<string, unknown>;
+  run_at: Date;
+  replay_of: string | null;
+}
+
+// pg_try_advisory_xact_lock key: one dispatcher at a time, so each tenant's cap holds exactly
+// however many relays run. The others stand by (and take over when it goes away).
+const DISPATCH_LOCK = 0x62726764; // "brgd"
+
+/**
+ * Moves committed outbox rows to BullMQ with the outbox id as the job id, fairly:
+ * - each tenant's pending rows are its backlog; a pass takes from every tenant with room,
+ *   at most `tenantCap - inFlight` rows each, oldest first;
+ * - a job's BullMQ priority is its place in its tenant's in-flight window, so the queue
+ *   interleaves tenants (the first job of a quiet tenant goes ahead of a flood's 20th);
+ * - rows are locked and marked relayed (UPDATE ... SKIP LOCKED), added to BullMQ, and only then
+ *   committed: a crash or a Redis failure before the commit leaves them pending, and the retry
+ *   re-adds the same job ids, which BullMQ ignores if they exist.
+ * It wakes on LISTEN brigade_outbox (a dedicated connection that reconnects), on a freed slot,
+ * and on a poll timer.
+ */
+export function createRelay(
+  deps: { platform: Platform; registry: JobRegistry; queues: QueueSet; slots: TenantSlots; log: Logger },
+  opts: RelayOptions,
+): Relay {
+  const { platform, registry, queues, slots } = deps;
+  const log = deps.log.child({ component: 'outbox-relay' });
+  const batchPerTenant = opts.batchPerTenant ?? 100;
+  const futureBatch = opts.futureBatch ?? 200;
+  const redisTimeout = opts.redisTimeoutMs ?? 5000;
+
+  let stopped = true;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let failures = 0;
+  let retryTimer: NodeJS.Timeout | null = null;
+  let refillTimer: NodeJS.Timeout | null = null;
+  const refillMs = opts.refillMs ?? 20;
+  let pollTimer: NodeJS.Timeout | null = null;
+  let reconcileTimer: NodeJS.Timeout | null = null;
+  let listener: Listener | null = null;
+
+  // synchronous_commit off for this transaction alone: should the server crash before the
+  // mark reaches disk, the rows are relayed again with the same job ids (BullMQ ignores the
+  // ones it holds; handlers are idempotent for the rest), and no pass waits on a disk flush.
+  const HEAD = `BEGIN; SET LOCAL synchronous_commit = off;
+    SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}) AS ok, ARRAY(
+      WITH RECURSIVE t AS (
+        (SELECT tenant_id FROM outbox WHERE relayed_at IS NULL ORDER BY tenant_id LIMIT 1)
+        UNION ALL
+        SELECT (SELECT o.tenant_id FROM outbox o WHERE o.relayed_at IS NULL AND o.tenant_id > t.tenant_id ORDER BY o.tenant_id LIMIT 1)
+        FROM t WHERE t.tenant_id IS NOT NULL
+      )
+      SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
+    ) AS tenants`;
+
+  // Due rows of tenants with room, oldest first, and rows due later (any tenant), locked and
+  // marked relayed in one statement: the mark is undone by a rollback if BullMQ cannot take them.
+  const PICK = `
+    WITH picked AS (
+      SELECT o.tenant_id, o.id
+      FROM unnest($1::uuid[], $2::int[]) AS q(tenant_id, quota)
+      CROSS JOIN LATERAL (
+        SELECT tenant_id, id FROM outbox o
+        WHERE o.tenant_id = q.tenant_id AND o.relayed_at IS NULL AND o.run_at <= now()
+        ORDER BY o.run_at, o.created_at
+        LIMIT q.quota
+        FOR UPDATE SKIP LOCKED
+      ) o
+      UNION ALL
+      SELECT tenant_id, id FROM (
+        SELECT tenant_id, id FROM outbox
+        WHERE relayed_at IS NULL AND run_at > now()
+        ORDER BY run_at LIMIT $3
+        FOR UPDATE SKIP LOCKED
+      ) later
+    )
+    UPDATE outbox o SET relayed_at = now()
+    FROM picked p
+    WHERE o.tenant_id = p.tenant_id AND o.id = p.id
+    RETURNING o.tenant_id, o.id, o.type, o.payload, o.run_at, o.created_at, o.replay_of, o.run_at <= now() AS due`;
+
+  /**
+   * One dispatch pass. The relay is the busiest cross-tenant path, so it holds an owner
+   * connection itself (what withSystem does) to fold BEGIN into its first statement: three
+   * round trips to PostgreSQL and two to Redis per pass.
+   */
+  async function pass(): Promise<PassResult> {
+    log.debug({ system: 'jobs: relay the outbox' }, 'system access');
+    const client = await platform.db.ownerPool.connect();
+    let broken = false;
+    let open = false;
+    // A connection cut while the pass waits on Redis errors with no query to reject: catch it
+    // here (the pool listens only while the client is idle) and throw the client away after.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
+    try {
+      // The dispatch lock, and the tenants with pending rows: a skip scan over the partial
+      // index, one probe per tenant however many rows a flooding tenant queued.
+      open = true;
+      const headResults = (await client.query(HEAD)) as unknown as pg.QueryResult<{ ok: boolean; tenants: string[] }>[];
+      const head = headResults[2]!.rows[0]!;
+      if (!head.ok || head.tenants.length === 0) {
+        await client.query('ROLLBACK');
+        open = false;
+        return { moved: 0, busy: !head.ok, more: false };
+      }
+      const tenants = head.tenants;
+
+      const inFlight = await within(slots.inFlight(tenants), redisTimeout, 'reading tenant slots');
+      const pick: { tenantId: string; quota: number }[] = [];
+      for (const t of tenants) {
+        const room = opts.tenantCap - (inFlight.get(t) ?? 0);
+        if (room > 0) pick.push({ tenantId: t, quota: Math.min(room, batchPerTenant) });
+      }
+      const rows = (await client.query<OutboxRow & { due: boolean; created_at: Date }>(PICK, [pick.map((p) => p.tenantId), pick.map((p) => p.quota), futureBatch])).rows;
+      // RETURNING has no order: a tenant's jobs get their places oldest first.
+      rows.sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.created_at.getTime() - b.created_at.getTime());
+      if (rows.length === 0) {
+        await client.query('ROLLBACK');
+        open = false;
+        return { moved: 0, busy: false, more: false };
+      }
+      const due = rows.filter((r) => r.due);
+
+      const taken = new Map<string, number>();
+      const jobs = rows.map((row) => {
+        if (!row.due) return { row, priority: undefined, delay: Math.max(0, row.run_at.getTime() - Date.now()) };
+        const place = (taken.get(row.tenant_id) ?? 0) + 1;
+        taken.set(row.tenant_id, place);
+        return { row, priority: Math.min((inFlight.get(row.tenant_id) ?? 0) + place, 2_000_000), delay: 0 };
+      });
+      const slotEntries = due.map((r) => ({ tenantId: r.tenant_id, queue: registry.queueOf(r.type), jobId: r.id }));
+
+      // The slots are taken before the jobs exist, so a job that finishes at once cannot release
+      // its slot first: both go out on the same Redis connection, in this order, in one trip.
+      const taking = slots.take(slotEntries);
+      taking.catch(() => undefined);
+      try {
+        const byQueue = new Map<string, typeof jobs>();
+        for (const j of jobs) {
+          const q = registry.queueOf(j.row.type);
+          byQueue.set(q, [...(byQueue.get(q) ?? []), j]);
+        }
+        await within(
+          Promise.all([
+            taking,
+            ...[...byQueue].map(([q, list]) =>
+              queues.get(q).addBulk(
+                list.map((j) => ({
+                  name: j.row.type,
+                  data: { payload: j.row.payload, replayOf: j.row.replay_of } satisfies JobEnvelope,
+                  opts: jobOptions(platform.config, registry, j.row.type, { jobId: j.row.id, priority: j.priority, delay: j.delay }),
+                })),
+              ),
+            ),
+          ]),
+          redisTimeout,
+          'adding jobs to BullMQ',
+        );
+      } catch (err) {
+        await Promise.allSettled(slotEntries.map((e) => slots.release(e.tenantId, e.queue, e.jobId)));
+        throw err;
+      }
+      await client.query('COMMIT');
+      open = false;
+      const more = rows.length - due.length === futureBatch || pick.some((p) => p.quota === batchPerTenant && taken.get(p.tenantId) === p.quota);
+      return { moved: jobs.length, busy: false, more };
+    } catch (err) {
+      if (open) await client.query('ROLLBACK').catch(() => (broken = true));
+      if ((err as { code?: string }).code === undefined) broken = true;
+      throw err;
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  const scheduleRetry = (ms: number) => {
+    if (stopped || retryTimer) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      kick();
+    }, ms);
+    retryTimer.unref();
+  };
+
+  async function loop(): Promise<void> {
+    do {
+      again = false;
+      try {
+        const r = await pass();
+        if (failures > 0) log.info({ after: failures }, 'outbox relay recovered');
+        failures = 0;
+        if (r.moved) log.debug({ moved: r.moved }, 'relayed outbox rows');
+        if (r.busy) scheduleRetry(50);
+        else if (r.more) again = true;
+      } catch (err) {
+        failures++;
+        const delay = Math.min(100 * 2 ** (failures - 1), 5000);
+        // The rows stay in the outbox; nothing is lost while Redis or PostgreSQL is away.
+        log.warn({ err: (err as Error).message, retryInMs: delay }, 'outbox relay pass failed');
+        scheduleRetry(delay);
+        return;
+      }
+    } while (again && !stopped);
+  }
+
+  function kick(): void {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = loop().finally(() => {
+      running = null;
+    });
+  }
+
+  return {
+    async start() {
+      stopped = false;
+      pollTimer = setInterval(kick, opts.pollMs);
+      pollTimer.unref();
+      reconcileTimer = setInterval(() => {
+        slots.reconcile(queues).catch((err) => log.warn({ err: err.message }, 'could not reconcile tenant slots'));
+      }, 30_000);
+      reconcileTimer.unref();
+      // A dedicated connection that reconnects; every (re)connection runs a catch-up pass.
+      listener = listen(platform.db.ownerUrl, 'brigade_outbox', () => kick(), () => kick(), log);
+      kick();
+    },
+    async stop() {
+      stopped = true;
+      for (const t of [pollTimer, reconcileTimer]) if (t) clearInterval(t);
+      if (retryTimer) clearTimeout(retryTimer);
+      if (refillTimer) clearTimeout(refillTimer);
+      retryTimer = null;
+      refillTimer = null;
+      await listener?.close();
+      await running;
+    },
+    kick,
+    refill() {
+      if (stopped || refillTimer) return;
+      refillTimer = setTimeout(() => {
+        refillTimer = null;
+        kick();
+      }, refillMs);
+      refillTimer.unref();
+    },
+    passOnce: pass,
+  };
+}

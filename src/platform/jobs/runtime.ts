@@ -1,0 +1,114 @@
+import type { Platform } from '../deps.ts';
+import type { Logger } from '../log.ts';
+import { createMailer, type Mailer } from '../mail.ts';
+import { SYSTEM_QUEUE, type JobRegistry } from './registry.ts';
+import { jobOptions, openQueues, producerConnection, type QueueSet } from './queues.ts';
+import { tenantSlots } from './fairness.ts';
+import { jobLedger } from './ledger.ts';
+import { createRelay, type Relay } from './relay.ts';
+import { startWorkers, type RunningWorkers } from './worker.ts';
+
+export interface JobsRuntimeOptions {
+  /** Move outbox rows to BullMQ (default true). */
+  relay?: boolean;
+  /** Run job handlers (default true). */
+  workers?: boolean;
+  /** Keep the BullMQ job schedulers of system jobs up to date (default true). */
+  schedulers?: boolean;
+  /** Redis the relay talks to (default REDIS_URL). */
+  relayRedisUrl?: string;
+  queues?: string[];
+  concurrency?: number;
+  pollMs?: number;
+  drainMs?: number;
+  stalledIntervalMs?: number;
+  lockDurationMs?: number;
+  log?: Logger;
+  mailer?: Mailer;
+}
+
+export interface JobsRuntime {
+  relay: Relay | null;
+  workers: RunningWorkers | null;
+  queues: QueueSet;
+  mailer: Mailer;
+  /** Graceful: the relay stops, running jobs get the drain time, then go back to the queue. */
+  close(): Promise<void>;
+}
+
+/** The worker role: the outbox relay, the workers of every queue and the system schedulers. */
+export async function startJobs(platform: Platform, registry: JobRegistry, opts: JobsRuntimeOptions = {}): Promise<JobsRuntime> {
+  const { config } = platform;
+  const log = opts.log ?? platform.log;
+  const producer = producerConnection(config.REDIS_URL, log, 'brigade-jobs');
+  const queues = openQueues(config, registry, producer);
+  const slots = tenantSlots(producer, config.BRIGADE_QUEUE_PREFIX, log);
+  const mailer = opts.mailer ?? createMailer(config, platform.tenancy, log);
+  const ledger = jobLedger(platform.tenancy, log);
+
+  let relay: Relay | null = null;
+  let relayQueues: QueueSet | null = null;
+  let relayRedis: ReturnType<typeof producerConnection> | null = null;
+  if (opts.relay !== false) {
+    relayRedis = opts.relayRedisUrl ? producerConnection(opts.relayRedisUrl, log, 'brigade-relay') : producer;
+    relayQueues = relayRedis === producer ? queues : openQueues(config, registry, relayRedis);
+    relay = createRelay(
+      { platform, registry, queues: relayQueues, slots: tenantSlots(relayRedis, config.BRIGADE_QUEUE_PREFIX, log), log },
+      { pollMs: opts.pollMs ?? config.BRIGADE_RELAY_POLL_MS, tenantCap: config.BRIGADE_JOB_TENANT_CAP },
+    );
+  }
+
+  let workers: RunningWorkers | null = null;
+  try {
+    if (opts.workers !== false) {
+      workers = await startWorkers(
+        { platform, registry, ledger, slots, mailer, log, queues, onSlotFreed: () => relay?.refill() },
+        {
+          concurrency: opts.concurrency ?? config.BRIGADE_JOB_CONCURRENCY,
+          queues: opts.queues,
+          stalledIntervalMs: opts.stalledIntervalMs,
+          lockDurationMs: opts.lockDurationMs,
+        },
+      );
+    }
+    if (opts.schedulers !== false) await upsertSystemSchedulers(platform, registry, queues, log);
+    await relay?.start();
+  } catch (err) {
+    await workers?.close(0);
+    throw err;
+  }
+
+  return {
+    relay,
+    workers,
+    queues,
+    mailer,
+    async close() {
+      await relay?.stop();
+      await workers?.close(opts.drainMs ?? config.BRIGADE_JOB_DRAIN_MS);
+      await ledger.flush();
+      if (relayQueues && relayQueues !== queues) await relayQueues.close();
+      await queues.close();
+      if (relayRedis && relayRedis !== producer) relayRedis.disconnect();
+      producer.disconnect();
+      if (!opts.mailer) mailer.close();
+    },
+  };
+}
+
+/** One BullMQ job scheduler per scheduled system job; schedulers of jobs that are gone are removed. */
+async function upsertSystemSchedulers(platform: Platform, registry: JobRegistry, queues: QueueSet, log: Logger): Promise<void> {
+  const queue = queues.get(SYSTEM_QUEUE);
+  const wanted = registry.systemJobs.filter((j) => j.schedule);
+  for (const job of wanted) {
+    const { jobId: _ignored, ...template } = jobOptions(platform.config, registry, job.type);
+    await queue.upsertJobScheduler(job.type, { ...job.schedule }, { name: job.type, data: { payload: {} }, opts: template });
+  }
+  const names = new Set(wanted.map((j) => j.type));
+  for (const s of await queue.getJobSchedulers()) {
+    if (s.key && !names.has(s.key)) {
+      await queue.removeJobScheduler(s.key);
+      log.info({ scheduler: s.key }, 'removed a job scheduler that no job defines any more');
+    }
+  }
+}
