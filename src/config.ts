@@ -59,7 +59,7 @@ function oneOf<T extends string>(values: readonly T[]): Parser<T> {
 }
 
 const queuePrefix: Parser<string> = (raw, name) => {
-  if (!/^[A-Za-z0-9_-]{1,40}$/.test(raw)) throw new ConfigError(name, 'must be 1 to 40 letters, digits, _ or -');
+  if (!/^(\{[A-Za-z0-9_-]{1,38}\}|[A-Za-z0-9_-]{1,40})$/.test(raw)) throw new ConfigError(name, 'must be 1 to 40 letters, digits, _ or -, optionally in {braces} (a Redis Cluster hash tag)');
   return raw;
 };
 
