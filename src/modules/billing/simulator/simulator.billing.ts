@@ -538,15 +538,16 @@ export function createSubscription(ctx: BillingContext, input: SubscriptionInput
   };
 
   const lines = subscription.items.data.map((item) => itemLine(item, { start: at, end: periodEnd }, trialEnd !== null));
-  const amount = lines.reduce((sum, line) => sum + line.amount, 0);
+  // What the first invoice will ask for, after any credit on the customer's balance.
+  const due = Math.max(0, lines.reduce((sum, line) => sum + line.amount, 0) + customer.balance);
   const behavior = input.paymentBehavior ?? 'allow_incomplete';
-  const outcome = trialEnd || behavior === 'default_incomplete' || amount === 0 ? null : decideCharge(ctx, effectivePaymentMethod(ctx, subscription));
+  const outcome = trialEnd || behavior === 'default_incomplete' || due === 0 ? null : decideCharge(ctx, effectivePaymentMethod(ctx, subscription));
   if (outcome && !outcome.ok && behavior === 'error_if_incomplete') throw outcome.error;
 
   // Nothing below can fail: commit.
   ctx.state.data.subscriptions[subscription.id] = subscription;
   bookkeeping(ctx, subscription.id);
-  if (!trialEnd && behavior !== 'default_incomplete') subscription.status = amount === 0 || outcome?.ok ? 'active' : 'incomplete';
+  if (!trialEnd && behavior !== 'default_incomplete') subscription.status = due === 0 || outcome?.ok ? 'active' : 'incomplete';
   ctx.events.record('customer.subscription.created', subscription, at);
   const invoice = issueInvoice(ctx, subscription, 'subscription_create', lines, at, { start: at, end: at });
   // A trial's first invoice is for 0 and is paid at once; default_incomplete leaves it open.
@@ -847,9 +848,7 @@ function itemLine(item: SubscriptionItemObject, period: { start: Unix; end: Unix
 }
 
 function openInvoicesOf(ctx: BillingContext, subscriptionId: string): InvoiceObject[] {
-  return Object.values(ctx.state.data.invoices).filter(
-    (invoice) => invoice.status === 'open' && invoice.parent?.subscription_details.subscription === subscriptionId,
-  );
+  return ctx.state.invoicesOfSubscription(subscriptionId).filter((invoice) => invoice.status === 'open');
 }
 
 /**
@@ -954,7 +953,7 @@ function issueInvoice(
     total_taxes: [],
     webhooks_delivered_at: null,
   };
-  ctx.state.data.invoices[invoice.id] = invoice;
+  ctx.state.addInvoice(invoice);
   subscription.latest_invoice = invoice.id;
   ctx.events.record('invoice.created', invoice, at);
 
@@ -1016,7 +1015,7 @@ function markPaid(ctx: BillingContext, invoice: InvoiceObject, customer: Custome
   invoice.amount_remaining = 0;
   invoice.next_payment_attempt = null;
   invoice.status_transitions.paid_at = at;
-  if (!Object.values(ctx.state.data.invoices).some((other) => other.customer === customer.id && other.status === 'open' && other.attempted)) {
+  if (!ctx.state.invoicesOfCustomer(customer.id).some((other) => other.status === 'open' && other.attempted)) {
     customer.delinquent = false;
   }
   ctx.events.record('invoice.paid', invoice, at);
@@ -1259,21 +1258,41 @@ function earliest(transitions: Transition[]): Transition | null {
   return best;
 }
 
-function nextTransition(ctx: BillingContext, clockId: string | null): Transition | null {
+/** The objects on one clock that time can change, gathered once per advance. */
+interface ClockScope {
+  subscriptions: SubscriptionObject[];
+  collectable: Map<string, InvoiceObject>;
+  sessions: CheckoutSessionObject[];
+}
+
+function scopeOf(ctx: BillingContext, clockId: string | null): ClockScope {
+  const data = ctx.state.data;
+  const live = (s: SubscriptionObject): boolean => s.status !== 'canceled' && s.status !== 'incomplete_expired';
+  return {
+    subscriptions: Object.values(data.subscriptions).filter((s) => s.test_clock === clockId && live(s)),
+    collectable: new Map(
+      Object.values(data.invoices)
+        .filter((i) => i.test_clock === clockId && i.status === 'open' && i.next_payment_attempt !== null)
+        .map((i) => [i.id, i]),
+    ),
+    sessions: Object.values(data.checkoutSessions).filter(
+      (s) => s.status === 'open' && (s.customer ? ctx.state.clockOfCustomer(s.customer) : null) === clockId,
+    ),
+  };
+}
+
+function nextTransition(ctx: BillingContext, scope: ClockScope): Transition | null {
   const candidates: Transition[] = [];
-  for (const subscription of Object.values(ctx.state.data.subscriptions)) {
-    if (subscription.test_clock !== clockId) continue;
+  for (const subscription of scope.subscriptions) {
     const t = subscriptionTransition(ctx, subscription);
     if (t) candidates.push(t);
   }
-  for (const invoice of Object.values(ctx.state.data.invoices)) {
-    if (invoice.test_clock !== clockId || invoice.status !== 'open' || invoice.next_payment_attempt === null) continue;
+  for (const invoice of scope.collectable.values()) {
+    if (invoice.status !== 'open' || invoice.next_payment_attempt === null) continue;
     candidates.push({ at: invoice.next_payment_attempt, order: 1, kind: 'retry', invoice });
   }
-  for (const session of Object.values(ctx.state.data.checkoutSessions)) {
-    if (session.status !== 'open') continue;
-    if ((session.customer ? ctx.state.clockOfCustomer(session.customer) : null) !== clockId) continue;
-    candidates.push({ at: session.expires_at, order: 5, kind: 'expire_checkout', session });
+  for (const session of scope.sessions) {
+    if (session.status === 'open') candidates.push({ at: session.expires_at, order: 5, kind: 'expire_checkout', session });
   }
   return earliest(candidates);
 }
@@ -1286,13 +1305,17 @@ function nextTransition(ctx: BillingContext, clockId: string | null): Transition
 export function advanceTime(ctx: BillingContext, clockId: string | null, to: Unix): number {
   let applied = 0;
   const clock = clockId ? ctx.state.data.testClocks[clockId] : undefined;
+  const scope = scopeOf(ctx, clockId);
   for (;;) {
-    const next = nextTransition(ctx, clockId);
+    const next = nextTransition(ctx, scope);
     if (!next || next.at > to) break;
     if (clock) clock.frozen_time = Math.max(clock.frozen_time, next.at);
     applyTransition(ctx, next);
+    // A renewal may have issued an invoice that now waits for a retry.
+    const subscriptionId = 'subscription' in next ? next.subscription.id : next.kind === 'retry' ? next.invoice.parent?.subscription_details.subscription : undefined;
+    if (subscriptionId) for (const invoice of openInvoicesOf(ctx, subscriptionId)) scope.collectable.set(invoice.id, invoice);
     applied += 1;
-    if (applied > 100_000) throw new Error('payment simulator: runaway time advance');
+    if (applied > 1_000_000) throw new Error('payment simulator: runaway time advance');
   }
   if (clock) clock.frozen_time = Math.max(clock.frozen_time, to);
   return applied;

@@ -826,7 +826,8 @@ route('POST', '/v1/test_helpers/test_clocks/:id/advance', (request) => {
   }
   clock.status = 'advancing';
   ctx.events.record('test_helpers.test_clock.advancing', { ...clock, status_details: { advancing: { target_frozen_time: to } } }, clock.frozen_time);
-  advanceTime(ctx, clock.id, to);
+  // What happens as time passes is Stripe's doing, not the request's: those events name no request.
+  ctx.events.withRequest({ id: null, idempotency_key: null }, () => advanceTime(ctx, clock.id, to));
   clock.status = 'ready';
   ctx.events.record('test_helpers.test_clock.ready', clock, to);
   return respond(request, clock);
@@ -848,7 +849,7 @@ route('DELETE', '/v1/test_helpers/test_clocks/:id', (request) => {
     delete data.subscriptions[id];
     delete data.subscriptionBookkeeping[id];
   }
-  for (const [id, invoice] of Object.entries(data.invoices)) if (invoice.test_clock === clock.id) delete data.invoices[id];
+  for (const [id, invoice] of Object.entries(data.invoices)) if (invoice.test_clock === clock.id) ctx.state.removeInvoice(id);
   delete data.testClocks[clock.id];
   return { id: clock.id, object: 'test_helpers.test_clock', deleted: true };
 });

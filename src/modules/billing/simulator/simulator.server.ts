@@ -140,9 +140,16 @@ export async function startPaymentSimulator(options: PaymentSimulatorOptions): P
     accountName: options.accountName ?? 'Brigade (payment simulator)',
   };
 
-  /** Objects on no test clock follow the wall clock: trials end and periods renew in real time. */
+  /**
+   * Objects on no test clock follow the wall clock: trials end and periods renew in real time.
+   * Transitions are whole seconds apart, so once per second is enough.
+   */
+  let caughtUpTo = 0;
   const catchUpWallClock = (): void => {
-    if (advanceTime(ctx, null, wallClock()) > 0) state.scheduleSave();
+    const now = wallClock();
+    if (now === caughtUpTo) return;
+    caughtUpTo = now;
+    if (advanceTime(ctx, null, now) > 0) state.scheduleSave();
   };
 
   const server = createServer((req, res) => {

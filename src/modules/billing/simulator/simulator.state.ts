@@ -425,7 +425,13 @@ export interface SimulatorData {
   subscriptionBookkeeping: Record<string, SubscriptionBookkeeping>;
   checkoutBookkeeping: Record<string, CheckoutBookkeeping>;
   idempotency: Record<string, IdempotencyRecord>;
-  webhooks: { queue: PendingDelivery[]; held: PendingDelivery[]; nextSeq: number };
+  webhooks: {
+    queue: PendingDelivery[];
+    held: PendingDelivery[];
+    nextSeq: number;
+    /** Per event id: whether its webhook reached the endpoint (for `delivery_success`). */
+    outcomes: Record<string, 'pending' | 'delivered' | 'failed'>;
+  };
 }
 
 export interface CatalogueEntry {
@@ -461,6 +467,8 @@ export function wallClock(): Unix {
 export class SimulatorState {
   readonly data: SimulatorData;
   private saveTimer: NodeJS.Timeout | null = null;
+  /** Invoice ids by subscription and by customer; derived from `data`, never saved. */
+  private invoiceIndex: { bySubscription: Map<string, Set<string>>; byCustomer: Map<string, Set<string>> } | null = null;
 
   constructor(
     private readonly statePath: string | undefined,
@@ -479,6 +487,53 @@ export class SimulatorState {
 
   clockOfCustomer(customerId: string): string | null {
     return this.data.customers[customerId]?.test_clock ?? null;
+  }
+
+  addInvoice(invoice: InvoiceObject): void {
+    this.data.invoices[invoice.id] = invoice;
+    this.indexInvoice(this.index(), invoice);
+  }
+
+  removeInvoice(id: string): void {
+    delete this.data.invoices[id];
+    this.invoiceIndex = null;
+  }
+
+  invoicesOfSubscription(subscriptionId: string): InvoiceObject[] {
+    return this.resolveInvoices(this.index().bySubscription.get(subscriptionId));
+  }
+
+  invoicesOfCustomer(customerId: string): InvoiceObject[] {
+    return this.resolveInvoices(this.index().byCustomer.get(customerId));
+  }
+
+  private resolveInvoices(ids: Set<string> | undefined): InvoiceObject[] {
+    if (!ids) return [];
+    const invoices: InvoiceObject[] = [];
+    for (const id of ids) {
+      const invoice = this.data.invoices[id];
+      if (invoice) invoices.push(invoice);
+    }
+    return invoices;
+  }
+
+  private index(): NonNullable<SimulatorState['invoiceIndex']> {
+    if (!this.invoiceIndex) {
+      this.invoiceIndex = { bySubscription: new Map(), byCustomer: new Map() };
+      for (const invoice of Object.values(this.data.invoices)) this.indexInvoice(this.invoiceIndex, invoice);
+    }
+    return this.invoiceIndex;
+  }
+
+  private indexInvoice(index: NonNullable<SimulatorState['invoiceIndex']>, invoice: InvoiceObject): void {
+    const add = (map: Map<string, Set<string>>, key: string): void => {
+      let ids = map.get(key);
+      if (!ids) map.set(key, (ids = new Set()));
+      ids.add(invoice.id);
+    };
+    add(index.byCustomer, invoice.customer);
+    const subscriptionId = invoice.parent?.subscription_details.subscription;
+    if (subscriptionId) add(index.bySubscription, subscriptionId);
   }
 
   /** Coalesces writes: many changes in one tick become one file write. */
@@ -521,7 +576,7 @@ function emptyData(): SimulatorData {
     subscriptionBookkeeping: {},
     checkoutBookkeeping: {},
     idempotency: {},
-    webhooks: { queue: [], held: [], nextSeq: 1 },
+    webhooks: { queue: [], held: [], nextSeq: 1, outcomes: {} },
   };
 }
 
@@ -535,7 +590,8 @@ function readStateFile(path: string): SimulatorData | null {
   }
   const parsed = JSON.parse(text) as SimulatorData;
   if (parsed.version !== 1) throw new Error(`Payment simulator state at ${path} has unknown version ${String(parsed.version)}`);
-  return { ...emptyData(), ...parsed };
+  const empty = emptyData();
+  return { ...empty, ...parsed, webhooks: { ...empty.webhooks, ...parsed.webhooks } };
 }
 
 function seedCatalogue(data: SimulatorData, catalogue: CatalogueEntry[]): void {

@@ -100,11 +100,10 @@ export function createWebhookDispatcher(deps: {
   /** Deliveries a flush must send regardless of their due time. */
   const forced = new Set<number>();
   const records: DeliveryRecord[] = [];
-  const outcome = new Map<string, 'pending' | 'delivered' | 'failed'>();
+  const outcomes = store.outcomes;
   const counters = { events: 0, attempts: 0, delivered: 0, failedAttempts: 0, exhausted: 0, dropped: 0, duplicated: 0, reordered: 0, delayed: 0 };
   const eventsById = new Map<string, EventObject>();
   for (const event of state.data.events) eventsById.set(event.id, event);
-  for (const d of [...store.queue, ...store.held]) outcome.set(d.eventId, 'pending');
 
   function insertSorted(delivery: PendingDelivery): void {
     let i = store.queue.length;
@@ -218,13 +217,13 @@ export function createWebhookDispatcher(deps: {
   /** An event is delivered once any copy got a 2xx; failed once none is left to try. */
   function settle(eventId: string, result: 'delivered' | 'failed'): void {
     const event = eventsById.get(eventId);
-    if (result === 'delivered' || outcome.get(eventId) !== 'delivered') {
+    if (result === 'delivered' || outcomes[eventId] !== 'delivered') {
       const stillPending = pendingFor(eventId) > 0;
-      outcome.set(eventId, result === 'delivered' ? 'delivered' : stillPending ? 'pending' : 'failed');
+      outcomes[eventId] = result === 'delivered' ? 'delivered' : stillPending ? 'pending' : 'failed';
     }
     if (event) {
-      event.pending_webhooks = outcome.get(eventId) === 'pending' ? 1 : 0;
-      if (outcome.get(eventId) === 'delivered') {
+      event.pending_webhooks = outcomes[eventId] === 'pending' ? 1 : 0;
+      if (outcomes[eventId] === 'delivered') {
         const object = event.data.object;
         if (object.object === 'invoice' && typeof object.id === 'string') {
           const invoice = state.data.invoices[object.id];
@@ -244,14 +243,14 @@ export function createWebhookDispatcher(deps: {
       counters.events += 1;
       if (dropRoll < faults.dropRate) {
         counters.dropped += 1;
-        outcome.set(event.id, 'failed');
+        outcomes[event.id] = 'failed';
         return;
       }
       const copies: (0 | 1)[] = duplicateRoll < faults.duplicateRate ? [0, 1] : [0];
       if (copies.length > 1) counters.duplicated += 1;
       const delayed = faults.delayMs > 0 && delayRoll < faults.delayRate;
       if (delayed) counters.delayed += 1;
-      outcome.set(event.id, 'pending');
+      outcomes[event.id] = 'pending';
       event.pending_webhooks = 1;
       for (const copy of copies) {
         const reordered = (copy === 0 ? reorderRoll : duplicateReorderRoll) < faults.reorderRate;
@@ -284,7 +283,7 @@ export function createWebhookDispatcher(deps: {
         for (const delivery of store.queue) forced.add(delivery.seq);
         // Events recorded meanwhile (the receiver may call the API) are forced as they come;
         // go round again while any are left or held.
-        for (let round = 0; round < 1000; round++) {
+        for (let round = 0; round < 1000 && !closed; round++) {
           await kick();
           if (store.held.length > 0) releaseHeld();
           else if (!store.queue.some((d) => forced.has(d.seq))) break;
@@ -309,7 +308,7 @@ export function createWebhookDispatcher(deps: {
 
     log: () => records.slice(),
 
-    deliveryState: (eventId) => outcome.get(eventId),
+    deliveryState: (eventId) => outcomes[eventId],
 
     start() {
       schedule();
