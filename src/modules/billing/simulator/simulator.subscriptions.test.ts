@@ -203,6 +203,7 @@ describe('subscriptions', () => {
     const willEnd = (await eventsOfType('customer.subscription.trial_will_end', since)).filter((e) => objectOf<Stripe.Subscription>(e).id === subscription.id);
     assert.equal(willEnd.length, 1);
     assert.equal(willEnd[0]?.created, clockStart + 11 * dayInSeconds, 'three days before the trial ends, on the clock');
+    assert.equal(willEnd[0]?.request?.id, null, 'time passing is not an API request');
     const paid = (await eventsOfType('invoice.paid', since)).filter((e) => objectOf<Stripe.Invoice>(e).id === invoice.id);
     assert.equal(paid.length, 1);
     const updates = (await eventsOfType('customer.subscription.updated', since)).filter((e) => objectOf<Stripe.Subscription>(e).id === subscription.id);
