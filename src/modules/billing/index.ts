@@ -7,4 +7,4 @@ export type { PaymentSimulator, PaymentSimulatorOptions, SimulatorLogger } from 
 export type { FaultsInput, SimulatorFaults } from './simulator/simulator.faults.ts';
 export type { DeliveryRecord, WebhookStats } from './simulator/simulator.webhooks.ts';
 export type { CatalogueEntry } from './simulator/simulator.state.ts';
-export type { DunningPolicy } from './simulator/simulator.billing.ts';
+export type { DunningPolicy } from './simulator/simulator.context.ts';

@@ -1,34 +1,23 @@
+import { expireCheckoutSession, createCheckoutSession } from './simulator.checkout.ts';
+import { advanceTime, latestAdvance } from './simulator.clock.ts';
+import { requireCustomer, requireInvoice, requireSubscription, type BillingContext } from './simulator.context.ts';
+import { attachPaymentMethod, createCustomer, createPaymentMethod, detachPaymentMethod, updateCustomer, type CustomerUpdate } from './simulator.customers.ts';
+import { payInvoice, voidInvoice } from './simulator.invoices.ts';
 import {
-  advanceTime,
-  attachPaymentMethod,
   cancelSubscription,
-  createCheckoutSession,
-  createCustomer,
-  createPaymentMethod,
   createSubscription,
-  detachPaymentMethod,
-  expireCheckoutSession,
-  latestAdvance,
-  payInvoice,
-  requireCustomer,
-  requireInvoice,
-  requireSubscription,
   resumeSubscription,
-  updateCustomer,
   updateSubscription,
-  voidInvoice,
-  type BillingContext,
-  type CustomerUpdate,
   type SubscriptionItemInput,
   type SubscriptionUpdate,
-} from './simulator.billing.ts';
+} from './simulator.subscriptions.ts';
 import { invalidRequest, resourceMissing } from './simulator.errors.ts';
 import type { Params } from './simulator.form.ts';
 import { newId, type ListObject, type Metadata, type PriceObject, type ProductObject, type TestClockObject, type Unix } from './simulator.state.ts';
 
 /**
- * The `/v1` endpoints: each one reads and validates its parameters, calls the behaviour in
- * simulator.billing.ts and answers with the object, expanded as asked.
+ * The `/v1` endpoints: each one reads and validates its parameters, calls the behaviour
+ * (simulator.customers.ts, .subscriptions.ts, .invoices.ts, .checkout.ts, .clock.ts) and answers with the object, expanded as asked.
  */
 
 /** Which events reached the webhook endpoint; undefined for events that had no endpoint to go to. */

@@ -1,7 +1,9 @@
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { advanceTime, completeCheckoutSession, defaultDunning, type BillingContext, type DunningPolicy } from './simulator.billing.ts';
+import { completeCheckoutSession } from './simulator.checkout.ts';
+import { advanceTime } from './simulator.clock.ts';
+import { defaultDunning, type BillingContext, type DunningPolicy } from './simulator.context.ts';
 import { SimulatedApiError, invalidRequest } from './simulator.errors.ts';
 import { createEventRecorder } from './simulator.events.ts';
 import { FaultsInputError, noFaults, parseFaults, takeOutage, type FaultsInput, type SimulatorFaults } from './simulator.faults.ts';
