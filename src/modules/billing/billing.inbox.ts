@@ -1,0 +1,128 @@
+import type { Platform } from '../../platform/deps.ts';
+import type { Tx } from '../../platform/db/index.ts';
+import { enqueueLater } from '../../platform/jobs/outbox.ts';
+import { eventById, settleEvent, storeEvent, tenantExists, tenantOfProviderIds, type EventOutcome } from './billing.repository.ts';
+import type { PaymentProvider, ProviderEvent } from './billing.provider.ts';
+import { describeEvent } from './billing.stripe.ts';
+import type { SubscriptionSync } from './billing.sync.ts';
+
+/**
+ * The webhook inbox: every event the provider sends is verified, stored once under its own id
+ * (a platform table, through withSystem) and only then acknowledged; a job processes it. The
+ * job never applies the event's snapshot: it re-reads the provider's current objects, so a
+ * duplicate changes nothing and the order of arrival does not matter.
+ */
+
+export const WEBHOOK_JOB = 'billing.webhook_event';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The event types Brigade acts on; anything else is stored and ignored. */
+const handled = new Set([
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'customer.subscription.paused',
+  'customer.subscription.resumed',
+  'customer.subscription.trial_will_end',
+  'customer.subscription.pending_update_applied',
+  'customer.subscription.pending_update_expired',
+  'customer.updated',
+  'invoice.created',
+  'invoice.finalized',
+  'invoice.updated',
+  'invoice.paid',
+  'invoice.payment_succeeded',
+  'invoice.payment_failed',
+  'invoice.payment_action_required',
+  'invoice.voided',
+  'invoice.marked_uncollectible',
+  'checkout.session.completed',
+  'payment_method.attached',
+  'payment_method.detached',
+]);
+
+export function isHandledEventType(type: string): boolean {
+  return handled.has(type);
+}
+
+export interface Receipt {
+  eventId: string;
+  duplicate: boolean;
+  outcome: EventOutcome;
+}
+
+export function billingInbox(platform: Platform, provider: PaymentProvider, sync: SubscriptionSync) {
+  const { tenancy, log } = platform;
+
+  async function tenantOf(trx: Tx, e: ProviderEvent): Promise<string | null> {
+    if (e.tenantId && UUID.test(e.tenantId) && (await tenantExists(trx, e.tenantId))) return e.tenantId;
+    return tenantOfProviderIds(trx, { customerId: e.customerId, subscriptionId: e.subscriptionId });
+  }
+
+  /** Stores the event (once) and its processing job in one transaction. */
+  async function store(e: ProviderEvent, via: 'webhook' | 'catch_up'): Promise<Receipt> {
+    return tenancy.withSystem('billing: webhook inbox', async (trx) => {
+      const known = isHandledEventType(e.type);
+      const tenantId = await tenantOf(trx, e);
+      const outcome: EventOutcome = !known ? 'ignored' : tenantId ? 'pending' : 'unmatched';
+      const stored = await storeEvent(trx, provider.name, e, tenantId, outcome, via);
+      if (stored && outcome === 'pending') await enqueueLater(trx, tenantId!, WEBHOOK_JOB, { eventId: e.id });
+      return { eventId: e.id, duplicate: !stored, outcome };
+    });
+  }
+
+  return {
+    /** Verify, then store; throws WebhookSignatureError / WebhookPayloadError for a 400. */
+    async receive(rawBody: Buffer, signature: string | undefined): Promise<Receipt> {
+      const event = provider.verifyWebhook(rawBody, signature);
+      const receipt = await store(event, 'webhook');
+      log.debug({ eventId: event.id, type: event.type, duplicate: receipt.duplicate, outcome: receipt.outcome }, 'billing: webhook stored');
+      return receipt;
+    },
+
+    /** For reconciliation: events the provider failed to deliver enter the inbox as if they had come. */
+    store,
+
+    /** The `billing.webhook_event` job: process one stored event (idempotent). */
+    async process(eventId: string): Promise<EventOutcome> {
+      const row = await tenancy.withSystem('billing: read inbox event', (trx) => eventById(trx, eventId));
+      if (!row || row.outcome === 'applied' || row.outcome === 'ignored' || row.outcome === 'unmatched') return row?.outcome ?? 'ignored';
+      if (!row.tenant_id) return 'unmatched';
+      const tenantId = row.tenant_id;
+      const e = describeEvent(row.payload);
+      const object = (e.raw.data as { object: Record<string, unknown> }).object;
+      const meta = { source: 'webhook' as const, reason: e.type, providerEventId: e.id };
+      try {
+        if (e.type === 'checkout.session.completed' && e.objectId) await completeCheckout(tenantId, e.objectId);
+        if (e.objectType === 'invoice' && e.objectId) {
+          const attempt = typeof object.attempt_count === 'number' ? object.attempt_count : null;
+          await sync.mirrorInvoice(tenantId, e.objectId, { type: e.type, attempt });
+        }
+        await sync.syncTenant(tenantId, { ...meta, hintSubscriptionId: e.subscriptionId });
+      } catch (err) {
+        await tenancy.withSystem('billing: settle inbox event', (trx) => settleEvent(trx, eventId, 'failed', (err as Error).message.slice(0, 500)));
+        throw err;
+      }
+      await tenancy.withSystem('billing: settle inbox event', (trx) => settleEvent(trx, eventId, 'applied', null));
+      return 'applied';
+    },
+  };
+
+  /**
+   * A finished Checkout: in setup mode the new card becomes the default and any open invoice is
+   * tried again at once (a business in grace or past_due is back the moment its card works).
+   */
+  async function completeCheckout(tenantId: string, sessionId: string): Promise<void> {
+    const session = await provider.retrieveCheckout(sessionId);
+    if (!session || session.status !== 'complete' || session.mode !== 'setup' || !session.setupPaymentMethodId || !session.customerId) return;
+    const row = await tenancy.readAsTenant({ tenantId }, (db) =>
+      db.selectFrom('subscriptions').select(['provider_subscription_id', 'provider_customer_id']).where('tenant_id', '=', tenantId).executeTakeFirst(),
+    );
+    if (!row || row.provider_customer_id !== session.customerId) return;
+    await provider.setDefaultPaymentMethod(session.customerId, row.provider_subscription_id, session.setupPaymentMethodId);
+    if (row.provider_subscription_id) await provider.payOpenInvoices(row.provider_subscription_id);
+  }
+}
+
+export type BillingInbox = ReturnType<typeof billingInbox>;

@@ -1,0 +1,77 @@
+import type { Platform } from '../../platform/deps.ts';
+import { billingModule } from './billing.module.ts';
+import { WEBHOOK_JOB } from './billing.inbox.ts';
+import { PROVISION_JOB } from './billing.service.ts';
+import { MAIL_NOTICE_JOB } from './billing.sync.ts';
+
+/**
+ * Billing's background work. Tenant jobs arrive through the outbox:
+ *   billing.provision       {tenantId}           the provider's customer and trial subscription
+ *   billing.webhook_event   {tenantId, eventId}  process one stored webhook event
+ *   mail.billing_notice     {tenantId, noticeId} mail a notice to the business's owners
+ * System jobs run on a schedule:
+ *   billing.lifecycle       every 15 minutes     reminders, trial and grace ends, retention
+ *   billing.reconcile       every hour           compare with the provider and repair
+ *
+ * The handlers are plain functions of (platform, payload) so that the job runtime, the CLI and
+ * tests call the same code.
+ */
+export const billingJobTypes = { provision: PROVISION_JOB, webhookEvent: WEBHOOK_JOB, notice: MAIL_NOTICE_JOB, lifecycle: 'billing.lifecycle', reconcile: 'billing.reconcile' } as const;
+
+export const LIFECYCLE_EVERY_MS = 15 * 60_000;
+export const RECONCILE_CRON = '17 * * * *';
+
+export async function provisionTenantJob(platform: Platform, payload: { tenantId: string }): Promise<void> {
+  await billingModule(platform).service.provision(payload.tenantId);
+}
+
+export async function webhookEventJob(platform: Platform, payload: { tenantId: string; eventId: string }): Promise<void> {
+  await billingModule(platform).inbox.process(payload.eventId);
+}
+
+export async function lifecycleJob(platform: Platform, now = new Date()) {
+  return billingModule(platform).lifecycle.sweep(now);
+}
+
+export async function reconcileJob(platform: Platform, opts: { tenantId?: string } = {}) {
+  return billingModule(platform).reconciler.reconcile({ trigger: 'schedule', ...opts });
+}
+
+const tenantJobs: Record<string, (platform: Platform, payload: Record<string, unknown>) => Promise<void>> = {
+  [PROVISION_JOB]: (platform, payload) => provisionTenantJob(platform, payload as { tenantId: string }),
+  [WEBHOOK_JOB]: (platform, payload) => webhookEventJob(platform, payload as { tenantId: string; eventId: string }),
+};
+
+/**
+ * Runs billing's pending outbox rows in this process, oldest first, marking each relayed when
+ * its handler succeeds (a failing one stays pending with its error returned). The job runtime
+ * does this in production; tests and the CLI use it to run the work in step.
+ */
+export async function runBillingOutbox(platform: Platform, opts: { types?: string[]; tenantId?: string } = {}): Promise<{ ran: number; failed: { type: string; error: string }[] }> {
+  const types = opts.types ?? Object.keys(tenantJobs);
+  const result = { ran: 0, failed: [] as { type: string; error: string }[] };
+  const done = new Set<string>();
+  for (;;) {
+    const rows = await platform.tenancy.withSystem('billing: pending billing jobs', (trx) => {
+      let q = trx.selectFrom('outbox').select(['tenant_id', 'id', 'type', 'payload']).where('relayed_at', 'is', null).where('type', 'in', types).where('run_at', '<=', new Date());
+      if (opts.tenantId) q = q.where('tenant_id', '=', opts.tenantId);
+      return q.orderBy('created_at').orderBy('id').limit(500).execute();
+    });
+    const fresh = rows.filter((r) => !done.has(r.id));
+    if (fresh.length === 0) return result;
+    for (const row of fresh) {
+      done.add(row.id);
+      const handler = tenantJobs[row.type];
+      if (!handler) continue;
+      try {
+        await handler(platform, row.payload);
+        await platform.tenancy.withSystem('billing: mark job done', (trx) =>
+          trx.updateTable('outbox').set({ relayed_at: new Date() }).where('tenant_id', '=', row.tenant_id).where('id', '=', row.id).execute(),
+        );
+        result.ran++;
+      } catch (err) {
+        result.failed.push({ type: row.type, error: (err as Error).message });
+      }
+    }
+  }
+}
