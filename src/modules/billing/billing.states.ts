@@ -17,9 +17,9 @@ export const subscriptionStatuses = ['trialing', 'active', 'past_due', 'grace', 
 export type SubscriptionStatus = (typeof subscriptionStatuses)[number];
 
 export const allowedTransitions: Record<SubscriptionStatus, readonly SubscriptionStatus[]> = {
-  // Converted, payment failed at conversion, ended unpaid, canceled by the business, or ended
+  // Converted, ended unpaid, payment failed at conversion, canceled by the business, or ended
   // by the provider before a grace period could start.
-  trialing: ['active', 'past_due', 'grace', 'canceled', 'expired'],
+  trialing: ['active', 'grace', 'past_due', 'canceled', 'expired'],
   active: ['past_due', 'canceled'],
   past_due: ['active', 'suspended', 'canceled'],
   grace: ['active', 'suspended', 'canceled', 'expired'],
