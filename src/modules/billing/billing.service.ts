@@ -200,7 +200,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
   async function changePlan(scope: Scope, planKey: PaidPlanKey) {
     const row = await rowOf(scope);
     if (!statusRules[row.status].live) {
-      throw new AppError('invalid_state', `A ${row.status} subscription cannot change plan; start one with POST /v1/billing/checkout.`, { status: row.status });
+      throw new AppError('invalid_state', `A ${row.status} subscription cannot change plan; start one with POST /v1/billing/checkout.`, { subscriptionStatus: row.status });
     }
     if (row.plan === planKey) return view(scope);
     const target = planOf(planKey);
@@ -308,12 +308,12 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
       if (statusRules[s.status].access === 'full') return;
       if (s.status === 'suspended') {
         throw new AppError('subscription_suspended', 'This business is read-only until its subscription is paid. Viewing works; pay at /v1/billing to make changes again.', {
-          status: s.status,
+          subscriptionStatus: s.status,
           plan: s.plan,
         });
       }
       throw new AppError('subscription_ended', `The subscription of this business has ${s.status === 'expired' ? 'expired' : 'been canceled'}: its data can be viewed, and a new subscription makes it editable again.`, {
-        status: s.status,
+        subscriptionStatus: s.status,
         plan: s.plan,
       });
     },
@@ -322,7 +322,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
 
     async cancel(scope: Scope, input: { atPeriodEnd: boolean; reason?: string }) {
       const row = await rowOf(scope);
-      if (row.status === 'canceled' || row.status === 'expired') throw new AppError('invalid_state', `The subscription has already ${row.status === 'expired' ? 'expired' : 'been canceled'}.`, { status: row.status });
+      if (row.status === 'canceled' || row.status === 'expired') throw new AppError('invalid_state', `The subscription has already ${row.status === 'expired' ? 'expired' : 'been canceled'}.`, { subscriptionStatus: row.status });
       const subscriptionId = requireProviderSubscription(row);
       if (input.atPeriodEnd) await provider.setCancelAtPeriodEnd(subscriptionId, true).catch(unavailable);
       else await provider.cancelNow(subscriptionId).catch(unavailable);
@@ -337,7 +337,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     async undoCancel(scope: Scope) {
       const row = await rowOf(scope);
       if (row.status === 'canceled' || row.status === 'expired') {
-        throw new AppError('invalid_state', 'The subscription has already ended; start a new one with POST /v1/billing/checkout.', { status: row.status });
+        throw new AppError('invalid_state', 'The subscription has already ended; start a new one with POST /v1/billing/checkout.', { subscriptionStatus: row.status });
       }
       if (!row.cancel_at_period_end) return view(scope);
       const subscriptionId = requireProviderSubscription(row);
@@ -386,7 +386,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     async paymentMethodSetup(scope: Scope, input: Omit<CheckoutRequest, 'plan'>) {
       const row = await rowOf(scope);
       if (row.status === 'canceled' || row.status === 'expired') {
-        throw new AppError('invalid_state', 'The subscription has ended; start a new one with POST /v1/billing/checkout.', { status: row.status });
+        throw new AppError('invalid_state', 'The subscription has ended; start a new one with POST /v1/billing/checkout.', { subscriptionStatus: row.status });
       }
       const customerId = await ensureCustomer(scope.tenantId, row).catch(unavailable);
       const session = await provider

@@ -1,0 +1,186 @@
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FastifyInstance } from 'fastify';
+import { createTestContext, aTenant, aBranch, aMember, bearer, problem, type TestContext, type Session } from '../../../test/harness.ts';
+import { buildApp } from '../../app.ts';
+import { scopeOf } from '../access/index.ts';
+import { billingModule } from './billing.module.ts';
+import type { SubscriptionStatus } from './billing.states.ts';
+
+/**
+ * Plans are enforced in the same step as permissions. Until the branches, members and orders
+ * routes of other modules declare their entitlements on main, an app built on the same platform
+ * carries stand-in routes that declare them the same way.
+ */
+let t: TestContext;
+let app: FastifyInstance;
+
+before(async () => {
+  t = await createTestContext();
+  app = await buildApp(t.platform);
+  app.post('/v1/test/branches', {
+    config: { access: { permission: 'branches.manage', branch: 'tenant', entitlement: { limit: 'branches' } } },
+    handler: async (req, reply) => {
+      const scope = scopeOf(req);
+      await t.platform.tenancy.withTenant(scope, (trx) => trx.insertInto('branches').values({ tenant_id: scope.tenantId, name: 'Another', timezone: 'UTC' }).execute());
+      return reply.code(201).send({ ok: true });
+    },
+  });
+  app.get('/v1/test/reports/export', {
+    config: { access: { permission: 'reports.export', branch: 'tenant', entitlement: { feature: 'reports.export' } } },
+    handler: async () => ({ csv: 'day,net\n' }),
+  });
+  app.post('/v1/test/members', {
+    config: { access: { permission: 'members.manage', branch: 'tenant', entitlement: { limit: 'members' } } },
+    handler: async (_req, reply) => reply.code(201).send({ ok: true }),
+  });
+  app.post('/v1/test/orders', {
+    config: { access: { permission: 'orders.create', branch: 'tenant', entitlement: { limit: 'ordersPerMonth' } } },
+    handler: async (_req, reply) => reply.code(201).send({ ok: true }),
+  });
+  await app.ready();
+});
+after(async () => {
+  await app.close();
+  await t.close();
+});
+
+async function putOnPlan(session: Session, plan: string, status: SubscriptionStatus = 'active'): Promise<void> {
+  await t.platform.tenancy.withSystem('test: set plan', (trx) =>
+    trx.updateTable('subscriptions').set({ plan, status }).where('tenant_id', '=', session.tenant.id).execute(),
+  );
+  billingModule(t.platform).service.invalidate(session.tenant.id);
+}
+
+describe('limits', () => {
+  test('opening a branch past the plan limit is a 402 plan_limit_reached naming the limit, usage, allowance and upgrade', async () => {
+    const owner = await aTenant(t.app, 'Starter Bistro');
+    await putOnPlan(owner, 'starter');
+    const first = await app.inject({ method: 'POST', url: '/v1/test/branches', headers: bearer(owner) });
+    assert.equal(first.statusCode, 201);
+    const second = await app.inject({ method: 'POST', url: '/v1/test/branches', headers: bearer(owner) });
+    assert.equal(second.statusCode, 402);
+    const p = problem(second);
+    assert.equal(p.code, 'plan_limit_reached');
+    assert.equal(p.limit, 'branches');
+    assert.equal(p.current, 1);
+    assert.equal(p.allowed, 1);
+    assert.equal(p.upgradeTo, 'pro');
+    assert.equal(p.status, 402);
+    assert.match(String(p.detail), /Starter plan allows 1 branches/);
+    // The refused request changed nothing.
+    const count = await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) => trx.selectFrom('branches').select((eb) => eb.fn.countAll<string>().as('n')).where('tenant_id', '=', owner.tenant.id).executeTakeFirstOrThrow());
+    assert.equal(Number(count.n), 1);
+  });
+
+  test('the plan is checked after the permission: a cashier gets 403, not 402', async () => {
+    const owner = await aTenant(t.app, 'Order Bistro');
+    await putOnPlan(owner, 'starter');
+    const branch = await aBranch(t, owner.tenant.id);
+    await aBranch(t, owner.tenant.id, 'Second');
+    const cashier = await aMember(t, owner, 'cashier', branch);
+    const res = await app.inject({ method: 'POST', url: '/v1/test/branches', headers: bearer(cashier) });
+    assert.equal(res.statusCode, 403);
+  });
+
+  test('members count against the plan; the highest plan has no limit', async () => {
+    const owner = await aTenant(t.app, 'Crowded Bistro');
+    await putOnPlan(owner, 'starter');
+    for (let i = 0; i < 4; i++) await aMember(t, owner, 'cashier');
+    const full = await app.inject({ method: 'POST', url: '/v1/test/members', headers: bearer(owner) });
+    assert.equal(problem(full).code, 'plan_limit_reached');
+    assert.deepEqual([problem(full).current, problem(full).allowed, problem(full).upgradeTo], [5, 5, 'pro']);
+    await putOnPlan(owner, 'enterprise');
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/test/members', headers: bearer(owner) })).statusCode, 201);
+  });
+
+  test('orders of the current period are metered; a business under its limit is served', async () => {
+    const owner = await aTenant(t.app, 'Busy Bistro');
+    const res = await app.inject({ method: 'POST', url: '/v1/test/orders', headers: bearer(owner) });
+    assert.equal(res.statusCode, 201);
+    const view = await t.app.inject({ method: 'GET', url: '/v1/billing/subscription', headers: bearer(owner) });
+    assert.equal(view.json().entitlements.usage.ordersPerMonth, 0);
+    assert.equal(view.json().entitlements.limits.ordersPerMonth, 2000);
+  });
+});
+
+describe('features', () => {
+  test('exporting a report on a plan without the feature is a 402 feature_not_in_plan with the plan that has it', async () => {
+    const owner = await aTenant(t.app, 'Export Bistro');
+    await putOnPlan(owner, 'starter');
+    const res = await app.inject({ method: 'GET', url: '/v1/test/reports/export', headers: bearer(owner) });
+    assert.equal(res.statusCode, 402);
+    const p = problem(res);
+    assert.equal(p.code, 'feature_not_in_plan');
+    assert.equal(p.feature, 'reports.export');
+    assert.equal(p.current, 'starter');
+    assert.deepEqual(p.allowed, ['pro', 'enterprise']);
+    assert.equal(p.upgradeTo, 'pro');
+    await putOnPlan(owner, 'pro');
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/test/reports/export', headers: bearer(owner) })).statusCode, 200);
+  });
+
+  test('a trial has the features of the plans it lets a business try', async () => {
+    const owner = await aTenant(t.app, 'Trying Bistro');
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/test/reports/export', headers: bearer(owner) })).statusCode, 200);
+  });
+
+  test('a route declaring a feature or limit billing does not know stops the app at start-up', async () => {
+    const other = await buildApp(t.platform);
+    other.get('/v1/test/typo', { config: { access: { permission: 'reports.view', branch: 'tenant', entitlement: { feature: 'report.exports' } } }, handler: async () => ({}) });
+    assert.throws(() => billingModule(t.platform).checkDeclaredEntitlements(other.accessTable), /unknown feature "report.exports"/);
+    await other.close();
+  });
+});
+
+describe('read-only businesses', () => {
+  for (const status of ['suspended', 'canceled', 'expired'] as const) {
+    test(`a ${status} business can read but not write (402), and can still pay`, async () => {
+      const owner = await aTenant(t.app, `${status} Bistro`);
+      await putOnPlan(owner, 'pro', status);
+      const write = await app.inject({ method: 'POST', url: '/v1/test/orders', headers: bearer(owner) });
+      assert.equal(write.statusCode, 402);
+      assert.equal(problem(write).code, status === 'suspended' ? 'subscription_suspended' : 'subscription_ended');
+      assert.equal(problem(write).status, 402);
+      assert.equal((await app.inject({ method: 'GET', url: '/v1/test/reports/export', headers: bearer(owner) })).statusCode, 200);
+      const sub = await app.inject({ method: 'GET', url: '/v1/billing/subscription', headers: bearer(owner) });
+      assert.equal(sub.statusCode, 200);
+      assert.equal(sub.json().readOnly, true);
+      // Billing stays writable: the way back. (No provider here, so the call fails further on, not at the door.)
+      const pay = await app.inject({ method: 'POST', url: '/v1/billing/checkout', headers: bearer(owner), payload: { plan: 'pro' } });
+      assert.notEqual(problem(pay).code, 'subscription_suspended');
+      assert.notEqual(problem(pay).code, 'subscription_ended');
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(owner) })).statusCode, 204);
+    });
+  }
+
+  test('grace and past_due keep full access', async () => {
+    for (const status of ['grace', 'past_due'] as const) {
+      const owner = await aTenant(t.app, `${status} Bistro`);
+      await putOnPlan(owner, 'pro', status);
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/test/orders', headers: bearer(owner) })).statusCode, 201);
+    }
+  });
+});
+
+describe('API rate by plan', () => {
+  test('the plan sets the rate, under the configured ceiling', async () => {
+    const owner = await aTenant(t.app, 'Rate Bistro');
+    const rate = t.platform.hooks.tenantRateLimit!;
+    assert.equal(await rate(owner.tenant.id), 20);
+    await putOnPlan(owner, 'enterprise');
+    assert.equal(await rate(owner.tenant.id), 200);
+    const limited = await createTestContext({ BRIGADE_TENANT_RATE_LIMIT: '1000' });
+    try {
+      const session = await aTenant(limited.app, 'Trial Flood');
+      // The limiter counts in 10-second windows: start at the beginning of one.
+      await new Promise((resolve) => setTimeout(resolve, 10_000 - (Date.now() % 10_000) + 50));
+      const statuses: number[] = [];
+      for (let i = 0; i < 230; i++) statuses.push((await limited.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(session) })).statusCode);
+      // The trial allows 20 per second, that is 200 per window; the ceiling alone would allow 10,000.
+      assert.equal(statuses.indexOf(429), 200, 'the trial rate was not applied');
+    } finally {
+      await limited.close();
+    }
+  });
+});
