@@ -120,8 +120,11 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
       db.selectFrom('subscriptions').select(['provider_subscription_id', 'provider_customer_id']).where('tenant_id', '=', tenantId).executeTakeFirst(),
     );
     if (!row || row.provider_customer_id !== session.customerId) return;
-    await provider.setDefaultPaymentMethod(session.customerId, row.provider_subscription_id, session.setupPaymentMethodId);
-    if (row.provider_subscription_id) await provider.payOpenInvoices(row.provider_subscription_id);
+    // A card saved for an ended subscription still becomes the customer's default.
+    const current = row.provider_subscription_id ? await provider.retrieveSubscription(row.provider_subscription_id) : null;
+    const live = current !== null && current.status !== 'canceled' && current.status !== 'incomplete_expired';
+    await provider.setDefaultPaymentMethod(session.customerId, live ? current.id : null, session.setupPaymentMethodId);
+    if (live) await provider.payOpenInvoices(current.id);
   }
 }
 
