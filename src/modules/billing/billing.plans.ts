@@ -43,7 +43,8 @@ export const plans = {
     priceMinor: 0,
     currency: 'EUR',
     paid: false,
-    features: ['reports.export', 'scheduled_reports', 'multi_branch', 'api_access', 'custom_roles'],
+    // A trial lets a business try everything but the support contract.
+    features: ['reports.export', 'scheduled_reports', 'multi_branch', 'api_access', 'custom_roles', 'audit_export'],
     limits: { branches: 3, members: 10, ordersPerMonth: 2_000, scheduledReports: 2, apiRatePerSecond: 20 },
   },
   starter: {

@@ -97,7 +97,7 @@ describe('reconciliation', () => {
   });
 
   test('more divergences in one run than the threshold raise an alert', async () => {
-    const sessions = [];
+    const sessions: Awaited<ReturnType<typeof t.signup>>[] = [];
     for (let i = 0; i < 3; i++) sessions.push(await t.signup(`Threshold Bistro ${i}`));
     await behindBrigadesBack(async () => {
       for (const s of sessions) await t.stripe.subscriptions.update((await t.providerIds(s.tenant.id)).subscriptionId, { cancel_at_period_end: true });

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../platform/errors/index.ts';
 import { scopeOf, operatorOf } from '../access/index.ts';
 import type { Billing } from './billing.module.ts';
-import { WebhookPayloadError, WebhookSignatureError } from './billing.provider.ts';
+import { ProviderUnavailableError, WebhookPayloadError, WebhookSignatureError } from './billing.provider.ts';
 import {
   CancelBody,
   ChangePlanBody,
@@ -60,7 +60,7 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
   });
 
   r.get('/v1/billing/subscription', {
-    config: { access: { permission: 'billing.read', branch: 'tenant' } },
+    config: { access: { action: 'billing.read', branch: 'tenant' } },
     schema: { tags, summary: 'The plan, status and entitlements of this business, with usage', response: { 200: SubscriptionView } },
     handler: async (req) => service.view(scopeOf(req)),
   });
@@ -72,25 +72,25 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
   });
 
   r.post('/v1/billing/subscription/plan', {
-    config: { access: { permission: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' } },
     schema: { tags, summary: 'Change plan (prorated); refused when usage exceeds the new plan', body: ChangePlanBody, response: { 200: SubscriptionView } },
     handler: async (req) => service.changePlan(scopeOf(req), req.body.plan),
   });
 
   r.post('/v1/billing/subscription/cancel', {
-    config: { access: { permission: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' } },
     schema: { tags, summary: 'Cancel at the end of the period (default) or now', body: Type.Optional(CancelBody), response: { 200: SubscriptionView } },
     handler: async (req) => service.cancel(scopeOf(req), { atPeriodEnd: req.body?.atPeriodEnd ?? true, ...(req.body?.reason ? { reason: req.body.reason } : {}) }),
   });
 
   r.post('/v1/billing/subscription/undo-cancel', {
-    config: { access: { permission: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' } },
     schema: { tags, summary: 'Undo a cancellation scheduled for the end of the period', response: { 200: SubscriptionView } },
     handler: async (req) => service.undoCancel(scopeOf(req)),
   });
 
   r.post('/v1/billing/checkout', {
-    config: { access: { permission: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' } },
     schema: {
       tags,
       summary: 'A hosted payment page: starts a subscription on `plan`, or saves a card for the running one',
@@ -101,19 +101,19 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
   });
 
   r.post('/v1/billing/payment-method', {
-    config: { access: { permission: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' } },
     schema: { tags, summary: 'A hosted page that saves a new card (open invoices are retried with it)', body: Type.Optional(PaymentMethodBody), response: { 201: CheckoutView } },
     handler: async (req, reply) => reply.code(201).send(await service.paymentMethodSetup(scopeOf(req), req.body ?? {})),
   });
 
   r.get('/v1/billing/invoices', {
-    config: { access: { permission: 'billing.read', branch: 'tenant' } },
+    config: { access: { action: 'billing.read', branch: 'tenant' } },
     schema: { tags, summary: 'Invoices, newest first, mirrored from the provider with their hosted pages', querystring: PageQuery, response: { 200: InvoicePage } },
     handler: async (req) => service.invoices(scopeOf(req), req.query),
   });
 
   r.get('/v1/billing/history', {
-    config: { access: { permission: 'billing.read', branch: 'tenant' } },
+    config: { access: { action: 'billing.read', branch: 'tenant' } },
     schema: { tags, summary: 'Status changes of the subscription and the notices sent about it' },
     handler: async (req) => service.history(scopeOf(req)),
   });
@@ -148,7 +148,12 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
     handler: async (req) => {
       const operator = operatorOf(req);
       req.log.info({ operatorId: operator.operatorId, tenantId: req.body?.tenantId ?? null }, 'billing: reconciliation requested by an operator');
-      return reconciler.reconcile({ trigger: 'operator', ...(req.body?.tenantId ? { tenantId: req.body.tenantId } : {}) });
+      try {
+        return await reconciler.reconcile({ trigger: 'operator', ...(req.body?.tenantId ? { tenantId: req.body.tenantId } : {}) });
+      } catch (err) {
+        if (err instanceof ProviderUnavailableError) throw new AppError('payment_provider_unavailable', 'The payment provider cannot be reached; the run is recorded with its error. Try again later.');
+        throw err;
+      }
     },
   });
 
