@@ -1,7 +1,5 @@
 import type { Platform } from '../../platform/deps.ts';
-import type { Tx } from '../../platform/db/index.ts';
-import { enqueueLater } from '../../platform/jobs/outbox.ts';
-import { eventById, settleEvent, storeEvent, tenantExists, tenantOfProviderIds, type EventOutcome } from './billing.repository.ts';
+import { eventById, settleEvent, storeEvent, type EventOutcome } from './billing.repository.ts';
 import type { PaymentProvider, ProviderEvent } from './billing.provider.ts';
 import { describeEvent } from './billing.stripe.ts';
 import type { SubscriptionSync } from './billing.sync.ts';
@@ -49,27 +47,26 @@ export function isHandledEventType(type: string): boolean {
 export interface Receipt {
   eventId: string;
   duplicate: boolean;
-  outcome: EventOutcome;
+  /** What was decided for a new event; null for a duplicate. */
+  outcome: EventOutcome | null;
 }
 
 export function billingInbox(platform: Platform, provider: PaymentProvider, sync: SubscriptionSync) {
   const { tenancy, log } = platform;
 
-  async function tenantOf(trx: Tx, e: ProviderEvent): Promise<string | null> {
-    if (e.tenantId && UUID.test(e.tenantId) && (await tenantExists(trx, e.tenantId))) return e.tenantId;
-    return tenantOfProviderIds(trx, { customerId: e.customerId, subscriptionId: e.subscriptionId });
-  }
-
-  /** Stores the event (once) and its processing job in one transaction. */
+  /** Stores the event (once) and its processing job: one statement, one transaction. */
   async function store(e: ProviderEvent, via: 'webhook' | 'catch_up'): Promise<Receipt> {
-    return tenancy.withSystem('billing: webhook inbox', async (trx) => {
-      const known = isHandledEventType(e.type);
-      const tenantId = await tenantOf(trx, e);
-      const outcome: EventOutcome = !known ? 'ignored' : tenantId ? 'pending' : 'unmatched';
-      const stored = await storeEvent(trx, provider.name, e, tenantId, outcome, via);
-      if (stored && outcome === 'pending') await enqueueLater(trx, tenantId!, WEBHOOK_JOB, { eventId: e.id });
-      return { eventId: e.id, duplicate: !stored, outcome };
-    });
+    const result = await tenancy.withSystem('billing: webhook inbox', (trx) =>
+      storeEvent(trx, {
+        provider: provider.name,
+        event: e,
+        metadataTenantId: e.tenantId && UUID.test(e.tenantId) ? e.tenantId : null,
+        handled: isHandledEventType(e.type),
+        via,
+        jobType: WEBHOOK_JOB,
+      }),
+    );
+    return { eventId: e.id, duplicate: !result.stored, outcome: result.outcome };
   }
 
   return {

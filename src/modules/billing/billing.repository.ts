@@ -176,8 +176,6 @@ export function lockSubscription(trx: Tx, tenantId: string) {
   return trx.selectFrom('subscriptions').selectAll().where('tenant_id', '=', tenantId).forUpdate().executeTakeFirst();
 }
 
-export type SubscriptionPatch = Partial<{ [K in keyof SubscriptionsTable]: SubscriptionsTable[K] extends ColumnType<any, any, infer U> ? U : SubscriptionsTable[K] }>;
-
 export async function updateSubscription(trx: Tx, tenantId: string, patch: Record<string, unknown>): Promise<void> {
   await trx
     .updateTable('subscriptions')
@@ -284,43 +282,45 @@ export function tenantById(trx: Tx, tenantId: string) {
 // ---------------------------------------------------------------------------------------------
 // Platform tables (inside withSystem)
 
-/** Stores the event once; true when this call stored it (false: a duplicate). */
-export async function storeEvent(trx: Tx, provider: string, e: ProviderEvent, tenantId: string | null, outcome: EventOutcome, via: 'webhook' | 'catch_up'): Promise<boolean> {
-  const row = await trx
-    .insertInto('billing_events')
-    .values({
-      provider_event_id: e.id,
-      provider,
-      type: e.type,
-      tenant_id: tenantId,
-      object_id: e.objectId,
-      provider_created_at: e.created,
-      payload: JSON.stringify(e.raw),
-      outcome,
-      via,
-      ...(outcome === 'pending' ? {} : { processed_at: new Date() }),
-    } as never)
-    .onConflict((oc) => oc.column('provider_event_id').doNothing())
-    .returning('provider_event_id')
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
-/** Which business a provider customer or subscription belongs to, crossing tenants. */
-export async function tenantOfProviderIds(trx: Tx, ids: { customerId: string | null; subscriptionId: string | null }): Promise<string | null> {
-  if (ids.subscriptionId) {
-    const row = await trx.selectFrom('subscriptions').select('tenant_id').where('provider_subscription_id', '=', ids.subscriptionId).executeTakeFirst();
-    if (row) return row.tenant_id;
-  }
-  if (ids.customerId) {
-    const row = await trx.selectFrom('subscriptions').select('tenant_id').where('provider_customer_id', '=', ids.customerId).executeTakeFirst();
-    if (row) return row.tenant_id;
-  }
-  return null;
-}
-
-export async function tenantExists(trx: Tx, tenantId: string): Promise<boolean> {
-  return (await trx.selectFrom('tenants').select('id').where('id', '=', tenantId).executeTakeFirst()) !== undefined;
+/**
+ * Stores the event once and, when it is for a known business and a handled type, its
+ * processing job (an outbox row, as enqueueLater writes it), in one statement: the business is
+ * the one named in our metadata if it exists, else the owner of the provider ids. Returns
+ * whether this call stored it (false: a duplicate) and what it decided.
+ */
+export async function storeEvent(
+  trx: Tx,
+  input: { provider: string; event: ProviderEvent; metadataTenantId: string | null; handled: boolean; via: 'webhook' | 'catch_up'; jobType: string },
+): Promise<{ stored: boolean; tenantId: string | null; outcome: EventOutcome | null }> {
+  const e = input.event;
+  const { rows } = await sql<{ tenant_id: string | null; outcome: EventOutcome }>`
+    WITH by_metadata AS (
+      SELECT id AS tenant_id FROM tenants WHERE id = ${input.metadataTenantId}::uuid
+    ), by_ids AS (
+      SELECT tenant_id FROM subscriptions
+      WHERE provider_subscription_id = ${e.subscriptionId} OR provider_customer_id = ${e.customerId}
+      ORDER BY (provider_subscription_id = ${e.subscriptionId}) DESC NULLS LAST
+      LIMIT 1
+    ), chosen AS (
+      SELECT coalesce((SELECT tenant_id FROM by_metadata), (SELECT tenant_id FROM by_ids)) AS tenant_id
+    ), stored AS (
+      INSERT INTO billing_events (provider_event_id, provider, type, tenant_id, object_id, provider_created_at, payload, via, outcome, processed_at)
+      SELECT ${e.id}, ${input.provider}, ${e.type}, chosen.tenant_id, ${e.objectId}, ${e.created}, ${JSON.stringify(e.raw)}::jsonb, ${input.via},
+             CASE WHEN NOT ${input.handled} THEN 'ignored' WHEN chosen.tenant_id IS NULL THEN 'unmatched' ELSE 'pending' END,
+             CASE WHEN ${input.handled} AND chosen.tenant_id IS NOT NULL THEN NULL ELSE now() END
+      FROM chosen
+      ON CONFLICT (provider_event_id) DO NOTHING
+      RETURNING tenant_id, outcome
+    ), job AS (
+      INSERT INTO outbox (tenant_id, type, payload)
+      SELECT tenant_id, ${input.jobType}, jsonb_build_object('eventId', ${e.id}::text, 'tenantId', tenant_id)
+      FROM stored WHERE outcome = 'pending'
+      RETURNING id
+    )
+    SELECT tenant_id, outcome FROM stored
+  `.execute(trx);
+  const row = rows[0];
+  return row ? { stored: true, tenantId: row.tenant_id, outcome: row.outcome } : { stored: false, tenantId: null, outcome: null };
 }
 
 export function eventById(trx: Tx, id: string) {

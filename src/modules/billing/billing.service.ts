@@ -463,12 +463,6 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
       invalidate(tenantId);
     },
 
-    /** Keeps provider ids consistent after an operator repair (used by reconciliation). */
-    async forgetProviderSubscription(tenantId: string): Promise<void> {
-      await tenancy.withTenant({ tenantId }, (trx) => updateSubscription(trx, tenantId, { provider_subscription_id: null }));
-    },
-
-    limitNames,
   };
 }
 

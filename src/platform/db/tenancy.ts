@@ -130,13 +130,20 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     async withSystem(reason, fn) {
       log.debug({ system: reason }, 'system access');
       return withClient(db.ownerPool, async (client) => {
-        await client.query('BEGIN');
+        // As in withTenant, BEGIN rides along with the first statement (the webhook inbox is hot).
+        let begun = false;
+        const query: QueryFn = async (text, params) => {
+          if (begun) return client.query(text, params);
+          begun = true;
+          const results = await pipeline(client, [{ text: 'BEGIN' }, { text, values: params }]);
+          return results[1]!;
+        };
         try {
-          const result = await fn(bindKysely((text, params) => client.query(text, params)));
-          await commit(client);
+          const result = await fn(bindKysely(query));
+          if (begun) await commit(client);
           return result;
         } catch (err) {
-          await client.query('ROLLBACK');
+          if (begun) await client.query('ROLLBACK');
           throw err;
         }
       });

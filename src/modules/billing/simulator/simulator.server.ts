@@ -46,6 +46,8 @@ export interface PaymentSimulatorOptions {
   webhookUrl?: string | null;
   /** A JSON file that keeps the state across restarts; in memory only when unset. */
   statePath?: string;
+  /** Start from the file at statePath but never write it back (benchmarks seed large states). */
+  readOnlyState?: boolean;
   /** Seeds every fault decision; random (and reported by `faults()`) when unset. */
   seed?: number;
   log?: SimulatorLogger;
@@ -99,7 +101,7 @@ export async function startPaymentSimulator(options: PaymentSimulatorOptions): P
   if (!options.webhookSecret) throw new Error('payment simulator: webhookSecret is required');
   const log = options.log;
   const host = options.host ?? '127.0.0.1';
-  const state = new SimulatorState(options.statePath, options.catalogue ?? defaultCatalogue);
+  const state = new SimulatorState(options.statePath, options.catalogue ?? defaultCatalogue, options.readOnlyState ?? false);
 
   let seed = options.seed ?? randomInt(0, 2 ** 31);
   let deliveryRandom: SeededRandom = createSeededRandom(deriveSeed(seed, 'deliveries'));

@@ -473,6 +473,7 @@ export class SimulatorState {
   constructor(
     private readonly statePath: string | undefined,
     catalogue: CatalogueEntry[],
+    private readonly readOnly = false,
   ) {
     this.data = (statePath && readStateFile(statePath)) || emptyData();
     seedCatalogue(this.data, catalogue);
@@ -538,7 +539,7 @@ export class SimulatorState {
 
   /** Coalesces writes: many changes in one tick become one file write. */
   scheduleSave(): void {
-    if (!this.statePath || this.saveTimer) return;
+    if (!this.statePath || this.readOnly || this.saveTimer) return;
     this.saveTimer = setTimeout(() => {
       this.saveTimer = null;
       this.saveNow();
@@ -551,7 +552,7 @@ export class SimulatorState {
       clearTimeout(this.saveTimer);
       this.saveTimer = null;
     }
-    if (!this.statePath) return;
+    if (!this.statePath || this.readOnly) return;
     mkdirSync(dirname(this.statePath), { recursive: true });
     // Write then rename, so a crash mid-write never leaves half a file behind.
     const temporary = `${this.statePath}.${process.pid}.tmp`;
