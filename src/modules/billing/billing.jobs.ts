@@ -75,3 +75,42 @@ export async function runBillingOutbox(platform: Platform, opts: { types?: strin
     }
   }
 }
+
+/**
+ * Until the job runtime (relay, workers, schedules) runs billing's jobs, `brigade start` runs
+ * them in process: pending billing outbox rows every few seconds, the lifecycle sweep every 15
+ * minutes and reconciliation every hour. Remove once billing's jobs are registered with it.
+ */
+export function runBillingInProcess(platform: Platform, opts: { pollMs?: number } = {}): { stop(): Promise<void> } {
+  const { log } = platform;
+  const busy = new Set<string>();
+  const once = (name: string, fn: () => Promise<unknown>) => async () => {
+    if (busy.has(name)) return;
+    busy.add(name);
+    try {
+      const result = await fn();
+      if (name !== 'outbox') log.info({ result }, `billing: ${name} ran`);
+    } catch (err) {
+      log.warn({ err }, `billing: ${name} failed; it runs again on its next turn`);
+    } finally {
+      busy.delete(name);
+    }
+  };
+  const outbox = once('outbox', async () => {
+    const { failed } = await runBillingOutbox(platform);
+    for (const f of failed) log.warn({ type: f.type, error: f.error }, 'billing: job failed; retried on the next pass');
+  });
+  const timers = [
+    setInterval(outbox, opts.pollMs ?? 2_000),
+    setInterval(once('lifecycle', () => lifecycleJob(platform)), LIFECYCLE_EVERY_MS),
+    setInterval(once('reconciliation', () => reconcileJob(platform)), 60 * 60_000),
+  ];
+  for (const timer of timers) timer.unref();
+  void outbox();
+  return {
+    async stop() {
+      for (const timer of timers) clearInterval(timer);
+      while (busy.size > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    },
+  };
+}

@@ -13,6 +13,7 @@ export {
   lifecycleJob,
   reconcileJob,
   runBillingOutbox,
+  runBillingInProcess,
   LIFECYCLE_EVERY_MS,
   RECONCILE_CRON,
 } from './billing.jobs.ts';
