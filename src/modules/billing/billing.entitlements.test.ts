@@ -168,8 +168,11 @@ describe('API rate by plan', () => {
     const owner = await aTenant(t.app, 'Rate Bistro');
     const rate = t.platform.hooks.tenantRateLimit!;
     assert.equal(await rate(owner.tenant.id), 20);
+    await putOnPlan(owner, 'pro');
+    assert.equal(await rate(owner.tenant.id), 50);
+    // Enterprise has no rate of its own: the configured ceiling applies.
     await putOnPlan(owner, 'enterprise');
-    assert.equal(await rate(owner.tenant.id), 200);
+    assert.equal(await rate(owner.tenant.id), t.platform.config.BRIGADE_TENANT_RATE_LIMIT);
     const limited = await createTestContext({ BRIGADE_TENANT_RATE_LIMIT: '1000' });
     try {
       const session = await aTenant(limited.app, 'Trial Flood');

@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import type { Platform } from '../../platform/deps.ts';
+import { billingRecipients, noticeById } from './billing.repository.ts';
 import { billingModule } from './billing.module.ts';
 import { WEBHOOK_JOB } from './billing.inbox.ts';
 import { PROVISION_JOB } from './billing.service.ts';
@@ -35,6 +37,36 @@ export async function lifecycleJob(platform: Platform, now = new Date()) {
 
 export async function reconcileJob(platform: Platform, opts: { tenantId?: string } = {}) {
   return billingModule(platform).reconciler.reconcile({ trigger: 'schedule', ...opts });
+}
+
+/** The part of the job runtime's mail port this job needs. */
+export interface NoticeMailer {
+  send(mail: { to: string; subject: string; text: string; messageId: string; tenantId?: string | null; jobId?: string | null }): Promise<void>;
+}
+
+/**
+ * `mail.billing_notice`: mails one notice to the business's owners. The Message-ID is stable per
+ * notice and recipient, so a retried job is recognised as a resend by receivers and the catcher.
+ */
+export async function billingNoticeMailJob(platform: Platform, mailer: NoticeMailer, payload: { tenantId: string; noticeId: string }, jobId: string | null = null): Promise<number> {
+  const { tenantId, noticeId } = payload;
+  const found = await platform.tenancy.withTenant({ tenantId }, async (trx) => ({
+    notice: await noticeById(trx, tenantId, noticeId),
+    recipients: await billingRecipients(trx, tenantId),
+  }));
+  if (!found.notice) return 0;
+  for (const r of found.recipients) {
+    const digest = crypto.createHash('sha256').update(`${noticeId}:${r.email}`).digest('hex').slice(0, 24);
+    await mailer.send({
+      to: r.email,
+      subject: found.notice.subject,
+      text: `Hello ${r.name},\n\n${found.notice.body}\n\nBrigade`,
+      messageId: `<billing-${digest}@brigade.mail>`,
+      tenantId,
+      jobId,
+    });
+  }
+  return found.recipients.length;
 }
 
 const tenantJobs: Record<string, (platform: Platform, payload: Record<string, unknown>) => Promise<void>> = {

@@ -2,6 +2,7 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { aTenant, bearer, type Session } from '../../../test/harness.ts';
 import { billingTestContext, type BillingTestContext } from './billing.fixtures.ts';
+import { billingNoticeMailJob } from './billing.jobs.ts';
 
 let t: BillingTestContext;
 const DAY = 86_400_000;
@@ -29,9 +30,21 @@ describe('trial reminders', () => {
     const reminders = (await noticesOf(session)).filter((n) => n.key.startsWith('trial_reminder:'));
     assert.deepEqual(reminders.map((n) => n.subject), ['Your Brigade trial ends in 7 days', 'Your Brigade trial ends in 3 days', 'Your Brigade trial ends in 1 day']);
     const mails = await t.platform.tenancy.withSystem('test', (trx) =>
-      trx.selectFrom('outbox').select('payload').where('tenant_id', '=', session.tenant.id).where('type', '=', 'mail.billing_notice').execute(),
+      trx.selectFrom('outbox').select('payload').where('tenant_id', '=', session.tenant.id).where('type', '=', 'mail.billing_notice').orderBy('created_at').execute(),
     );
     assert.equal(mails.length, 3);
+
+    // The mail job sends each notice to the owners, with a Message-ID that a retry repeats.
+    const sent: { to: string; subject: string; text: string; messageId: string }[] = [];
+    const mailer = { send: async (mail: (typeof sent)[number]) => void sent.push(mail) };
+    const payload = mails[0]!.payload as { tenantId: string; noticeId: string };
+    await billingNoticeMailJob(t.platform, mailer, payload);
+    await billingNoticeMailJob(t.platform, mailer, payload);
+    assert.equal(sent.length, 2);
+    assert.equal(sent[0]!.to, session.user.email);
+    assert.equal(sent[0]!.subject, 'Your Brigade trial ends in 7 days');
+    assert.match(sent[0]!.text, /Reminded Bistro ends on/);
+    assert.equal(sent[0]!.messageId, sent[1]!.messageId);
   });
 
   test('a business with a card on file is not nagged', async () => {

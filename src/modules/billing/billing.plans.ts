@@ -72,7 +72,8 @@ export const plans = {
     currency: 'EUR',
     paid: true,
     features: everyFeature,
-    limits: { branches: null, members: null, ordersPerMonth: null, scheduledReports: null, apiRatePerSecond: 200 },
+    // No rate of its own: the platform's ceiling (BRIGADE_TENANT_RATE_LIMIT) applies.
+    limits: { branches: null, members: null, ordersPerMonth: null, scheduledReports: null, apiRatePerSecond: null },
   },
 } as const satisfies Record<string, Omit<Plan, 'key'> & { key: string }>;
 

@@ -1,6 +1,8 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { createTestContext, aTenant, bearer, type TestContext } from '../../../test/harness.ts';
+import { createLogger } from '../../platform/log.ts';
 import { operatorsService } from '../identity/index.ts';
 import { allowedTransitions, canTransition, subscriptionStatuses, transitionPath, type SubscriptionStatus } from './billing.states.ts';
 import { billingModule } from './billing.module.ts';
@@ -13,6 +15,7 @@ import { DisallowedTransitionError } from './billing.sync.ts';
 let t: TestContext;
 let tenantId: string;
 let opToken: string;
+const logLines: string[] = [];
 
 const allowed: [SubscriptionStatus, SubscriptionStatus][] = [
   ['trialing', 'active'], ['trialing', 'past_due'], ['trialing', 'grace'], ['trialing', 'canceled'], ['trialing', 'expired'],
@@ -27,7 +30,7 @@ const isAllowed = (from: SubscriptionStatus, to: SubscriptionStatus) => allowed.
 
 before(async () => {
   // No provider is reached here: these are Brigade's own decisions.
-  t = await createTestContext();
+  t = await createTestContext({}, { log: createLogger('warn', new Writable({ write: (chunk, _enc, done) => (logLines.push(String(chunk)), done()) })) });
   tenantId = (await aTenant(t.app, 'Machine Bistro')).tenant.id;
   const ops = operatorsService(t.platform);
   await ops.createOperator({ email: 'ops@brigade.test', password: 'correct horse battery' });
@@ -97,6 +100,8 @@ describe('on a real subscription', () => {
           assert.ok(alert, 'no alert');
           assert.equal(alert.kind, 'disallowed_transition');
           assert.equal(alert.tenant_id, tenantId);
+          const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'billing: disallowed subscription transition refused');
+          assert.ok(logged.some((l) => l.tenantId === tenantId && l.from === from && l.to === to), 'the refusal was not logged');
         }
       });
     }

@@ -13,6 +13,8 @@ export {
   lifecycleJob,
   reconcileJob,
   runBillingOutbox,
+  billingNoticeMailJob,
+  type NoticeMailer,
   runBillingInProcess,
   LIFECYCLE_EVERY_MS,
   RECONCILE_CRON,
