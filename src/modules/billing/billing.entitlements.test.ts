@@ -1,49 +1,22 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { createTestContext, aTenant, aBranch, aMember, bearer, problem, type TestContext, type Session } from '../../../test/harness.ts';
 import { buildApp } from '../../app.ts';
-import { scopeOf } from '../access/index.ts';
+import { aMenuItem } from '../../../test/hospitality.fixtures.ts';
 import { billingModule } from './billing.module.ts';
 import type { SubscriptionStatus } from './billing.states.ts';
 
-/**
- * Plans are enforced in the same step as permissions. Until the branches, members and orders
- * routes of other modules declare their entitlements on main, an app built on the same platform
- * carries stand-in routes that declare them the same way.
- */
+/** Plans are enforced in the same step as permissions, on the routes that create what plans count. */
 let t: TestContext;
 let app: FastifyInstance;
 
 before(async () => {
   t = await createTestContext();
-  app = await buildApp(t.platform);
-  app.post('/v1/test/branches', {
-    config: { access: { permission: 'branches.manage', branch: 'tenant', entitlement: { limit: 'branches' } } },
-    handler: async (req, reply) => {
-      const scope = scopeOf(req);
-      await t.platform.tenancy.withTenant(scope, (trx) => trx.insertInto('branches').values({ tenant_id: scope.tenantId, name: 'Another', timezone: 'UTC' }).execute());
-      return reply.code(201).send({ ok: true });
-    },
-  });
-  app.get('/v1/test/reports/export', {
-    config: { access: { permission: 'reports.export', branch: 'tenant', entitlement: { feature: 'reports.export' } } },
-    handler: async () => ({ csv: 'day,net\n' }),
-  });
-  app.post('/v1/test/members', {
-    config: { access: { permission: 'members.manage', branch: 'tenant', entitlement: { limit: 'members' } } },
-    handler: async (_req, reply) => reply.code(201).send({ ok: true }),
-  });
-  app.post('/v1/test/orders', {
-    config: { access: { permission: 'orders.create', branch: 'tenant', entitlement: { limit: 'ordersPerMonth' } } },
-    handler: async (_req, reply) => reply.code(201).send({ ok: true }),
-  });
-  await app.ready();
+  app = t.app;
 });
-after(async () => {
-  await app.close();
-  await t.close();
-});
+after(() => t.close());
 
 async function putOnPlan(session: Session, plan: string, status: SubscriptionStatus = 'active'): Promise<void> {
   await t.platform.tenancy.withSystem('test: set plan', (trx) =>
@@ -56,9 +29,9 @@ describe('limits', () => {
   test('opening a branch past the plan limit is a 402 plan_limit_reached naming the limit, usage, allowance and upgrade', async () => {
     const owner = await aTenant(t.app, 'Starter Bistro');
     await putOnPlan(owner, 'starter');
-    const first = await app.inject({ method: 'POST', url: '/v1/test/branches', headers: bearer(owner) });
-    assert.equal(first.statusCode, 201);
-    const second = await app.inject({ method: 'POST', url: '/v1/test/branches', headers: bearer(owner) });
+    const first = await app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(owner), payload: { name: 'First' } });
+    assert.equal(first.statusCode, 201, first.body);
+    const second = await app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(owner), payload: { name: 'Second' } });
     assert.equal(second.statusCode, 402);
     const p = problem(second);
     assert.equal(p.code, 'plan_limit_reached');
@@ -79,7 +52,7 @@ describe('limits', () => {
     const branch = await aBranch(t, owner.tenant.id);
     await aBranch(t, owner.tenant.id, 'Second');
     const cashier = await aMember(t, owner, 'cashier', branch);
-    const res = await app.inject({ method: 'POST', url: '/v1/test/branches', headers: bearer(cashier) });
+    const res = await app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(cashier), payload: { name: 'Third' } });
     assert.equal(res.statusCode, 403);
   });
 
@@ -87,20 +60,35 @@ describe('limits', () => {
     const owner = await aTenant(t.app, 'Crowded Bistro');
     await putOnPlan(owner, 'starter');
     for (let i = 0; i < 4; i++) await aMember(t, owner, 'cashier');
-    const full = await app.inject({ method: 'POST', url: '/v1/test/members', headers: bearer(owner) });
+    const newMember = () => ({ name: 'New Cashier', email: `new+${Math.random().toString(36).slice(2)}@example.com`, password: 'correct horse battery', roles: [{ role: 'accountant' }] });
+    const full = await app.inject({ method: 'POST', url: '/v1/members', headers: bearer(owner), payload: newMember() });
     assert.equal(problem(full).code, 'plan_limit_reached');
     assert.deepEqual([problem(full).current, problem(full).allowed, problem(full).upgradeTo], [5, 5, 'pro']);
     await putOnPlan(owner, 'enterprise');
-    assert.equal((await app.inject({ method: 'POST', url: '/v1/test/members', headers: bearer(owner) })).statusCode, 201);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/members', headers: bearer(owner), payload: newMember() })).statusCode, 201);
   });
 
-  test('orders of the current period are metered; a business under its limit is served', async () => {
+  test('orders of the current period are metered against the plan: the one past the limit is a 402', async () => {
     const owner = await aTenant(t.app, 'Busy Bistro');
-    const res = await app.inject({ method: 'POST', url: '/v1/test/orders', headers: bearer(owner) });
-    assert.equal(res.statusCode, 201);
+    const branchId = await aBranch(t, owner.tenant.id);
+    const dish = await aMenuItem(t, owner);
+    const order = () => app.inject({ method: 'POST', url: '/v1/orders', headers: bearer(owner), payload: { branchId, lines: [{ menuItemId: dish.id, quantity: 1 }] } });
+    assert.equal((await order()).statusCode, 201);
     const view = await t.app.inject({ method: 'GET', url: '/v1/billing/subscription', headers: bearer(owner) });
-    assert.equal(view.json().entitlements.usage.ordersPerMonth, 0);
+    assert.equal(view.json().entitlements.usage.ordersPerMonth, 1);
     assert.equal(view.json().entitlements.limits.ordersPerMonth, 2000);
+    // 1,999 more orders of this period, written set-based.
+    await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) =>
+      sql`INSERT INTO orders (tenant_id, branch_id, currency, total_minor) SELECT ${owner.tenant.id}, ${branchId}, 'EUR', 0 FROM generate_series(1, 1999)`.execute(trx),
+    );
+    const refused = await order();
+    assert.equal(refused.statusCode, 402);
+    assert.deepEqual([problem(refused).limit, problem(refused).current, problem(refused).allowed, problem(refused).upgradeTo], ['ordersPerMonth', 2000, 2000, 'starter']);
+    // Orders of an earlier period do not count.
+    await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) =>
+      sql`UPDATE orders SET created_at = now() - interval '60 days' WHERE tenant_id = ${owner.tenant.id} AND total_minor = 0`.execute(trx),
+    );
+    assert.equal((await order()).statusCode, 201);
   });
 });
 
@@ -108,7 +96,8 @@ describe('features', () => {
   test('exporting a report on a plan without the feature is a 402 feature_not_in_plan with the plan that has it', async () => {
     const owner = await aTenant(t.app, 'Export Bistro');
     await putOnPlan(owner, 'starter');
-    const res = await app.inject({ method: 'GET', url: '/v1/test/reports/export', headers: bearer(owner) });
+    const csv = { authorization: `Bearer ${owner.token}`, accept: 'text/csv' };
+    const res = await app.inject({ method: 'GET', url: '/v1/reports/sales', headers: csv });
     assert.equal(res.statusCode, 402);
     const p = problem(res);
     assert.equal(p.code, 'feature_not_in_plan');
@@ -116,13 +105,25 @@ describe('features', () => {
     assert.equal(p.current, 'starter');
     assert.deepEqual(p.allowed, ['pro', 'enterprise']);
     assert.equal(p.upgradeTo, 'pro');
+    // The JSON report is a plain read, in every plan.
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/reports/sales', headers: bearer(owner) })).statusCode, 200);
     await putOnPlan(owner, 'pro');
-    assert.equal((await app.inject({ method: 'GET', url: '/v1/test/reports/export', headers: bearer(owner) })).statusCode, 200);
+    const exported = await app.inject({ method: 'GET', url: '/v1/reports/sales', headers: csv });
+    assert.equal(exported.statusCode, 200);
+    assert.match(String(exported.headers['content-type']), /text\/csv/);
+  });
+
+  test('without reports.export the answer is 403, whatever the plan', async () => {
+    const owner = await aTenant(t.app, 'Cashier Export Bistro');
+    await putOnPlan(owner, 'starter');
+    const cashier = await aMember(t, owner, 'cashier', await aBranch(t, owner.tenant.id));
+    const res = await app.inject({ method: 'GET', url: '/v1/reports/sales', headers: { authorization: `Bearer ${cashier.token}`, accept: 'text/csv' } });
+    assert.equal(res.statusCode, 403);
   });
 
   test('a trial has the features of the plans it lets a business try', async () => {
     const owner = await aTenant(t.app, 'Trying Bistro');
-    assert.equal((await app.inject({ method: 'GET', url: '/v1/test/reports/export', headers: bearer(owner) })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'GET', url: '/v1/reports/sales', headers: { authorization: `Bearer ${owner.token}`, accept: 'text/csv' } })).statusCode, 200);
   });
 
   test('a route declaring a feature or limit billing does not know stops the app at start-up', async () => {
@@ -138,11 +139,12 @@ describe('read-only businesses', () => {
     test(`a ${status} business can read but not write (402), and can still pay`, async () => {
       const owner = await aTenant(t.app, `${status} Bistro`);
       await putOnPlan(owner, 'pro', status);
-      const write = await app.inject({ method: 'POST', url: '/v1/test/orders', headers: bearer(owner) });
+      const write = await app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(owner), payload: { name: 'Not now' } });
       assert.equal(write.statusCode, 402);
       assert.equal(problem(write).code, status === 'suspended' ? 'subscription_suspended' : 'subscription_ended');
       assert.equal(problem(write).status, 402);
-      assert.equal((await app.inject({ method: 'GET', url: '/v1/test/reports/export', headers: bearer(owner) })).statusCode, 200);
+      assert.equal((await app.inject({ method: 'GET', url: '/v1/reports/sales', headers: bearer(owner) })).statusCode, 200);
+      assert.equal((await app.inject({ method: 'GET', url: '/v1/branches', headers: bearer(owner) })).statusCode, 200);
       const sub = await app.inject({ method: 'GET', url: '/v1/billing/subscription', headers: bearer(owner) });
       assert.equal(sub.statusCode, 200);
       assert.equal(sub.json().readOnly, true);
@@ -158,7 +160,7 @@ describe('read-only businesses', () => {
     for (const status of ['grace', 'past_due'] as const) {
       const owner = await aTenant(t.app, `${status} Bistro`);
       await putOnPlan(owner, 'pro', status);
-      assert.equal((await app.inject({ method: 'POST', url: '/v1/test/orders', headers: bearer(owner) })).statusCode, 201);
+      assert.equal((await app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(owner), payload: { name: 'Still open' } })).statusCode, 201);
     }
   });
 });

@@ -22,29 +22,14 @@ export function usagePeriod(periodStart: Date | null, periodEnd: Date | null, no
 }
 
 export function usageMeter(platform: Platform) {
-  // The orders table belongs to the hospitality module; until its migration has run there is
-  // nothing to count. Looked up once per process.
-  let ordersTable: Promise<boolean> | null = null;
-  const hasOrders = () =>
-    (ordersTable ??= platform.db.runtimePool
-      .query<{ present: boolean }>(`SELECT to_regclass('public.orders') IS NOT NULL AS present`)
-      .then((r) => r.rows[0]?.present === true)
-      .catch(() => {
-        ordersTable = null;
-        return false;
-      }));
-
   return {
     async usageOf(tenantId: string, period: UsagePeriod): Promise<Usage> {
-      const orders = (await hasOrders())
-        ? sql<string>`(SELECT count(*) FROM orders o WHERE o.tenant_id = ${tenantId} AND o.created_at >= ${period.start})`
-        : sql<string>`0`;
       const row = await platform.tenancy.readAsTenant({ tenantId }, (db) =>
         sql<{ branches: string; members: string; orders: string }>`
           SELECT
             (SELECT count(*) FROM branches b WHERE b.tenant_id = ${tenantId} AND b.archived_at IS NULL) AS branches,
             (SELECT count(*) FROM users u WHERE u.tenant_id = ${tenantId} AND u.status <> 'removed') AS members,
-            ${orders} AS orders
+            (SELECT count(*) FROM orders o WHERE o.tenant_id = ${tenantId} AND o.created_at >= ${period.start}) AS orders
         `.execute(db),
       );
       const r = row.rows[0]!;
