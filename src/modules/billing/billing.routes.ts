@@ -72,25 +72,25 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
   });
 
   r.post('/v1/billing/subscription/plan', {
-    config: { access: { action: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' }, idempotent: true },
     schema: { tags, summary: 'Change plan (prorated); refused when usage exceeds the new plan', body: ChangePlanBody, response: { 200: SubscriptionView } },
     handler: async (req) => service.changePlan(scopeOf(req), req.body.plan),
   });
 
   r.post('/v1/billing/subscription/cancel', {
-    config: { access: { action: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' }, idempotent: true },
     schema: { tags, summary: 'Cancel at the end of the period (default) or now', body: Type.Optional(CancelBody), response: { 200: SubscriptionView } },
     handler: async (req) => service.cancel(scopeOf(req), { atPeriodEnd: req.body?.atPeriodEnd ?? true, ...(req.body?.reason ? { reason: req.body.reason } : {}) }),
   });
 
   r.post('/v1/billing/subscription/undo-cancel', {
-    config: { access: { action: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' }, idempotent: true },
     schema: { tags, summary: 'Undo a cancellation scheduled for the end of the period', response: { 200: SubscriptionView } },
     handler: async (req) => service.undoCancel(scopeOf(req)),
   });
 
   r.post('/v1/billing/checkout', {
-    config: { access: { action: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' }, idempotent: true },
     schema: {
       tags,
       summary: 'A hosted payment page: starts a subscription on `plan`, or saves a card for the running one',
@@ -101,7 +101,7 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
   });
 
   r.post('/v1/billing/payment-method', {
-    config: { access: { action: 'billing.manage', branch: 'tenant' } },
+    config: { access: { action: 'billing.manage', branch: 'tenant' }, idempotent: true },
     schema: { tags, summary: 'A hosted page that saves a new card (open invoices are retried with it)', body: Type.Optional(PaymentMethodBody), response: { 201: CheckoutView } },
     handler: async (req, reply) => reply.code(201).send(await service.paymentMethodSetup(scopeOf(req), req.body ?? {})),
   });

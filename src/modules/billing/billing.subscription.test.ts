@@ -145,6 +145,40 @@ describe('plan changes and cancellation', () => {
   });
 });
 
+describe('checkout', () => {
+  test('the same Idempotency-Key gives the same hosted page, and the provider opens one session', async () => {
+    const session = await t.signup('Idempotent Bistro');
+    const headers = { ...bearer(session), 'idempotency-key': 'checkout-once-1' };
+    const first = await t.app.inject({ method: 'POST', url: '/v1/billing/payment-method', headers, payload: {} });
+    const again = await t.app.inject({ method: 'POST', url: '/v1/billing/payment-method', headers, payload: {} });
+    assert.equal(first.statusCode, 201, first.body);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.equal(again.json().id, first.json().id);
+    const { customerId } = await t.providerIds(session.tenant.id);
+    assert.equal((await t.stripe.checkout.sessions.list({ customer: customerId })).data.length, 1);
+    const other = await t.app.inject({ method: 'POST', url: '/v1/billing/payment-method', headers, payload: { successUrl: 'https://example.com/done' } });
+    assert.equal(problem(other).code, 'idempotency_key_reused');
+  });
+
+  test('a business whose subscription ended subscribes again through a hosted page and is active at once', async () => {
+    const session = await t.signup('Returning Bistro');
+    await t.app.inject({ method: 'POST', url: '/v1/billing/subscription/cancel', headers: bearer(session), payload: { atPeriodEnd: false } });
+    assert.equal((await t.getSubscription(session)).status, 'canceled');
+    const res = await t.app.inject({ method: 'POST', url: '/v1/billing/checkout', headers: bearer(session), payload: { plan: 'pro' } });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json().mode, 'subscription');
+    const page = await fetch(res.json().url);
+    assert.equal(page.status, 200);
+    const done = await fetch(`${t.sim.url}/_sim/checkout/${res.json().id}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payment_method: 'pm_card_visa' }) });
+    assert.equal(done.status, 200);
+    await t.settle();
+    const sub = await t.getSubscription(session);
+    assert.equal(sub.status, 'active');
+    assert.equal(sub.plan, 'pro');
+    assert.equal(sub.readOnly, false);
+  });
+});
+
 describe('the trial at its end', () => {
   test('a card added during the trial converts it to a paid plan with a confirmation and an invoice', async () => {
     const session = await t.signup('Convert Bistro');
