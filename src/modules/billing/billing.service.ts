@@ -9,14 +9,12 @@ import {
   defaultPaidPlan,
   features as featureCatalogue,
   hasFeature,
-  limitNames,
   paidPlans,
   planOf,
   plans,
   upgradeForFeature,
   upgradeForLimit,
   type CountedLimit,
-  type LimitName,
   type PaidPlanKey,
 } from './billing.plans.ts';
 import { ProviderUnavailableError, type PaymentProvider } from './billing.provider.ts';
@@ -28,7 +26,6 @@ import {
   subscriptionOf,
   tenantById,
   transitionsOf,
-  updateSubscription,
   type InvoiceRow,
   type SubscriptionRow,
 } from './billing.repository.ts';
@@ -488,4 +485,3 @@ export function invoiceView(i: InvoiceRow) {
 }
 
 export type BillingService = ReturnType<typeof billingService>;
-export type { LimitName };

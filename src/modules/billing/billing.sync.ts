@@ -289,10 +289,12 @@ export function subscriptionSync(platform: Platform, provider: PaymentProvider, 
      * failed attempt (the attempt number comes from the event that reported it).
      */
     async mirrorInvoice(tenantId: string, invoiceId: string, event: { type: string; attempt: number | null }): Promise<ProviderInvoice | null> {
-      const invoice = await provider.retrieveInvoice(invoiceId);
-      if (!invoice) return null;
-      if (invoice.tenantId && invoice.tenantId !== tenantId) return null;
-      await tenancy.withTenant({ tenantId }, async (trx) => {
+      // Read under the subscription's lock, like syncTenant: two jobs about one invoice cannot
+      // write an older reading over a newer one.
+      return tenancy.withTenant({ tenantId }, async (trx) => {
+        await lockSubscription(trx, tenantId);
+        const invoice = await provider.retrieveInvoice(invoiceId);
+        if (!invoice || (invoice.tenantId && invoice.tenantId !== tenantId)) return null;
         await upsertInvoice(trx, tenantId, invoice);
         const ctx = await noticeContext(trx, tenantId);
         if (invoice.status === 'paid' && invoice.amountPaidMinor > 0) await announce(trx, tenantId, renewalReceipt(ctx, invoice));
@@ -300,8 +302,8 @@ export function subscriptionSync(platform: Platform, provider: PaymentProvider, 
         if (event.type === 'invoice.payment_failed' && invoice.status === 'open' && event.attempt) {
           await announce(trx, tenantId, paymentFailedAttempt(ctx, invoice, event.attempt));
         }
+        return invoice;
       });
-      return invoice;
     },
   };
 }
