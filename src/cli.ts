@@ -77,10 +77,13 @@ const commands: Record<string, Command> = {
       const closers: Closer[] = [];
       closeOnSignal(log, closers);
       closers.push(await serve(platform, config));
-      const jobs = await startJobs(platform, jobRegistry());
-      closers.push(() => jobs.close());
       const simulator = await hostPaymentSimulator(config, log);
-      closers.push(() => simulator.close());
+      const jobs = await startJobs(platform, jobRegistry());
+      // The API first, then the jobs and the simulator side by side (a billing job cut short by
+      // the simulator's stop is retried on the next start).
+      closers.push(async () => {
+        await Promise.all([jobs.close(), simulator.close()]);
+      });
       closers.push(() => platform.close());
       if (config.BRIGADE_DEMO) {
         const logins = await seedDemo(platform, identityService(platform));
@@ -95,9 +98,11 @@ const commands: Record<string, Command> = {
       const platform = await startPlatform(config, log, { migrate: false, tracing: await startTracing() });
       const closers: Closer[] = [];
       closeOnSignal(log, closers);
-      closers.push(await serve(platform, config));
+      const closeApi = await serve(platform, config);
       const simulator = await hostPaymentSimulator(config, log);
-      closers.push(() => simulator.close());
+      closers.push(async () => {
+        await Promise.all([closeApi(), simulator.close()]);
+      });
       closers.push(() => platform.close());
     },
   },

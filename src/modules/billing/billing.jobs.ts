@@ -79,11 +79,15 @@ const tenantJobs: Record<string, (platform: Platform, payload: Record<string, un
  * its handler succeeds (a failing one stays pending with its error returned). The job runtime
  * does this in production; tests and the CLI use it to run the work in step.
  */
-export async function runBillingOutbox(platform: Platform, opts: { types?: string[]; tenantId?: string } = {}): Promise<{ ran: number; failed: { type: string; error: string }[] }> {
+export async function runBillingOutbox(
+  platform: Platform,
+  opts: { types?: string[]; tenantId?: string; signal?: AbortSignal } = {},
+): Promise<{ ran: number; failed: { type: string; error: string }[] }> {
   const types = opts.types ?? Object.keys(tenantJobs);
   const result = { ran: 0, failed: [] as { type: string; error: string }[] };
   const done = new Set<string>();
   for (;;) {
+    if (opts.signal?.aborted) return result;
     const rows = await platform.tenancy.withSystem('billing: pending billing jobs', (trx) => {
       let q = trx.selectFrom('outbox').select(['tenant_id', 'id', 'type', 'payload']).where('relayed_at', 'is', null).where('type', 'in', types).where('run_at', '<=', new Date());
       if (opts.tenantId) q = q.where('tenant_id', '=', opts.tenantId);
@@ -92,6 +96,7 @@ export async function runBillingOutbox(platform: Platform, opts: { types?: strin
     const fresh = rows.filter((r) => !done.has(r.id));
     if (fresh.length === 0) return result;
     for (const row of fresh) {
+      if (opts.signal?.aborted) return result;
       done.add(row.id);
       const handler = tenantJobs[row.type];
       if (!handler) continue;
@@ -116,6 +121,7 @@ export async function runBillingOutbox(platform: Platform, opts: { types?: strin
 export function runBillingInProcess(platform: Platform, opts: { pollMs?: number } = {}): { stop(): Promise<void> } {
   const { log } = platform;
   const busy = new Set<string>();
+  const stopping = new AbortController();
   const once = (name: string, fn: () => Promise<unknown>) => async () => {
     if (busy.has(name)) return;
     busy.add(name);
@@ -129,7 +135,7 @@ export function runBillingInProcess(platform: Platform, opts: { pollMs?: number 
     }
   };
   const outbox = once('outbox', async () => {
-    const { failed } = await runBillingOutbox(platform);
+    const { failed } = await runBillingOutbox(platform, { signal: stopping.signal });
     for (const f of failed) log.warn({ type: f.type, error: f.error }, 'billing: job failed; retried on the next pass');
   });
   const timers = [
@@ -140,9 +146,12 @@ export function runBillingInProcess(platform: Platform, opts: { pollMs?: number 
   for (const timer of timers) timer.unref();
   void outbox();
   return {
+    /** Stops scheduling; a pass in flight gets a moment to finish (its transactions roll back if cut short). */
     async stop() {
+      stopping.abort();
       for (const timer of timers) clearInterval(timer);
-      while (busy.size > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      const deadline = Date.now() + 200;
+      while (busy.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
     },
   };
 }

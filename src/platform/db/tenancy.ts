@@ -73,6 +73,14 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
   async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
+    // A checked-out connection can die between statements (the server shuts down while the
+    // caller awaits something else, such as a payment provider): without a listener that
+    // 'error' event would crash the process. The next statement fails; the connection is dropped.
+    const onError = (err: Error) => {
+      broken = err;
+      log.warn({ err: err.message }, 'database connection lost while in use');
+    };
+    client.on('error', onError);
     try {
       return await body(client);
     } catch (err) {
@@ -80,6 +88,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       if ((err as { code?: string }).code === undefined) broken = err as Error;
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -100,6 +100,7 @@ export function createWebhookDispatcher(deps: {
   /** Deliveries a flush must send regardless of their due time. */
   const forced = new Set<number>();
   const records: DeliveryRecord[] = [];
+  const closing = new AbortController();
   const outcomes = store.outcomes;
   const counters = { events: 0, attempts: 0, delivered: 0, failedAttempts: 0, exhausted: 0, dropped: 0, duplicated: 0, reordered: 0, delayed: 0 };
   const eventsById = new Map<string, EventObject>();
@@ -187,7 +188,8 @@ export function createWebhookDispatcher(deps: {
           'stripe-signature': signWebhookPayload(payload, options.secret, timestamp),
         },
         body: payload,
-        signal: AbortSignal.timeout(options.timeoutMs),
+        // Closing the simulator cuts a delivery short; it is retried after the next start.
+        signal: AbortSignal.any([AbortSignal.timeout(options.timeoutMs), closing.signal]),
       });
       status = response.status;
       await response.arrayBuffer();
@@ -316,6 +318,7 @@ export function createWebhookDispatcher(deps: {
 
     async close() {
       closed = true;
+      closing.abort();
       if (timer) clearTimeout(timer);
       timer = null;
       await running;
