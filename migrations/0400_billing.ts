@@ -129,6 +129,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       divergences int NOT NULL DEFAULT 0,
       repaired int NOT NULL DEFAULT 0,
       events_caught_up int NOT NULL DEFAULT 0,
+      events_retried int NOT NULL DEFAULT 0,
       errors int NOT NULL DEFAULT 0,
       error text
     );

@@ -114,7 +114,10 @@ const commands: Record<string, Command> = {
       closeOnSignal(log, closers);
       // SIGTERM: the relay stops, running jobs get BRIGADE_JOB_DRAIN_MS to finish, the rest go back to the queue.
       const jobs = await startJobs(platform, jobRegistry());
+      // Billing's jobs talk to the payment provider: the bundled simulator, if no other process hosts it.
+      const simulator = await hostPaymentSimulator(config, log);
       closers.push(() => jobs.close());
+      closers.push(() => simulator.close());
       closers.push(() => platform.close());
       log.info('Brigade worker is running');
     },

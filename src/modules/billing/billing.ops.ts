@@ -122,6 +122,7 @@ export function billingOps(platform: Platform) {
         divergences: r.divergences,
         repaired: r.repaired,
         eventsCaughtUp: r.events_caught_up,
+        eventsRetried: r.events_retried,
         errors: r.errors,
         error: r.error,
       }));

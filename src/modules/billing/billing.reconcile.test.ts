@@ -56,6 +56,25 @@ describe('reconciliation', () => {
     assert.equal(second.divergences, 0);
   });
 
+  test('an event whose processing job died is queued again and processed', async () => {
+    const session = await t.signup('Dead Job Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    await t.stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
+    await t.sim.flush();
+    // The job of the delivered event died: its outbox row is gone from the queue, the event is failed.
+    const event = await t.platform.tenancy.withSystem('test', async (trx) => {
+      const e = await trx.selectFrom('billing_events').select('provider_event_id').where('tenant_id', '=', session.tenant.id).where('outcome', '=', 'pending').executeTakeFirstOrThrow();
+      await trx.updateTable('outbox').set({ relayed_at: new Date() }).where('tenant_id', '=', session.tenant.id).where('type', '=', 'billing.webhook_event').execute();
+      await trx.updateTable('billing_events').set({ outcome: 'failed', received_at: new Date(Date.now() - 3600_000) }).where('tenant_id', '=', session.tenant.id).where('outcome', '=', 'pending').execute();
+      return e.provider_event_id;
+    });
+    const summary = await t.billing.reconciler.reconcile({ trigger: 'test' });
+    assert.ok(summary.eventsRetried >= 1);
+    await t.settle();
+    const row = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('billing_events').select('outcome').where('provider_event_id', '=', event).executeTakeFirstOrThrow());
+    assert.equal(row.outcome, 'applied');
+  });
+
   test('--tenant reconciles that business alone', async () => {
     const session = await t.signup('Single Bistro');
     const summary = await reconcile(session.tenant.id);

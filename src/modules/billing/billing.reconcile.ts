@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import type { Platform } from '../../platform/deps.ts';
+import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { raiseAlert } from './billing.repository.ts';
+import { WEBHOOK_JOB } from './billing.inbox.ts';
 import { ProviderUnavailableError, type PaymentProvider, type ProviderSubscription } from './billing.provider.ts';
 import type { BillingInbox } from './billing.inbox.ts';
 import type { BillingService } from './billing.service.ts';
@@ -24,6 +26,8 @@ export interface ReconcileOptions {
   catchUpDays?: number;
   /** Repairs running at once. Default 4. */
   concurrency?: number;
+  /** A stored event not processed after this long is queued again (full runs only). Default 15. */
+  stuckAfterMinutes?: number;
 }
 
 export interface ReconcileSummary {
@@ -32,6 +36,8 @@ export interface ReconcileSummary {
   divergences: number;
   repaired: number;
   eventsCaughtUp: number;
+  /** Stored events whose processing job died or was lost, queued again. */
+  eventsRetried: number;
   errors: number;
   persistent: number;
   durationMs: number;
@@ -116,6 +122,23 @@ export function billingReconciler(platform: Platform, provider: PaymentProvider,
     return stored;
   }
 
+  /** Events stored but never processed (their job is dead or was lost): queue them again; processing is idempotent. */
+  async function redriveStuckEvents(olderThanMinutes: number): Promise<number> {
+    return tenancy.withSystem('billing: re-drive stuck webhook events', async (trx) => {
+      const stuck = await trx
+        .selectFrom('billing_events')
+        .select(['provider_event_id', 'tenant_id'])
+        .where('outcome', 'in', ['pending', 'failed'])
+        .where('tenant_id', 'is not', null)
+        .where('received_at', '<', new Date(Date.now() - olderThanMinutes * 60_000))
+        .orderBy('received_at')
+        .limit(1_000)
+        .execute();
+      for (const e of stuck) await enqueueLater(trx, e.tenant_id!, WEBHOOK_JOB, { eventId: e.provider_event_id });
+      return stuck.length;
+    });
+  }
+
   async function repair(row: LocalRow, diffs: FieldDifference[], chosen: ProviderSubscription): Promise<Found[]> {
     const result = await sync.syncTenant(row.tenant_id, { source: 'reconcile', reason: 'reconciliation repair', hintSubscriptionId: chosen.id });
     service.invalidate(row.tenant_id);
@@ -188,11 +211,14 @@ export function billingReconciler(platform: Platform, provider: PaymentProvider,
       const run = await tenancy.withSystem('billing: start reconciliation', (trx) =>
         trx.insertInto('billing_reconcile_runs').values({ trigger: opts.trigger, tenant_id: opts.tenantId ?? null }).returning('id').executeTakeFirstOrThrow(),
       );
-      const summary: ReconcileSummary = { runId: run.id, tenantsChecked: 0, divergences: 0, repaired: 0, eventsCaughtUp: 0, errors: 0, persistent: 0, durationMs: 0 };
+      const summary: ReconcileSummary = { runId: run.id, tenantsChecked: 0, divergences: 0, repaired: 0, eventsCaughtUp: 0, eventsRetried: 0, errors: 0, persistent: 0, durationMs: 0 };
       const found: Found[] = [];
       let failure: Error | null = null;
       try {
-        if (!opts.tenantId) summary.eventsCaughtUp = await catchUp(opts.catchUpDays ?? 3);
+        if (!opts.tenantId) {
+          summary.eventsCaughtUp = await catchUp(opts.catchUpDays ?? 3);
+          summary.eventsRetried = await redriveStuckEvents(opts.stuckAfterMinutes ?? 15);
+        }
         const rows = await localRows(opts.tenantId);
         const { byId, byTenant } = await providerIndex(rows, opts.tenantId);
         summary.tenantsChecked = rows.length;
@@ -269,6 +295,7 @@ export function billingReconciler(platform: Platform, provider: PaymentProvider,
             divergences: summary.divergences,
             repaired: summary.repaired,
             events_caught_up: summary.eventsCaughtUp,
+            events_retried: summary.eventsRetried,
             errors: summary.errors,
             error: failure ? failure.message.slice(0, 500) : null,
           })

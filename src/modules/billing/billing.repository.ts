@@ -113,6 +113,7 @@ export interface BillingReconcileRunsTable {
   divergences: ColumnType<number, number | undefined, number>;
   repaired: ColumnType<number, number | undefined, number>;
   events_caught_up: ColumnType<number, number | undefined, number>;
+  events_retried: ColumnType<number, number | undefined, number>;
   errors: ColumnType<number, number | undefined, number>;
   error: Nullable<string>;
 }

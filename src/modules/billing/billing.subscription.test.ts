@@ -38,9 +38,8 @@ describe('signup', () => {
 
   test('running the provisioning job twice opens one customer and one subscription', async () => {
     const session = await aTenant(t.app, 'Twice Bistro');
-    const { provisionTenantJob } = await import('./billing.jobs.ts');
-    await provisionTenantJob(t.platform, { tenantId: session.tenant.id });
-    await provisionTenantJob(t.platform, { tenantId: session.tenant.id });
+    await t.billing.service.provision(session.tenant.id);
+    await t.billing.service.provision(session.tenant.id);
     const customers = await t.stripe.customers.search({ query: `metadata['tenantId']:'${session.tenant.id}'` });
     assert.equal(customers.data.length, 1);
     const subs = await t.stripe.subscriptions.list({ customer: customers.data[0]!.id, status: 'all' });

@@ -7,15 +7,14 @@ export { billingModule, type Billing } from './billing.module.ts';
 export { billingRoutes } from './billing.routes.ts';
 export { hostPaymentSimulator, createPaymentProvider, webhookUrlOf, simulatorSecretKey, simulatorWebhookSecret, type HostedSimulator } from './billing.simulator-host.ts';
 export {
-  billingJobTypes,
-  provisionTenantJob,
+  billingJobs,
+  provisionJob,
   webhookEventJob,
+  billingNoticeMailJob,
   lifecycleJob,
   reconcileJob,
+  sendBillingNotice,
   runBillingOutbox,
-  billingNoticeMailJob,
-  type NoticeMailer,
-  runBillingInProcess,
   LIFECYCLE_EVERY_MS,
   RECONCILE_CRON,
 } from './billing.jobs.ts';
