@@ -139,11 +139,17 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     async withSystem(reason, fn) {
       log.debug({ system: reason }, 'system access');
       return withClient(db.ownerPool, async (client) => {
-        // As in withTenant, BEGIN rides along with the first statement (the webhook inbox is hot).
+        // As in withTenant, BEGIN rides along with the first statement (the webhook inbox is hot),
+        // unless that statement has no parameters: it may be several commands, which only the
+        // simple protocol accepts.
         let begun = false;
         const query: QueryFn = async (text, params) => {
           if (begun) return client.query(text, params);
           begun = true;
+          if (!params || params.length === 0) {
+            await client.query('BEGIN');
+            return client.query(text, params);
+          }
           const results = await pipeline(client, [{ text: 'BEGIN' }, { text, values: params }]);
           return results[1]!;
         };
