@@ -9,12 +9,16 @@ import { createTestContext, aTenant, aBranch } from '../test/harness.ts';
 import { load, fmt } from './load.ts';
 import pino from 'pino';
 import { createLogger } from '../src/platform/log.ts';
+import { billingModule } from '../src/modules/billing/index.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 // Log lines are part of the stack's cost, so they are written (to /dev/null, not the terminal).
 const t = await createTestContext({ LOG_LEVEL: 'info', BRIGADE_TENANT_RATE_LIMIT: '1000000' }, { log: createLogger('info', pino.destination('/dev/null')) });
 try {
   const owner = await aTenant(t.app, 'Bench Bistro');
+  // The rate limiter runs, but on a plan without a rate of its own: only the ceiling above applies.
+  await t.platform.tenancy.withSystem('bench: plan', (trx) => trx.updateTable('subscriptions').set({ plan: 'enterprise', status: 'active' }).where('tenant_id', '=', owner.tenant.id).execute());
+  billingModule(t.platform).service.invalidate(owner.tenant.id);
   const branchId = await aBranch(t, owner.tenant.id, 'Bench Branch');
   await t.app.listen({ port: 0, host: '127.0.0.1' });
   const stackUrl = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}/v1/branches/${branchId}`;

@@ -21,6 +21,7 @@ import { reportsService, reportsRoutes } from './modules/reports/index.ts';
 import { opsRoutes } from './modules/ops/index.ts';
 import { jobsAdmin, type JobRegistry } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
+import { billingModule, billingRoutes } from './modules/billing/index.ts';
 
 /** One line per request, when it completes; the ids come from the context store (log mixin). */
 class RequestLog extends LogController {
@@ -81,14 +82,19 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   app.addHook('onClose', () => sessions.close());
   const identity = identityService(platform, { sessions });
   const operators = operatorsService(platform);
+  const billing = billingModule(platform);
   await app.register(accessPlugin, {
     guardedPrefixes: ['/v1', '/ops/api'],
     authenticate: (token, req) => identity.authenticate(token, clientMeta(req)),
     authenticateOperator: (token, req) => operators.authenticate(token, clientMeta(req)),
-    afterAuthenticate: async (scope) => {
-      const limit = platform.hooks.tenantRateLimit ? await platform.hooks.tenantRateLimit(scope.tenantId) : platform.config.BRIGADE_TENANT_RATE_LIMIT;
-      rateLimiter.consume(scope.tenantId, limit);
+    afterAuthenticate: async (scope, req) => {
+      // The setting is a ceiling (0: off); below it the tenant's plan sets the rate.
+      const ceiling = platform.config.BRIGADE_TENANT_RATE_LIMIT;
+      const planRate = platform.hooks.tenantRateLimit ? await platform.hooks.tenantRateLimit(scope.tenantId) : ceiling;
+      rateLimiter.consume(scope.tenantId, ceiling === 0 ? 0 : Math.min(ceiling, planRate));
+      await billing.service.assertWritable(scope, req.method, req.routeOptions.url ?? '');
     },
+    checkEntitlement: (scope, entitlement) => billing.service.checkEntitlement(scope, entitlement),
   });
   // After access: only an authenticated, permitted, valid request claims an Idempotency-Key.
   await app.register(idempotencyPlugin, {
@@ -126,6 +132,9 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   const jobs = jobsAdmin(platform, opts.jobs ?? jobRegistry());
   app.addHook('onClose', () => jobs.close());
   await app.register(opsRoutes, { jobs });
+  await app.register(billingRoutes, { billing });
+
+  billing.checkDeclaredEntitlements(app.accessTable);
 
   return app;
 }

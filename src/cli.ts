@@ -11,6 +11,7 @@ import { verifyAuditChain } from './modules/audit/index.ts';
 import { AppError } from './platform/errors/index.ts';
 import { startJobs, jobsAdmin, listableStates, type ListableState, type JobSummary } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
+import { billingModule, hostPaymentSimulator, startPaymentSimulator, simulatorSecretKey, simulatorWebhookSecret, webhookUrlOf } from './modules/billing/index.ts';
 
 /**
  * `brigade <command>`: the one entry of every process role.
@@ -21,6 +22,8 @@ import { jobRegistry } from './jobs.ts';
  *   jobs       list|show|replay|discard jobs (what the ops API does, from a shell)
  *   operators create --email E --password P [--name N]
  *   audit verify --tenant T
+ *   billing reconcile [--tenant T] | billing lifecycle | billing divergences [--tenant T] | billing alerts
+ *   simulator  the bundled payment-provider simulator alone (for several API processes)
  */
 interface Command {
   summary: string;
@@ -74,8 +77,13 @@ const commands: Record<string, Command> = {
       const closers: Closer[] = [];
       closeOnSignal(log, closers);
       closers.push(await serve(platform, config));
+      const simulator = await hostPaymentSimulator(config, log);
       const jobs = await startJobs(platform, jobRegistry());
-      closers.push(() => jobs.close());
+      // The API first, then the jobs and the simulator side by side (a billing job cut short by
+      // the simulator's stop is retried on the next start).
+      closers.push(async () => {
+        await Promise.all([jobs.close(), simulator.close()]);
+      });
       closers.push(() => platform.close());
       if (config.BRIGADE_DEMO) {
         const logins = await seedDemo(platform, identityService(platform));
@@ -90,7 +98,11 @@ const commands: Record<string, Command> = {
       const platform = await startPlatform(config, log, { migrate: false, tracing: await startTracing() });
       const closers: Closer[] = [];
       closeOnSignal(log, closers);
-      closers.push(await serve(platform, config));
+      const closeApi = await serve(platform, config);
+      const simulator = await hostPaymentSimulator(config, log);
+      closers.push(async () => {
+        await Promise.all([closeApi(), simulator.close()]);
+      });
       closers.push(() => platform.close());
     },
   },
@@ -102,7 +114,10 @@ const commands: Record<string, Command> = {
       closeOnSignal(log, closers);
       // SIGTERM: the relay stops, running jobs get BRIGADE_JOB_DRAIN_MS to finish, the rest go back to the queue.
       const jobs = await startJobs(platform, jobRegistry());
+      // Billing's jobs talk to the payment provider: the bundled simulator, if no other process hosts it.
+      const simulator = await hostPaymentSimulator(config, log);
       closers.push(() => jobs.close());
+      closers.push(() => simulator.close());
       closers.push(() => platform.close());
       log.info('Brigade worker is running');
     },
@@ -164,6 +179,55 @@ const commands: Record<string, Command> = {
       } finally {
         await platform.close();
       }
+    },
+  },
+  billing: {
+    summary: 'billing reconcile [--tenant T] | lifecycle | divergences [--tenant T] [--limit N] | alerts',
+    async run(args, config, log) {
+      const { positionals, values } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { tenant: { type: 'string' }, limit: { type: 'string' } },
+      });
+      const sub = positionals[0];
+      const usage = 'usage: brigade billing reconcile [--tenant T] | lifecycle | divergences [--tenant T] [--limit N] | alerts';
+      if (!sub || !['reconcile', 'lifecycle', 'divergences', 'alerts'].includes(sub)) throw new UsageError(usage);
+      if (values.tenant && !/^[0-9a-f-]{36}$/i.test(values.tenant)) throw new UsageError('--tenant takes a tenant id (UUID)');
+      const limit = values.limit ? Number(values.limit) : 50;
+      if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError('--limit takes a number from 1 to 200');
+      const platform = await startPlatform(config, log, { migrate: false });
+      // Talks to the simulator another process hosts, or hosts it for the duration.
+      const simulator = sub === 'reconcile' || sub === 'lifecycle' ? await hostPaymentSimulator(config, log) : null;
+      try {
+        const billing = billingModule(platform);
+        let out: unknown;
+        if (sub === 'reconcile') out = await billing.reconciler.reconcile({ trigger: 'cli', ...(values.tenant ? { tenantId: values.tenant } : {}) });
+        else if (sub === 'lifecycle') out = await billing.lifecycle.sweep();
+        else if (sub === 'divergences') out = await billing.ops.divergences({ limit, ...(values.tenant ? { tenantId: values.tenant } : {}) });
+        else out = await billing.ops.alerts({ limit, open: true });
+        process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+      } finally {
+        await simulator?.close();
+        await platform.close();
+      }
+    },
+  },
+  simulator: {
+    summary: 'The bundled payment-provider simulator alone, on BRIGADE_SIMULATOR_PORT',
+    async run(_args, config, log) {
+      if (config.STRIPE_SECRET_KEY) throw new UsageError('STRIPE_SECRET_KEY is set: Brigade talks to Stripe, not to the simulator');
+      const { default: path } = await import('node:path');
+      const simulator = await startPaymentSimulator({
+        port: config.BRIGADE_SIMULATOR_PORT,
+        host: '127.0.0.1',
+        secretKey: simulatorSecretKey,
+        webhookSecret: simulatorWebhookSecret,
+        webhookUrl: webhookUrlOf(config),
+        statePath: path.join(config.BRIGADE_DATA_DIR, 'simulator.json'),
+        log: { debug: (f, m) => log.debug(f, m), info: (f, m) => log.info(f, m), warn: (f, m) => log.warn(f, m), error: (f, m) => log.error(f, m) },
+      });
+      closeOnSignal(log, [() => simulator.close()]);
+      log.info(`payment simulator on ${simulator.url}, webhooks to ${webhookUrlOf(config)}`);
     },
   },
 };

@@ -58,6 +58,13 @@ function oneOf<T extends string>(values: readonly T[]): Parser<T> {
   };
 }
 
+function prefixed(prefixes: string[]): Parser<string> {
+  return (raw, name) => {
+    if (!prefixes.some((p) => raw.startsWith(p))) throw new ConfigError(name, `must start with ${prefixes.join(' or ')}`);
+    return raw;
+  };
+}
+
 const queuePrefix: Parser<string> = (raw, name) => {
   if (!/^(\{[A-Za-z0-9_-]{1,38}\}|[A-Za-z0-9_-]{1,40})$/.test(raw)) throw new ConfigError(name, 'must be 1 to 40 letters, digits, _ or -, optionally in {braces} (a Redis Cluster hash tag)');
   return raw;
@@ -79,8 +86,15 @@ const schema = {
   REDIS_URL: { description: 'Redis for queues, rate limits and short caches', default: 'redis://127.0.0.1:6379', parse: url(['redis', 'rediss']) },
   BRIGADE_QUEUE_PREFIX: { description: 'Prefix of every BullMQ key in Redis', default: 'brigade', parse: queuePrefix },
   BRIGADE_DEMO: { description: 'Load the demo tenants on first start (false skips them)', default: 'true', parse: boolean },
-  STRIPE_SECRET_KEY: { description: 'Stripe secret key. Unset: the bundled local payment-provider simulator', default: undefined, parse: text },
-  STRIPE_WEBHOOK_SECRET: { description: 'Signing secret of Stripe webhooks. Unset: the simulator\'s', default: undefined, parse: text },
+  STRIPE_SECRET_KEY: { description: 'Stripe secret key. Unset: the bundled local payment-provider simulator', default: undefined, parse: prefixed(['sk_test_', 'sk_live_', 'rk_test_', 'rk_live_']) },
+  STRIPE_WEBHOOK_SECRET: { description: 'Signing secret of Stripe webhooks (set together with STRIPE_SECRET_KEY). Unset: the simulator\'s', default: undefined, parse: prefixed(['whsec_']) },
+  STRIPE_MAX_NETWORK_RETRIES: { description: 'Retries of a failed payment-provider request (the SDK retries 5xx and network errors)', default: '2', parse: integer(0, 10) },
+  BRIGADE_SIMULATOR_PORT: { description: 'Loopback port of the bundled payment simulator (used when STRIPE_SECRET_KEY is unset); the first Brigade process to start hosts it', default: '12111', parse: integer(1, 65535) },
+  BRIGADE_TRIAL_DAYS: { description: 'Length of the free trial a new business gets', default: '14', parse: integer(1, 365) },
+  BRIGADE_GRACE_DAYS: { description: 'Days of full access after a trial ends unpaid, before the business becomes read-only', default: '7', parse: integer(0, 90) },
+  BRIGADE_PAST_DUE_DAYS: { description: 'Days a failed payment may stay unpaid before the business becomes read-only', default: '10', parse: integer(0, 90) },
+  BRIGADE_RETENTION_DAYS: { description: 'Days the data of a canceled or expired business is kept', default: '90', parse: integer(1, 3650) },
+  BRIGADE_RECONCILE_ALERT_THRESHOLD: { description: 'Divergences in one billing reconciliation run that raise an alert', default: '10', parse: integer(1, 1_000_000) },
   SMTP_URL: { description: 'SMTP server for mail (smtp://host:port). Unset: the built-in catcher', default: undefined, parse: url(['smtp', 'smtps']) },
   MAIL_FROM: { description: 'Sender address of Brigade mail', default: 'Brigade <no-reply@brigade.local>', parse: text },
   BRIGADE_JOB_ATTEMPTS: { description: 'Attempts of a failing job before it is dead', default: '5', parse: integer(1, 100) },
@@ -95,7 +109,7 @@ const schema = {
   BRIGADE_INVITATION_TTL_HOURS: { description: 'How long an e-mailed invitation to join a business stays valid', default: '168', parse: integer(1, 24 * 90) },
   BRIGADE_SUPPORT_GRANT_MAX_HOURS: { description: 'Longest support access a tenant owner can grant at once', default: '168', parse: integer(1, 24 * 90) },
   BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
-  BRIGADE_TENANT_RATE_LIMIT: { description: 'Default API requests per second per tenant (0: no limit); plans may set their own', default: '50', parse: integer(0, 1_000_000) },
+  BRIGADE_TENANT_RATE_LIMIT: { description: 'Ceiling of API requests per second per tenant (0: no limit at all); below it each plan sets its own rate', default: '200', parse: integer(0, 1_000_000) },
   LOG_LEVEL: { description: 'pino log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -117,6 +131,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     if (raw.trim() !== raw) throw new ConfigError(name, 'has leading or trailing spaces');
     out[name] = setting.parse(raw, name);
+  }
+  // Half a Stripe configuration would send webhooks nobody can verify, or verify ones nobody sent.
+  if (Boolean(out.STRIPE_SECRET_KEY) !== Boolean(out.STRIPE_WEBHOOK_SECRET)) {
+    const missing = out.STRIPE_SECRET_KEY ? 'STRIPE_WEBHOOK_SECRET' : 'STRIPE_SECRET_KEY';
+    throw new ConfigError(missing, 'must be set when the other Stripe setting is (or leave both unset for the bundled simulator)');
   }
   return out as Config;
 }

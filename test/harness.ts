@@ -65,6 +65,8 @@ export async function createTestContext(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     BRIGADE_JOB_BACKOFF_MS: '50',
     BRIGADE_TENANT_RATE_LIMIT: '0',
+    // No payment provider unless a test starts one (billing.fixtures.ts): never a developer's running simulator.
+    BRIGADE_SIMULATOR_PORT: '1',
     ...env,
   });
   const platform = await startPlatform(config, opts.log ?? createLogger(config.LOG_LEVEL), { migrate: true, tracing: opts.tracing ?? null });

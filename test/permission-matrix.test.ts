@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import { createTestContext, aTenant, aBranch, aMember, anOperator, bearer, type TestContext, type Session } from './harness.ts';
 import { aMenuItem, anInventoryItem, anOrder, as, expectStatus } from './hospitality.fixtures.ts';
+import { billingModule } from '../src/modules/billing/index.ts';
 
 const actorKeys = ['anonymous', 'operator', 'owner', 'branch_manager', 'accountant', 'cashier', 'support'] as const;
 type ActorKey = (typeof actorKeys)[number];
@@ -124,6 +125,39 @@ const matrix: Record<string, Case[]> = {
       },
     },
   ],
+  // No payment provider runs here: calls that need it answer 409 (not provisioned) or 503.
+  'POST /v1/billing/webhooks/stripe': [
+    { name: 'unsigned', expect: everyone(400), request: async () => ({ method: 'POST', url: '/v1/billing/webhooks/stripe', headers: { 'content-type': 'application/json' }, payload: '{}' }) },
+  ],
+  'GET /v1/billing/subscription': [{ name: 'the subscription', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/billing/subscription' }) }],
+  'GET /v1/billing/plans': [{ name: 'the catalogue', expect: anyMember(200), request: async () => ({ method: 'GET', url: '/v1/billing/plans' }) }],
+  'POST /v1/billing/subscription/plan': [
+    { name: 'to pro', expect: only(409, ['owner']), request: async () => ({ method: 'POST', url: '/v1/billing/subscription/plan', payload: { plan: 'pro' } }) },
+  ],
+  'POST /v1/billing/subscription/cancel': [
+    { name: 'at period end', expect: only(409, ['owner']), request: async () => ({ method: 'POST', url: '/v1/billing/subscription/cancel', payload: { atPeriodEnd: true } }) },
+  ],
+  'POST /v1/billing/subscription/undo-cancel': [
+    { name: 'nothing scheduled', expect: only(200, ['owner']), request: async () => ({ method: 'POST', url: '/v1/billing/subscription/undo-cancel' }) },
+  ],
+  'POST /v1/billing/checkout': [
+    { name: 'for pro', expect: only(503, ['owner']), request: async () => ({ method: 'POST', url: '/v1/billing/checkout', payload: { plan: 'pro' } }) },
+  ],
+  'POST /v1/billing/payment-method': [
+    { name: 'a new card', expect: only(503, ['owner']), request: async () => ({ method: 'POST', url: '/v1/billing/payment-method', payload: {} }) },
+  ],
+  'GET /v1/billing/invoices': [{ name: 'the list', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/billing/invoices' }) }],
+  'GET /v1/billing/history': [{ name: 'the history', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/billing/history' }) }],
+  'GET /ops/api/billing/divergences': [{ name: 'the list', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/billing/divergences' }) }],
+  'GET /ops/api/billing/alerts': [{ name: 'the list', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/billing/alerts' }) }],
+  'POST /ops/api/billing/alerts/:id/resolve': [
+    { name: 'an unknown alert', expect: operatorOnly(404), request: async () => ({ method: 'POST', url: `/ops/api/billing/alerts/${crypto.randomUUID()}/resolve` }) },
+  ],
+  'GET /ops/api/billing/reconciliations': [{ name: 'the runs', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/billing/reconciliations' }) }],
+  'POST /ops/api/billing/reconcile': [
+    { name: 'one business', expect: operatorOnly(200), request: async (f) => ({ method: 'POST', url: '/ops/api/billing/reconcile', payload: { tenantId: f.closedTenantId } }) },
+  ],
+  'GET /ops/api/billing/events': [{ name: 'the inbox', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/billing/events' }) }],
   'POST /ops/api/login': [
     { name: 'with right credentials', expect: everyone(200), request: async (f) => ({ method: 'POST', url: '/ops/api/login', payload: { email: f.operator.email, password: 'operator password 1' } }) },
   ],
@@ -295,6 +329,9 @@ let f: Fixture;
 before(async () => {
   t = await createTestContext();
   const owner = await aTenant(t.app, 'Matrix Bistro');
+  // The matrix is about roles, not plans: the business may have as many members as it adds.
+  await t.platform.tenancy.withSystem('test: plan without limits', (trx) => trx.updateTable('subscriptions').set({ plan: 'enterprise' }).where('tenant_id', '=', owner.tenant.id).execute());
+  billingModule(t.platform).service.invalidate(owner.tenant.id);
   const a = await aBranch(t, owner.tenant.id, 'A');
   const b = await aBranch(t, owner.tenant.id, 'B');
   const members = {

@@ -19,13 +19,28 @@ before(async () => {
 });
 after(() => t.close());
 
-async function tenantTables(): Promise<string[]> {
-  const r = await t.platform.db.ownerPool.query<{ table_name: string }>(`
-    SELECT c.table_name FROM information_schema.columns c
+/** Tables with a tenant_id column, split by whether the runtime role may touch them at all. */
+async function tablesWithTenantId(): Promise<{ table_name: string; runtime_access: boolean }[]> {
+  const r = await t.platform.db.ownerPool.query<{ table_name: string; runtime_access: boolean }>(
+    `
+    SELECT c.table_name,
+           has_table_privilege($1, format('public.%I', c.table_name), 'SELECT,INSERT,UPDATE,DELETE') AS runtime_access
+    FROM information_schema.columns c
     JOIN information_schema.tables tb ON tb.table_name = c.table_name AND tb.table_schema = c.table_schema
     WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' AND tb.table_type = 'BASE TABLE'
-    UNION SELECT 'tenants' ORDER BY 1`);
-  return r.rows.map((x) => x.table_name);
+    ORDER BY 1`,
+    [t.platform.db.runtimeRole],
+  );
+  return r.rows;
+}
+
+/**
+ * Tenant tables: every table with tenant_id the runtime role can reach (platform tables that
+ * merely name a tenant, such as the webhook inbox, grant it nothing; see the test below).
+ */
+async function tenantTables(): Promise<string[]> {
+  const rows = await tablesWithTenantId();
+  return ['tenants', ...rows.filter((r) => r.runtime_access).map((r) => r.table_name)].sort();
 }
 
 async function asRuntime<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -52,6 +67,18 @@ test('every table with tenant_id has FORCE row-level security and a tenant polic
     assert.ok(row.relrowsecurity, `${table} has row-level security disabled`);
     assert.ok(row.relforcerowsecurity, `${table} does not FORCE row-level security`);
     assert.ok(row.policies.includes('tenant_isolation'), `${table} has no tenant_isolation policy`);
+  }
+});
+
+test('a table with tenant_id that has no row-level security grants the runtime role nothing', async () => {
+  const r = await t.platform.db.ownerPool.query<{ relname: string; relrowsecurity: boolean }>(
+    `SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'`,
+  );
+  const secured = new Set(r.rows.filter((x) => x.relrowsecurity).map((x) => x.relname));
+  for (const table of await tablesWithTenantId()) {
+    if (secured.has(table.table_name)) continue;
+    assert.equal(table.runtime_access, false, `${table.table_name} names tenants without row-level security, yet the runtime role can reach it`);
+    await assert.rejects(asRuntime((c) => c.query(`SELECT 1 FROM ${table.table_name} LIMIT 1`)), /permission denied/, table.table_name);
   }
 });
 

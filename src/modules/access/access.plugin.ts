@@ -44,6 +44,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every guarded route with its access rule: what the isolation and permission suites walk. */
     accessTable: GuardedRoute[];
+    /** The plan check of the access options, for handlers whose need depends on the request. */
+    entitlementCheck: AccessOptions['checkEntitlement'] | null;
   }
   interface FastifyRequest {
     scope: Scope | null;
@@ -107,6 +109,7 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
   app.decorateRequest('operator', null);
   const table: GuardedRoute[] = [];
   app.decorate('accessTable', table);
+  app.decorate('entitlementCheck', opts.checkEntitlement ?? null);
 
   app.addHook('onRoute', (route) => {
     const guarded = opts.guardedPrefixes.some((p) => route.url.startsWith(p));
@@ -167,6 +170,14 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
     if (access.entitlement && opts.checkEntitlement) await opts.checkEntitlement(req.scope, access.entitlement, req);
   });
 });
+
+/**
+ * The plan check for a need a route cannot declare up front (a CSV download of a report that
+ * is otherwise a read): the same 402s as a declared `entitlement`.
+ */
+export async function assertEntitled(req: FastifyRequest, entitlement: Entitlement): Promise<void> {
+  if (req.server.entitlementCheck) await req.server.entitlementCheck(scopeOf(req), entitlement, req);
+}
 
 /** Resolvers for the common places a branch id is sent. */
 export const branchFromBody: BranchResolver = (req) => (req.body as { branchId?: string } | undefined)?.branchId ?? null;

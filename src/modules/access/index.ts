@@ -4,7 +4,7 @@ export {
 } from './catalogue.ts';
 export { computeGrants, can, canSomewhere, branchesWith, grantsToList, explainDenial, permissionsOfRole, type Grants, type RoleAssignment, type CustomRoleDefinitions } from './grants.ts';
 export {
-  accessPlugin, assertCan, forbidden, scopeOf, operatorOf, branchFromBody, requiredPermission,
+  accessPlugin, assertCan, assertEntitled, forbidden, scopeOf, operatorOf, branchFromBody, requiredPermission,
   type RouteAccess, type BranchResolver, type Entitlement, type GuardedRoute,
 } from './access.plugin.ts';
 export { assertMayChangeAssignments, assignmentDiff, type AssignmentChange } from './delegation.ts';

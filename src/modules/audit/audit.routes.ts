@@ -24,7 +24,7 @@ export async function auditRoutes(app: FastifyInstance, opts: { tenancy: Tenancy
   });
 
   r.get('/v1/audit-events/export', {
-    config: { access: { action: 'audit.export', branch: 'tenant' } },
+    config: { access: { action: 'audit.export', branch: 'tenant', entitlement: { feature: 'audit_export' } } },
     schema: {
       tags: ['audit'],
       summary: 'Download the filtered audit log as CSV or JSON Lines, oldest first (the export is itself audited)',

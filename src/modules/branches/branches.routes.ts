@@ -18,7 +18,7 @@ export async function branchesRoutes(app: FastifyInstance, opts: { branches: Bra
   });
 
   r.post('/v1/branches', {
-    config: { access: { action: 'branches.manage', branch: 'tenant' }, idempotent: true },
+    config: { access: { action: 'branches.manage', branch: 'tenant', entitlement: { limit: 'branches' } }, idempotent: true },
     schema: { tags, summary: 'Open a branch', body: CreateBranchBody, response: { 201: BranchResponse } },
     handler: async (req, reply) => reply.code(201).send({ branch: await branches.openBranch(scopeOf(req), req.body) }),
   });

@@ -45,7 +45,7 @@ export async function membersRoutes(app: FastifyInstance, opts: { members: Membe
   });
 
   r.post('/v1/members', {
-    config: { access: { action: 'members.manage', branch: 'list' }, idempotent: true },
+    config: { access: { action: 'members.manage', branch: 'list', entitlement: { limit: 'members' } }, idempotent: true },
     schema: {
       tags: ['members'],
       summary: 'Add a member: with a password they can log in at once, without one they are invited by e-mail',
@@ -84,7 +84,7 @@ export async function membersRoutes(app: FastifyInstance, opts: { members: Membe
   });
 
   r.post('/v1/roles', {
-    config: { access: { action: 'roles.manage', branch: 'tenant' }, idempotent: true },
+    config: { access: { action: 'roles.manage', branch: 'tenant', entitlement: { feature: 'custom_roles' } }, idempotent: true },
     schema: { tags: ['members'], summary: 'Define a custom role from catalogue permissions', body: CreateRoleBody, response: { 201: RoleView } },
     handler: async (req, reply) => reply.code(201).send(await roles.createRole(scopeOf(req), req.body)),
   });

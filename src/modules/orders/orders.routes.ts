@@ -22,7 +22,7 @@ export async function ordersRoutes(app: FastifyInstance, opts: { orders: OrdersS
   });
 
   r.post('/v1/orders', {
-    config: { access: { action: 'orders.create', branch: branchFromBody }, idempotent: true },
+    config: { access: { action: 'orders.create', branch: branchFromBody, entitlement: { limit: 'ordersPerMonth' } }, idempotent: true },
     schema: { tags, summary: 'Open an order; lines are priced now', body: PlaceOrderBody, response: { 201: OrderResponse } },
     handler: async (req, reply) => reply.code(201).send({ order: await orders.placeOrder(scopeOf(req), req.body) }),
   });

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { scopeOf } from '../access/index.ts';
+import { scopeOf, assertEntitled, canSomewhere } from '../access/index.ts';
 import { SalesReportQuery, SalesReportResponse } from './reports.schemas.ts';
 import { salesReportCsv, type ReportsService } from './reports.service.ts';
 
@@ -36,6 +36,8 @@ export async function reportsRoutes(app: FastifyInstance, opts: { reports: Repor
     },
     handler: async (req, reply) => {
       const csv = wantsCsv(req);
+      // The permission first (the service answers 403 without it), then the plan.
+      if (csv && canSomewhere(scopeOf(req).grants, 'reports.export')) await assertEntitled(req, { feature: 'reports.export' });
       const report = await reports.salesReport(scopeOf(req), req.query, { export: csv });
       if (!csv) return report;
       const name = `sales-${report.groupBy}-${report.from.slice(0, 10)}-${report.to.slice(0, 10)}.csv`;

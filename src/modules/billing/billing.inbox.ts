@@ -1,0 +1,128 @@
+import type { Platform } from '../../platform/deps.ts';
+import { eventById, settleEvent, storeEvent, type EventOutcome } from './billing.repository.ts';
+import type { PaymentProvider, ProviderEvent } from './billing.provider.ts';
+import { describeEvent } from './billing.stripe.ts';
+import type { SubscriptionSync } from './billing.sync.ts';
+
+/**
+ * The webhook inbox: every event the provider sends is verified, stored once under its own id
+ * (a platform table, through withSystem) and only then acknowledged; a job processes it. The
+ * job never applies the event's snapshot: it re-reads the provider's current objects, so a
+ * duplicate changes nothing and the order of arrival does not matter.
+ */
+
+export const WEBHOOK_JOB = 'billing.webhook_event';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The event types Brigade acts on; anything else is stored and ignored. */
+const handled = new Set([
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'customer.subscription.paused',
+  'customer.subscription.resumed',
+  'customer.subscription.trial_will_end',
+  'customer.subscription.pending_update_applied',
+  'customer.subscription.pending_update_expired',
+  'customer.updated',
+  'invoice.created',
+  'invoice.finalized',
+  'invoice.updated',
+  'invoice.paid',
+  'invoice.payment_succeeded',
+  'invoice.payment_failed',
+  'invoice.payment_action_required',
+  'invoice.voided',
+  'invoice.marked_uncollectible',
+  'checkout.session.completed',
+  'payment_method.attached',
+  'payment_method.detached',
+]);
+
+export function isHandledEventType(type: string): boolean {
+  return handled.has(type);
+}
+
+export interface Receipt {
+  eventId: string;
+  duplicate: boolean;
+  /** What was decided for a new event; null for a duplicate. */
+  outcome: EventOutcome | null;
+}
+
+export function billingInbox(platform: Platform, provider: PaymentProvider, sync: SubscriptionSync) {
+  const { tenancy, log } = platform;
+
+  /** Stores the event (once) and its processing job: one statement, one transaction. */
+  async function store(e: ProviderEvent, via: 'webhook' | 'catch_up'): Promise<Receipt> {
+    const result = await tenancy.withSystem('billing: webhook inbox', (trx) =>
+      storeEvent(trx, {
+        provider: provider.name,
+        event: e,
+        metadataTenantId: e.tenantId && UUID.test(e.tenantId) ? e.tenantId : null,
+        handled: isHandledEventType(e.type),
+        via,
+        jobType: WEBHOOK_JOB,
+      }),
+    );
+    return { eventId: e.id, duplicate: !result.stored, outcome: result.outcome };
+  }
+
+  return {
+    /** Verify, then store; throws WebhookSignatureError / WebhookPayloadError for a 400. */
+    async receive(rawBody: Buffer, signature: string | undefined): Promise<Receipt> {
+      const event = provider.verifyWebhook(rawBody, signature);
+      const receipt = await store(event, 'webhook');
+      log.debug({ eventId: event.id, type: event.type, duplicate: receipt.duplicate, outcome: receipt.outcome }, 'billing: webhook stored');
+      return receipt;
+    },
+
+    /** For reconciliation: events the provider failed to deliver enter the inbox as if they had come. */
+    store,
+
+    /** The `billing.webhook_event` job: process one stored event (idempotent). */
+    async process(eventId: string): Promise<EventOutcome> {
+      const row = await tenancy.withSystem('billing: read inbox event', (trx) => eventById(trx, eventId));
+      if (!row || row.outcome === 'applied' || row.outcome === 'ignored' || row.outcome === 'unmatched') return row?.outcome ?? 'ignored';
+      if (!row.tenant_id) return 'unmatched';
+      const tenantId = row.tenant_id;
+      const e = describeEvent(row.payload);
+      const object = (e.raw.data as { object: Record<string, unknown> }).object;
+      const meta = { source: 'webhook' as const, reason: e.type, providerEventId: e.id };
+      try {
+        if (e.type === 'checkout.session.completed' && e.objectId) await completeCheckout(tenantId, e.objectId);
+        if (e.objectType === 'invoice' && e.objectId) {
+          const attempt = typeof object.attempt_count === 'number' ? object.attempt_count : null;
+          await sync.mirrorInvoice(tenantId, e.objectId, { type: e.type, attempt });
+        }
+        await sync.syncTenant(tenantId, { ...meta, hintSubscriptionId: e.subscriptionId });
+      } catch (err) {
+        await tenancy.withSystem('billing: settle inbox event', (trx) => settleEvent(trx, eventId, 'failed', (err as Error).message.slice(0, 500)));
+        throw err;
+      }
+      await tenancy.withSystem('billing: settle inbox event', (trx) => settleEvent(trx, eventId, 'applied', null));
+      return 'applied';
+    },
+  };
+
+  /**
+   * A finished Checkout: in setup mode the new card becomes the default and any open invoice is
+   * tried again at once (a business in grace or past_due is back the moment its card works).
+   */
+  async function completeCheckout(tenantId: string, sessionId: string): Promise<void> {
+    const session = await provider.retrieveCheckout(sessionId);
+    if (!session || session.status !== 'complete' || session.mode !== 'setup' || !session.setupPaymentMethodId || !session.customerId) return;
+    const row = await tenancy.readAsTenant({ tenantId }, (db) =>
+      db.selectFrom('subscriptions').select(['provider_subscription_id', 'provider_customer_id']).where('tenant_id', '=', tenantId).executeTakeFirst(),
+    );
+    if (!row || row.provider_customer_id !== session.customerId) return;
+    // A card saved for an ended subscription still becomes the customer's default.
+    const current = row.provider_subscription_id ? await provider.retrieveSubscription(row.provider_subscription_id) : null;
+    const live = current !== null && current.status !== 'canceled' && current.status !== 'incomplete_expired';
+    await provider.setDefaultPaymentMethod(session.customerId, live ? current.id : null, session.setupPaymentMethodId);
+    if (live) await provider.payOpenInvoices(current.id);
+  }
+}
+
+export type BillingInbox = ReturnType<typeof billingInbox>;

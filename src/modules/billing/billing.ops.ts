@@ -1,0 +1,164 @@
+import type { Platform } from '../../platform/deps.ts';
+import { AppError } from '../../platform/errors/index.ts';
+import type { OperatorScope } from '../../platform/auth/index.ts';
+
+/**
+ * What operators see of billing (the ops API and `brigade billing ...`): reconciliation runs,
+ * the divergences they found, alerts, and the webhook inbox. Platform tables, read through
+ * withSystem; no tenant route reaches this.
+ */
+
+interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+function decodeCursor(cursor: string | undefined): { at: Date; id: string } | null {
+  if (!cursor) return null;
+  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const date = new Date(at ?? '');
+  if (!id || Number.isNaN(date.getTime())) throw new AppError('validation_failed', 'The cursor is not valid.', { errors: [{ path: 'cursor', message: 'is not a cursor of this list' }] });
+  return { at: date, id };
+}
+
+const encodeCursor = (at: Date, id: string) => Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
+
+function page<R, T>(rows: R[], limit: number, key: (r: R) => { at: Date; id: string }, view: (r: R) => T): Page<T> {
+  const shown = rows.slice(0, limit);
+  const last = shown[shown.length - 1];
+  return { data: shown.map(view), nextCursor: rows.length > limit && last ? encodeCursor(key(last).at, key(last).id) : null };
+}
+
+export interface OpsListQuery {
+  limit?: number;
+  cursor?: string;
+  tenantId?: string;
+  open?: boolean;
+  runId?: string;
+}
+
+export function billingOps(platform: Platform) {
+  const { tenancy } = platform;
+
+  return {
+    async divergences(q: OpsListQuery) {
+      const limit = q.limit ?? 50;
+      const after = decodeCursor(q.cursor);
+      const rows = await tenancy.withSystem('ops: billing divergences', (trx) => {
+        let query = trx.selectFrom('billing_divergences').selectAll();
+        if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
+        if (q.runId) query = query.where('run_id', '=', q.runId);
+        if (after) query = query.where((eb) => eb.or([eb('detected_at', '<', after.at), eb.and([eb('detected_at', '=', after.at), eb('id', '<', after.id)])]));
+        return query.orderBy('detected_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+      });
+      return page(rows, limit, (r) => ({ at: r.detected_at, id: r.id }), (r) => ({
+        id: r.id,
+        runId: r.run_id,
+        tenantId: r.tenant_id,
+        field: r.field,
+        local: r.local_value,
+        provider: r.provider_value,
+        repaired: r.repaired,
+        note: r.note,
+        detectedAt: r.detected_at.toISOString(),
+      }));
+    },
+
+    async alerts(q: OpsListQuery) {
+      const limit = q.limit ?? 50;
+      const after = decodeCursor(q.cursor);
+      const rows = await tenancy.withSystem('ops: billing alerts', (trx) => {
+        let query = trx.selectFrom('billing_alerts').selectAll();
+        if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
+        if (q.open === true) query = query.where('resolved_at', 'is', null);
+        if (q.open === false) query = query.where('resolved_at', 'is not', null);
+        if (after) query = query.where((eb) => eb.or([eb('last_seen_at', '<', after.at), eb.and([eb('last_seen_at', '=', after.at), eb('id', '<', after.id)])]));
+        return query.orderBy('last_seen_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+      });
+      return page(rows, limit, (r) => ({ at: r.last_seen_at, id: r.id }), (r) => ({
+        id: r.id,
+        kind: r.kind,
+        tenantId: r.tenant_id,
+        message: r.message,
+        details: r.details,
+        occurrences: r.occurrences,
+        firstSeenAt: r.first_seen_at.toISOString(),
+        lastSeenAt: r.last_seen_at.toISOString(),
+        resolvedAt: r.resolved_at?.toISOString() ?? null,
+        resolvedBy: r.resolved_by,
+      }));
+    },
+
+    async resolveAlert(operator: OperatorScope, id: string) {
+      const row = await tenancy.withSystem('ops: resolve billing alert', (trx) =>
+        trx
+          .updateTable('billing_alerts')
+          .set({ resolved_at: new Date(), resolved_by: operator.email })
+          .where('id', '=', id)
+          .where('resolved_at', 'is', null)
+          .returning(['id', 'resolved_at'])
+          .executeTakeFirst(),
+      );
+      if (!row) throw new AppError('not_found', 'No such open alert.');
+      return { id: row.id, resolvedAt: row.resolved_at!.toISOString(), resolvedBy: operator.email };
+    },
+
+    async runs(q: OpsListQuery) {
+      const limit = q.limit ?? 50;
+      const after = decodeCursor(q.cursor);
+      const rows = await tenancy.withSystem('ops: billing reconciliations', (trx) => {
+        let query = trx.selectFrom('billing_reconcile_runs').selectAll();
+        if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
+        if (after) query = query.where((eb) => eb.or([eb('started_at', '<', after.at), eb.and([eb('started_at', '=', after.at), eb('id', '<', after.id)])]));
+        return query.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+      });
+      return page(rows, limit, (r) => ({ at: r.started_at, id: r.id }), (r) => ({
+        id: r.id,
+        trigger: r.trigger,
+        tenantId: r.tenant_id,
+        startedAt: r.started_at.toISOString(),
+        finishedAt: r.finished_at?.toISOString() ?? null,
+        tenantsChecked: r.tenants_checked,
+        divergences: r.divergences,
+        repaired: r.repaired,
+        eventsCaughtUp: r.events_caught_up,
+        eventsRetried: r.events_retried,
+        errors: r.errors,
+        error: r.error,
+      }));
+    },
+
+    async events(q: OpsListQuery & { outcome?: string; type?: string }) {
+      const limit = q.limit ?? 50;
+      const after = decodeCursor(q.cursor);
+      const rows = await tenancy.withSystem('ops: billing webhook inbox', (trx) => {
+        let query = trx
+          .selectFrom('billing_events')
+          .select(['provider_event_id', 'provider', 'type', 'tenant_id', 'object_id', 'provider_created_at', 'received_at', 'via', 'outcome', 'processed_at', 'attempts', 'last_error']);
+        if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
+        if (q.outcome) query = query.where('outcome', '=', q.outcome as 'pending');
+        if (q.type) query = query.where('type', '=', q.type);
+        if (after) {
+          query = query.where((eb) => eb.or([eb('received_at', '<', after.at), eb.and([eb('received_at', '=', after.at), eb('provider_event_id', '<', after.id)])]));
+        }
+        return query.orderBy('received_at', 'desc').orderBy('provider_event_id', 'desc').limit(limit + 1).execute();
+      });
+      return page(rows, limit, (r) => ({ at: r.received_at, id: r.provider_event_id }), (r) => ({
+        id: r.provider_event_id,
+        provider: r.provider,
+        type: r.type,
+        tenantId: r.tenant_id,
+        objectId: r.object_id,
+        createdAt: r.provider_created_at.toISOString(),
+        receivedAt: r.received_at.toISOString(),
+        via: r.via,
+        outcome: r.outcome,
+        processedAt: r.processed_at?.toISOString() ?? null,
+        attempts: r.attempts,
+        lastError: r.last_error,
+      }));
+    },
+  };
+}
+
+export type BillingOps = ReturnType<typeof billingOps>;

@@ -1,0 +1,117 @@
+import { Type, type Static } from 'typebox';
+import { subscriptionStatuses, type SubscriptionStatus } from './billing.states.ts';
+import { paidPlans, type PaidPlanKey } from './billing.plans.ts';
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
+const Timestamp = Type.String({ format: 'date-time' });
+const PaidPlan = Type.Unsafe<PaidPlanKey>({ type: 'string', enum: [...paidPlans], description: 'A paid plan: starter, pro or enterprise' });
+const HttpUrl = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 });
+
+const Limits = Type.Object({
+  branches: Nullable(Type.Integer()),
+  members: Nullable(Type.Integer()),
+  ordersPerMonth: Nullable(Type.Integer()),
+  scheduledReports: Nullable(Type.Integer()),
+  apiRatePerSecond: Nullable(Type.Integer()),
+}, { description: 'null: unlimited' });
+
+const Usage = Type.Object({
+  branches: Type.Integer(),
+  members: Type.Integer(),
+  ordersPerMonth: Type.Integer({ description: 'Orders created in the current usage period' }),
+  scheduledReports: Type.Integer(),
+});
+
+export const SubscriptionView = Type.Object({
+  plan: Type.String({ description: 'trial, starter, pro or enterprise' }),
+  planName: Type.String(),
+  status: Type.Unsafe<SubscriptionStatus>({ type: 'string', enum: [...subscriptionStatuses] }),
+  trialEndsAt: Nullable(Timestamp),
+  currentPeriodStart: Nullable(Timestamp),
+  currentPeriodEnd: Nullable(Timestamp),
+  cancelAtPeriodEnd: Type.Boolean(),
+  graceEndsAt: Nullable(Timestamp),
+  retainUntil: Nullable(Timestamp),
+  readOnly: Type.Boolean({ description: 'Writes are refused until the subscription is paid' }),
+  paymentMethod: Nullable(Type.Object({ brand: Type.String(), last4: Type.String(), expMonth: Type.Integer(), expYear: Type.Integer() })),
+  entitlements: Type.Object({
+    features: Type.Array(Type.String()),
+    limits: Limits,
+    usage: Usage,
+  }),
+  usagePeriod: Type.Object({ start: Timestamp, end: Nullable(Timestamp) }),
+  warnings: Type.Array(Type.Object({ code: Type.String(), message: Type.String() })),
+});
+
+export const ChangePlanBody = Type.Object({ plan: PaidPlan }, { additionalProperties: false });
+
+export const CancelBody = Type.Object(
+  {
+    atPeriodEnd: Type.Optional(Type.Boolean({ description: 'true (default): at the end of the paid period; false: now' })),
+    reason: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+export type CancelInput = Static<typeof CancelBody>;
+
+export const CheckoutBody = Type.Object(
+  {
+    plan: Type.Optional(PaidPlan),
+    successUrl: Type.Optional(HttpUrl),
+    cancelUrl: Type.Optional(HttpUrl),
+  },
+  { additionalProperties: false },
+);
+
+export const PaymentMethodBody = Type.Object({ successUrl: Type.Optional(HttpUrl), cancelUrl: Type.Optional(HttpUrl) }, { additionalProperties: false });
+
+export const CheckoutView = Type.Object({
+  id: Type.String(),
+  url: Type.String({ description: 'Send the user here: the provider\'s hosted payment page' }),
+  mode: Type.Union([Type.Literal('subscription'), Type.Literal('setup')]),
+  plan: Type.String(),
+});
+
+export const InvoiceView = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  providerInvoiceId: Type.String(),
+  number: Nullable(Type.String()),
+  status: Type.String(),
+  billingReason: Nullable(Type.String()),
+  currency: Type.String(),
+  amountDueMinor: Type.Integer(),
+  amountPaidMinor: Type.Integer(),
+  attemptCount: Type.Integer(),
+  periodStart: Nullable(Timestamp),
+  periodEnd: Nullable(Timestamp),
+  hostedInvoiceUrl: Nullable(Type.String({ description: 'The invoice as a web page the customer can open' })),
+  invoicePdfUrl: Nullable(Type.String()),
+  issuedAt: Timestamp,
+  paidAt: Nullable(Timestamp),
+  nextPaymentAttempt: Nullable(Timestamp),
+});
+
+export const InvoicePage = Type.Object({ data: Type.Array(InvoiceView), nextCursor: Nullable(Type.String()) });
+
+export const PageQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: 500 })),
+  },
+  { additionalProperties: false },
+);
+
+export const OpsListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: 500 })),
+    tenantId: Type.Optional(Type.String({ format: 'uuid' })),
+    open: Type.Optional(Type.Boolean()),
+    runId: Type.Optional(Type.String({ format: 'uuid' })),
+  },
+  { additionalProperties: false },
+);
+
+export const ReconcileBody = Type.Object({ tenantId: Type.Optional(Type.String({ format: 'uuid' })) }, { additionalProperties: false });
+
+export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });

@@ -1,0 +1,190 @@
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import Stripe from 'stripe';
+import { problem } from '../../../test/harness.ts';
+import { billingTestContext, type BillingTestContext } from './billing.fixtures.ts';
+import { simulatorWebhookSecret } from './billing.simulator-host.ts';
+import { runBillingOutbox } from './billing.jobs.ts';
+
+let t: BillingTestContext;
+const signer = new Stripe('sk_test_unused');
+const url = '/v1/billing/webhooks/stripe';
+
+before(async () => {
+  t = await billingTestContext();
+});
+after(() => t.close());
+
+function signed(payload: string, opts: { secret?: string; timestamp?: number } = {}): string {
+  return signer.webhooks.generateTestHeaderString({ payload, secret: opts.secret ?? simulatorWebhookSecret, ...(opts.timestamp ? { timestamp: opts.timestamp } : {}) });
+}
+
+function anEvent(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: `evt_test_${Math.random().toString(36).slice(2)}`,
+    object: 'event',
+    api_version: Stripe.API_VERSION,
+    created: Math.floor(Date.now() / 1000),
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type: 'customer.updated',
+    data: { object: { id: 'cus_unknown', object: 'customer', metadata: {} } },
+    ...overrides,
+  };
+}
+
+async function post(body: string, signature: string | null, contentType = 'application/json') {
+  return t.app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': contentType, ...(signature === null ? {} : { 'stripe-signature': signature }) },
+    payload: body,
+  });
+}
+
+const inboxRow = (id: string) => t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('billing_events').selectAll().where('provider_event_id', '=', id).executeTakeFirst());
+
+describe('the webhook endpoint refuses what it cannot trust', () => {
+  test('a missing, malformed or wrong signature is a 400 invalid_signature and nothing is stored', async () => {
+    const event = anEvent();
+    const body = JSON.stringify(event);
+    for (const [signature, reason] of [
+      [null, 'missing_signature'],
+      ['nonsense', 'malformed_signature'],
+      [signed(body, { secret: 'whsec_someone_else' }), 'signature_mismatch'],
+      [signed(body.replace('cus_unknown', 'cus_tampered')), 'signature_mismatch'],
+    ] as const) {
+      const res = await post(body, signature);
+      assert.equal(res.statusCode, 400, `${reason}: ${res.body}`);
+      const p = problem(res);
+      assert.equal(p.code, 'invalid_signature');
+      assert.equal(p.reason, reason);
+    }
+    assert.equal(await inboxRow(event.id as string), undefined);
+  });
+
+  test('a timestamp older than five minutes, or from the future, is refused even with a valid signature', async () => {
+    const event = anEvent();
+    const body = JSON.stringify(event);
+    const stale = await post(body, signed(body, { timestamp: Math.floor(Date.now() / 1000) - 301 }));
+    assert.equal(stale.statusCode, 400);
+    assert.equal(problem(stale).reason, 'timestamp_outside_tolerance');
+    const future = await post(body, signed(body, { timestamp: Math.floor(Date.now() / 1000) + 600 }));
+    assert.equal(problem(future).reason, 'timestamp_outside_tolerance');
+    assert.equal(await inboxRow(event.id as string), undefined);
+  });
+
+  test('a correctly signed body that is not an event is a 400 invalid_event', async () => {
+    for (const body of ['{not json', JSON.stringify({ hello: 'world' }), JSON.stringify({ id: 'evt_1', type: 'x', created: 'yesterday', data: {} })]) {
+      const res = await post(body, signed(body));
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(problem(res).code, 'invalid_event');
+    }
+  });
+
+  test('the signature is checked against the exact bytes, whatever the content type says', async () => {
+    const event = anEvent();
+    // Spacing a JSON parser would normalise away: only the raw body verifies.
+    const body = JSON.stringify(event, null, 3);
+    const res = await post(body, signed(body), 'text/plain');
+    assert.equal(res.statusCode, 200, res.body);
+  });
+
+  test('the signature never reaches the log', async () => {
+    const lines: string[] = [];
+    const { createLogger } = await import('../../platform/log.ts');
+    const { Writable } = await import('node:stream');
+    const log = createLogger('debug', new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const { createTestContext } = await import('../../../test/harness.ts');
+    const own = await createTestContext({ BRIGADE_SIMULATOR_PORT: String(t.sim.port) }, { log });
+    try {
+      const body = JSON.stringify(anEvent());
+      const signature = signed(body, { secret: 'whsec_wrong' });
+      const res = await own.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', 'stripe-signature': signature }, payload: body });
+      assert.equal(res.statusCode, 400);
+      const all = lines.join('');
+      assert.match(all, /webhook refused/);
+      assert.ok(!all.includes(signature.split('v1=')[1]!), 'the signature was logged');
+      assert.ok(!all.includes(simulatorWebhookSecret));
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('the inbox', () => {
+  test('an event is stored under its id before the 200, and a duplicate is acknowledged and ignored', async () => {
+    const session = await t.signup('Inbox Bistro');
+    const { customerId } = await t.providerIds(session.tenant.id);
+    const event = anEvent({ type: 'customer.updated', data: { object: { id: customerId, object: 'customer', metadata: { tenantId: session.tenant.id } } } });
+    const body = JSON.stringify(event);
+    const first = await post(body, signed(body));
+    assert.equal(first.statusCode, 200);
+    assert.deepEqual(first.json(), { received: true, id: event.id, duplicate: false });
+    const stored = await inboxRow(event.id as string);
+    assert.equal(stored?.tenant_id, session.tenant.id);
+    assert.equal(stored?.outcome, 'pending');
+    const second = await post(body, signed(body));
+    assert.equal(second.json().duplicate, true);
+    const jobs = await t.platform.tenancy.withSystem('test', (trx) =>
+      trx.selectFrom('outbox').select('payload').where('type', '=', 'billing.webhook_event').where('tenant_id', '=', session.tenant.id).execute(),
+    );
+    assert.equal(jobs.filter((j) => (j.payload as { eventId: string }).eventId === event.id).length, 1);
+    await runBillingOutbox(t.platform);
+    assert.equal((await inboxRow(event.id as string))?.outcome, 'applied');
+  });
+
+  test('an unknown event type is stored and ignored, with no job', async () => {
+    const event = anEvent({ type: 'radar.early_fraud_warning.created', data: { object: { id: 'issfr_1', object: 'radar.early_fraud_warning' } } });
+    const body = JSON.stringify(event);
+    assert.equal((await post(body, signed(body))).statusCode, 200);
+    const row = await inboxRow(event.id as string);
+    assert.equal(row?.outcome, 'ignored');
+    assert.equal(row?.type, 'radar.early_fraud_warning.created');
+  });
+
+  test('an event about nobody Brigade knows is stored as unmatched', async () => {
+    const event = anEvent({ type: 'customer.subscription.updated', data: { object: { id: 'sub_nobody', object: 'subscription', customer: 'cus_nobody', metadata: {} } } });
+    const body = JSON.stringify(event);
+    assert.equal((await post(body, signed(body))).statusCode, 200);
+    assert.equal((await inboxRow(event.id as string))?.outcome, 'unmatched');
+  });
+
+  test('a stale snapshot never wins: processing re-reads the provider', async () => {
+    const session = await t.signup('Stale Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    const current = await t.stripe.subscriptions.retrieve(subscriptionId);
+    // A forged-by-the-provider, old snapshot claiming the subscription is canceled.
+    const event = anEvent({
+      type: 'customer.subscription.deleted',
+      created: current.created - 3600,
+      data: { object: { ...current, status: 'canceled', metadata: { tenantId: session.tenant.id } } },
+    });
+    const body = JSON.stringify(event);
+    assert.equal((await post(body, signed(body))).statusCode, 200);
+    await runBillingOutbox(t.platform);
+    assert.equal((await t.getSubscription(session)).status, 'trialing');
+    assert.equal((await inboxRow(event.id as string))?.outcome, 'applied');
+  });
+
+  test('events delivered by the simulator are processed once each, whatever their number of copies', async () => {
+    t.sim.setFaults({ duplicateRate: 1 });
+    try {
+      const session = await t.signup('Copies Bistro');
+      const { subscriptionId } = await t.providerIds(session.tenant.id);
+      await t.stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
+      await t.settle();
+      assert.equal((await t.getSubscription(session)).cancelAtPeriodEnd, true);
+      const deliveries = t.sim.deliveries().filter((d) => d.status === 200);
+      const ids = new Set(deliveries.map((d) => d.eventId));
+      assert.ok(deliveries.length > ids.size, 'no duplicate was delivered');
+      const stored = await t.platform.tenancy.withSystem('test', (trx) =>
+        trx.selectFrom('billing_events').select(['provider_event_id']).where('provider_event_id', 'in', [...ids]).execute(),
+      );
+      assert.equal(stored.length, ids.size);
+    } finally {
+      t.sim.setFaults({});
+    }
+  });
+});
