@@ -155,3 +155,23 @@ export async function eventually<T>(probe: () => Promise<T | undefined | null | 
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * A test context with the real job runtime running beside the app (relay and workers, no
+ * schedulers) and an operator token for the ops API; `close` stops both.
+ */
+export async function createJobsTestContext(): Promise<TestContext & { operatorToken: string }> {
+  const { jobRegistry } = await import('../src/jobs.ts');
+  const { startJobs } = await import('../src/platform/jobs/index.ts');
+  const t = await createTestContext();
+  const runtime = await startJobs(t.platform, jobRegistry(), { pollMs: 200, schedulers: false });
+  const operatorToken = (await anOperator(t)).token;
+  return {
+    ...t,
+    operatorToken,
+    async close() {
+      await runtime.close();
+      await t.close();
+    },
+  };
+}

@@ -1,21 +1,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestContext, aTenant, anOperator, bearer, eventually, type TestContext } from '../../../test/harness.ts';
-import { jobRegistry } from '../../jobs.ts';
-import { startJobs, type JobsRuntime } from '../../platform/jobs/index.ts';
+import { createJobsTestContext, aTenant, bearer, eventually, type TestContext } from '../../../test/harness.ts';
 
 let t: TestContext;
-let runtime: JobsRuntime;
 let op: string;
 before(async () => {
-  t = await createTestContext();
-  runtime = await startJobs(t.platform, jobRegistry(), { pollMs: 200, schedulers: false });
-  op = (await anOperator(t)).token;
+  const ctx = await createJobsTestContext();
+  t = ctx;
+  op = ctx.operatorToken;
 });
-after(async () => {
-  await runtime.close();
-  await t.close();
-});
+after(() => t.close());
 
 const mailTo = (to: string) =>
   eventually(async () => {
