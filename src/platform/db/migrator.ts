@@ -6,10 +6,15 @@ import type { Logger } from '../log.ts';
 
 export const migrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../migrations');
 
-/** Reads `migrations/NNNN_name.ts` in name order: one stream, frozen in time. */
+/**
+ * Reads `migrations/*.ts` in name order: one stream, frozen in time. The first ones are named
+ * `NNNN_name.ts`; every later one `YYYYMMDDHHMMSS_name.ts` (its UTC creation time), which sorts
+ * after all of them and after every migration written before it, so a database never meets a
+ * new migration that sorts before one it has applied.
+ */
 class FolderMigrationProvider implements MigrationProvider {
   async getMigrations(): Promise<Record<string, Migration>> {
-    const files = (await fs.readdir(migrationsDir)).filter((f) => /^\d{4}_[\w-]+\.ts$/.test(f)).sort();
+    const files = (await fs.readdir(migrationsDir)).filter((f) => /^(\d{4}|\d{14})_[\w-]+\.ts$/.test(f)).sort();
     const out: Record<string, Migration> = {};
     for (const file of files) {
       out[file.replace(/\.ts$/, '')] = (await import(pathToFileURL(path.join(migrationsDir, file)).href)) as Migration;
