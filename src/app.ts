@@ -1,9 +1,12 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { Type } from 'typebox';
 import type { Platform } from './platform/deps.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
 import { installProblemHandlers } from './platform/http/problems.ts';
+import { installRouteDocumentation, securitySchemes } from './platform/http/openapi.ts';
+import { acceptBareBodies } from './platform/http/bodies.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { tenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
@@ -18,7 +21,7 @@ import { menuService, menuRoutes } from './modules/menu/index.ts';
 import { inventoryService, inventoryRoutes } from './modules/inventory/index.ts';
 import { ordersService, ordersRoutes } from './modules/orders/index.ts';
 import { reportsService, reportsRoutes } from './modules/reports/index.ts';
-import { opsRoutes } from './modules/ops/index.ts';
+import { opsRoutes, opsActivityPlugin, consoleRoutes } from './modules/ops/index.ts';
 import { jobsAdmin, type JobRegistry } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
 import { billingModule, billingRoutes } from './modules/billing/index.ts';
@@ -56,6 +59,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   if (platform.tracing) await app.register(platform.tracing.fastify.plugin());
   app.setValidatorCompiler(validatorCompiler);
   installProblemHandlers(app);
+  acceptBareBodies(app);
   await app.register(requestContext);
 
   const metrics = createMetrics();
@@ -66,13 +70,16 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     );
   });
 
+  // Before swagger and every route: each route's security and problem responses are filled in.
+  installRouteDocumentation(app);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Brigade API', version: '1', description: 'Multi-tenant back office for restaurant and café groups.' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: { securitySchemes },
     },
+    // Shared schemas (Problem) keep their own names in components.schemas.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
@@ -96,14 +103,16 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     },
     checkEntitlement: (scope, entitlement) => billing.service.checkEntitlement(scope, entitlement),
   });
+  // Every operator action is recorded, whichever module's route it is.
+  await app.register(opsActivityPlugin, { tenancy: platform.tenancy, log: platform.log });
   // After access: only an authenticated, permitted, valid request claims an Idempotency-Key.
   await app.register(idempotencyPlugin, {
     tenancy: platform.tenancy,
     actorOf: (req) => (req.scope ? { tenantId: req.scope.tenantId, userId: req.scope.userId } : null),
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is up', response: { 200: HealthView } } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { tags: ['health'], summary: 'PostgreSQL and Redis answer (503 with the failing check otherwise)', response: { 200: ReadinessView, 503: ReadinessView } } }, async (_req, reply) => {
     const checks = await Promise.allSettled([
       withTimeout(platform.db.runtimePool.query('SELECT 1'), 2000),
       withTimeout(platform.redis.ping(), 2000),
@@ -112,7 +121,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     const ready = pg === 'ok' && redis === 'ok';
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres: pg, redis } });
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format; no tenant labels)', response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -131,12 +140,31 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   await app.register(reportsRoutes, { reports: reportsService(platform) });
   const jobs = jobsAdmin(platform, opts.jobs ?? jobRegistry());
   app.addHook('onClose', () => jobs.close());
-  await app.register(opsRoutes, { jobs });
+  await app.register(opsRoutes, {
+    jobs,
+    tenancy: platform.tenancy,
+    mail: mailTransportOf(platform.config),
+    sessionExpiry: (op) => operators.sessionExpiry(op),
+  });
+  await app.register(consoleRoutes);
   await app.register(billingRoutes, { billing });
 
   billing.checkDeclaredEntitlements(app.accessTable);
 
   return app;
+}
+
+const HealthView = Type.Object({ status: Type.Literal('ok') });
+const ReadinessView = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  checks: Type.Object({ postgres: Type.Union([Type.Literal('ok'), Type.Literal('down')]), redis: Type.Union([Type.Literal('ok'), Type.Literal('down')]) }),
+});
+
+/** How mail leaves, for operators: the SMTP server's host and port, never its credentials. */
+function mailTransportOf(config: Platform['config']): { transport: 'smtp' | 'catcher'; smtpServer: string | null } {
+  if (!config.SMTP_URL) return { transport: 'catcher', smtpServer: null };
+  const url = new URL(config.SMTP_URL);
+  return { transport: 'smtp', smtpServer: `${url.hostname}:${url.port || (url.protocol === 'smtps:' ? '465' : '587')}` };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -24,6 +24,7 @@ import { billingModule, hostPaymentSimulator, startPaymentSimulator, simulatorSe
  *   audit verify --tenant T
  *   billing reconcile [--tenant T] | billing lifecycle | billing divergences [--tenant T] | billing alerts
  *   simulator  the bundled payment-provider simulator alone (for several API processes)
+ *   openapi    print the OpenAPI document (the console's client is generated from it)
  */
 interface Command {
   summary: string;
@@ -210,6 +211,16 @@ const commands: Record<string, Command> = {
         await simulator?.close();
         await platform.close();
       }
+    },
+  },
+  openapi: {
+    summary: 'Print the OpenAPI 3.1 document (read from the routes; needs no database)',
+    async run() {
+      const { openApiDocument } = await import('./openapi-document.ts');
+      const doc = await openApiDocument();
+      await new Promise<void>((resolve) => process.stdout.write(JSON.stringify(doc, null, 2) + '\n', () => resolve()));
+      // A connection that was never meant to open may still be retrying in the background.
+      process.exit(0);
     },
   },
   simulator: {

@@ -45,16 +45,17 @@ export function billingOps(platform: Platform) {
       const limit = q.limit ?? 50;
       const after = decodeCursor(q.cursor);
       const rows = await tenancy.withSystem('ops: billing divergences', (trx) => {
-        let query = trx.selectFrom('billing_divergences').selectAll();
-        if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
-        if (q.runId) query = query.where('run_id', '=', q.runId);
-        if (after) query = query.where((eb) => eb.or([eb('detected_at', '<', after.at), eb.and([eb('detected_at', '=', after.at), eb('id', '<', after.id)])]));
-        return query.orderBy('detected_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+        let query = trx.selectFrom('billing_divergences as d').leftJoin('tenants as t', 't.id', 'd.tenant_id').selectAll('d').select('t.name as tenant_name');
+        if (q.tenantId) query = query.where('d.tenant_id', '=', q.tenantId);
+        if (q.runId) query = query.where('d.run_id', '=', q.runId);
+        if (after) query = query.where((eb) => eb.or([eb('d.detected_at', '<', after.at), eb.and([eb('d.detected_at', '=', after.at), eb('d.id', '<', after.id)])]));
+        return query.orderBy('d.detected_at', 'desc').orderBy('d.id', 'desc').limit(limit + 1).execute();
       });
       return page(rows, limit, (r) => ({ at: r.detected_at, id: r.id }), (r) => ({
         id: r.id,
         runId: r.run_id,
         tenantId: r.tenant_id,
+        tenantName: r.tenant_name ?? null,
         field: r.field,
         local: r.local_value,
         provider: r.provider_value,
@@ -68,17 +69,18 @@ export function billingOps(platform: Platform) {
       const limit = q.limit ?? 50;
       const after = decodeCursor(q.cursor);
       const rows = await tenancy.withSystem('ops: billing alerts', (trx) => {
-        let query = trx.selectFrom('billing_alerts').selectAll();
-        if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
-        if (q.open === true) query = query.where('resolved_at', 'is', null);
-        if (q.open === false) query = query.where('resolved_at', 'is not', null);
-        if (after) query = query.where((eb) => eb.or([eb('last_seen_at', '<', after.at), eb.and([eb('last_seen_at', '=', after.at), eb('id', '<', after.id)])]));
-        return query.orderBy('last_seen_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+        let query = trx.selectFrom('billing_alerts as a').leftJoin('tenants as t', 't.id', 'a.tenant_id').selectAll('a').select('t.name as tenant_name');
+        if (q.tenantId) query = query.where('a.tenant_id', '=', q.tenantId);
+        if (q.open === true) query = query.where('a.resolved_at', 'is', null);
+        if (q.open === false) query = query.where('a.resolved_at', 'is not', null);
+        if (after) query = query.where((eb) => eb.or([eb('a.last_seen_at', '<', after.at), eb.and([eb('a.last_seen_at', '=', after.at), eb('a.id', '<', after.id)])]));
+        return query.orderBy('a.last_seen_at', 'desc').orderBy('a.id', 'desc').limit(limit + 1).execute();
       });
       return page(rows, limit, (r) => ({ at: r.last_seen_at, id: r.id }), (r) => ({
         id: r.id,
         kind: r.kind,
         tenantId: r.tenant_id,
+        tenantName: r.tenant_name ?? null,
         message: r.message,
         details: r.details,
         occurrences: r.occurrences,
@@ -107,15 +109,17 @@ export function billingOps(platform: Platform) {
       const limit = q.limit ?? 50;
       const after = decodeCursor(q.cursor);
       const rows = await tenancy.withSystem('ops: billing reconciliations', (trx) => {
-        let query = trx.selectFrom('billing_reconcile_runs').selectAll();
-        if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
-        if (after) query = query.where((eb) => eb.or([eb('started_at', '<', after.at), eb.and([eb('started_at', '=', after.at), eb('id', '<', after.id)])]));
-        return query.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+        let query = trx.selectFrom('billing_reconcile_runs as r').leftJoin('tenants as t', 't.id', 'r.tenant_id').selectAll('r').select('t.name as tenant_name');
+        if (q.tenantId) query = query.where('r.tenant_id', '=', q.tenantId);
+        if (q.runId) query = query.where('r.id', '=', q.runId);
+        if (after) query = query.where((eb) => eb.or([eb('r.started_at', '<', after.at), eb.and([eb('r.started_at', '=', after.at), eb('r.id', '<', after.id)])]));
+        return query.orderBy('r.started_at', 'desc').orderBy('r.id', 'desc').limit(limit + 1).execute();
       });
       return page(rows, limit, (r) => ({ at: r.started_at, id: r.id }), (r) => ({
         id: r.id,
         trigger: r.trigger,
         tenantId: r.tenant_id,
+        tenantName: r.tenant_name ?? null,
         startedAt: r.started_at.toISOString(),
         finishedAt: r.finished_at?.toISOString() ?? null,
         tenantsChecked: r.tenants_checked,
@@ -133,21 +137,23 @@ export function billingOps(platform: Platform) {
       const after = decodeCursor(q.cursor);
       const rows = await tenancy.withSystem('ops: billing webhook inbox', (trx) => {
         let query = trx
-          .selectFrom('billing_events')
-          .select(['provider_event_id', 'provider', 'type', 'tenant_id', 'object_id', 'provider_created_at', 'received_at', 'via', 'outcome', 'processed_at', 'attempts', 'last_error']);
-        if (q.tenantId) query = query.where('tenant_id', '=', q.tenantId);
-        if (q.outcome) query = query.where('outcome', '=', q.outcome as 'pending');
-        if (q.type) query = query.where('type', '=', q.type);
+          .selectFrom('billing_events as e')
+          .leftJoin('tenants as t', 't.id', 'e.tenant_id')
+          .select(['e.provider_event_id', 'e.provider', 'e.type', 'e.tenant_id', 'e.object_id', 'e.provider_created_at', 'e.received_at', 'e.via', 'e.outcome', 'e.processed_at', 'e.attempts', 'e.last_error', 't.name as tenant_name']);
+        if (q.tenantId) query = query.where('e.tenant_id', '=', q.tenantId);
+        if (q.outcome) query = query.where('e.outcome', '=', q.outcome as 'pending');
+        if (q.type) query = query.where('e.type', '=', q.type);
         if (after) {
-          query = query.where((eb) => eb.or([eb('received_at', '<', after.at), eb.and([eb('received_at', '=', after.at), eb('provider_event_id', '<', after.id)])]));
+          query = query.where((eb) => eb.or([eb('e.received_at', '<', after.at), eb.and([eb('e.received_at', '=', after.at), eb('e.provider_event_id', '<', after.id)])]));
         }
-        return query.orderBy('received_at', 'desc').orderBy('provider_event_id', 'desc').limit(limit + 1).execute();
+        return query.orderBy('e.received_at', 'desc').orderBy('e.provider_event_id', 'desc').limit(limit + 1).execute();
       });
       return page(rows, limit, (r) => ({ at: r.received_at, id: r.provider_event_id }), (r) => ({
         id: r.provider_event_id,
         provider: r.provider,
         type: r.type,
         tenantId: r.tenant_id,
+        tenantName: r.tenant_name ?? null,
         objectId: r.object_id,
         createdAt: r.provider_created_at.toISOString(),
         receivedAt: r.received_at.toISOString(),

@@ -144,6 +144,18 @@ describe('reconciliation', () => {
     const runs = await t.app.inject({ method: 'GET', url: '/ops/api/billing/reconciliations', headers: bearer(opToken) });
     assert.equal(runs.json().data[0].id, started.json().runId);
     assert.equal(runs.json().data[0].trigger, 'operator');
+    assert.ok(page.data.every((d: { tenantName: string | null }) => typeof d.tenantName === 'string'), 'divergences name their business');
+
+    // A bare POST reconciles every business, as the README says: no body at all, or a JSON
+    // content type with nothing in it (what many HTTP clients send).
+    const bare = await t.app.inject({ method: 'POST', url: '/ops/api/billing/reconcile', headers: bearer(opToken) });
+    assert.equal(bare.statusCode, 200, bare.body);
+    assert.ok(bare.json().tenantsChecked >= 5);
+    const emptyJson = await t.app.inject({ method: 'POST', url: '/ops/api/billing/reconcile', headers: { ...bearer(opToken), 'content-type': 'application/json' } });
+    assert.equal(emptyJson.statusCode, 200, emptyJson.body);
+    assert.equal(emptyJson.json().tenantsChecked, bare.json().tenantsChecked);
+    const oneTenant = await t.app.inject({ method: 'GET', url: `/ops/api/billing/reconciliations?runId=${emptyJson.json().runId}`, headers: bearer(opToken) });
+    assert.deepEqual(oneTenant.json().data.map((r: { id: string }) => r.id), [emptyJson.json().runId], 'a run is found by its id');
 
     const events = await t.app.inject({ method: 'GET', url: '/ops/api/billing/events?outcome=applied&limit=5', headers: bearer(opToken) });
     assert.equal(events.statusCode, 200);

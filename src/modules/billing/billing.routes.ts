@@ -17,6 +17,12 @@ import {
   PaymentMethodBody,
   ReconcileBody,
   SubscriptionView,
+  DivergencePage,
+  BillingAlertPage,
+  ResolvedAlertView,
+  ReconcileRunPage,
+  ReconcileSummaryView,
+  WebhookEventPage,
 } from './billing.schemas.ts';
 
 const tags = ['billing'];
@@ -120,31 +126,36 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
 
   r.get('/ops/api/billing/divergences', {
     config: { access: { operator: true } },
-    schema: { tags: opsTags, summary: 'Differences reconciliation found between Brigade and the payment provider', querystring: OpsListQuery },
+    schema: { tags: opsTags, summary: 'Differences reconciliation found between Brigade and the payment provider', querystring: OpsListQuery, response: { 200: DivergencePage } },
     handler: async (req) => ops.divergences(req.query),
   });
 
   r.get('/ops/api/billing/alerts', {
     config: { access: { operator: true } },
-    schema: { tags: opsTags, summary: 'Billing alerts (disallowed transitions, persistent divergences, ...)', querystring: OpsListQuery },
+    schema: { tags: opsTags, summary: 'Billing alerts (disallowed transitions, persistent divergences, ...)', querystring: OpsListQuery, response: { 200: BillingAlertPage } },
     handler: async (req) => ops.alerts(req.query),
   });
 
   r.post('/ops/api/billing/alerts/:id/resolve', {
     config: { access: { operator: true } },
-    schema: { tags: opsTags, summary: 'Mark an alert handled', params: IdParams },
+    schema: { tags: opsTags, summary: 'Mark an alert handled', params: IdParams, response: { 200: ResolvedAlertView } },
     handler: async (req) => ops.resolveAlert(operatorOf(req), req.params.id),
   });
 
   r.get('/ops/api/billing/reconciliations', {
     config: { access: { operator: true } },
-    schema: { tags: opsTags, summary: 'Reconciliation runs, newest first', querystring: OpsListQuery },
+    schema: { tags: opsTags, summary: 'Reconciliation runs, newest first', querystring: OpsListQuery, response: { 200: ReconcileRunPage } },
     handler: async (req) => ops.runs(req.query),
   });
 
   r.post('/ops/api/billing/reconcile', {
     config: { access: { operator: true } },
-    schema: { tags: opsTags, summary: 'Reconcile now (every business, or one)', body: Type.Optional(ReconcileBody) },
+    schema: {
+      tags: opsTags,
+      summary: 'Reconcile now (every business, or one with {tenantId}); a bare POST reconciles every business. Answers with the run\'s summary',
+      body: Type.Optional(ReconcileBody),
+      response: { 200: ReconcileSummaryView },
+    },
     handler: async (req) => {
       const operator = operatorOf(req);
       req.log.info({ operatorId: operator.operatorId, tenantId: req.body?.tenantId ?? null }, 'billing: reconciliation requested by an operator');
@@ -170,6 +181,7 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
         },
         { additionalProperties: false },
       ),
+      response: { 200: WebhookEventPage },
     },
     handler: async (req) => ops.events(req.query),
   });

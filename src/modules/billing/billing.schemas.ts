@@ -115,3 +115,92 @@ export const OpsListQuery = Type.Object(
 export const ReconcileBody = Type.Object({ tenantId: Type.Optional(Type.String({ format: 'uuid' })) }, { additionalProperties: false });
 
 export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+// What operators read of billing (the ops API): pages of runs, divergences, alerts and events.
+const TenantName = Nullable(Type.String({ description: 'The business\'s name beside its id' }));
+const opsPage = <T extends Parameters<typeof Type.Array>[0]>(item: T) => Type.Object({ data: Type.Array(item), nextCursor: Nullable(Type.String()) });
+
+export const ReconcileSummaryView = Type.Object({
+  runId: Type.String({ format: 'uuid' }),
+  tenantsChecked: Type.Integer(),
+  divergences: Type.Integer({ description: 'Differences found between Brigade and the provider' }),
+  repaired: Type.Integer({ description: 'Of those, repaired from the provider' }),
+  eventsCaughtUp: Type.Integer({ description: 'Provider events fetched that had not arrived as webhooks' }),
+  eventsRetried: Type.Integer({ description: 'Stored events that were stuck and were queued again' }),
+  errors: Type.Integer(),
+  persistent: Type.Integer({ description: 'Divergences seen in the previous run as well (alerted)' }),
+  durationMs: Type.Integer(),
+});
+
+export const ReconcileRunPage = opsPage(
+  Type.Object({
+    id: Type.String({ format: 'uuid' }),
+    trigger: Type.String({ description: 'schedule, operator or cli' }),
+    tenantId: Nullable(Type.String({ format: 'uuid', description: 'null: every business' })),
+    tenantName: TenantName,
+    startedAt: Timestamp,
+    finishedAt: Nullable(Timestamp),
+    tenantsChecked: Type.Integer(),
+    divergences: Type.Integer(),
+    repaired: Type.Integer(),
+    eventsCaughtUp: Type.Integer(),
+    eventsRetried: Type.Integer(),
+    errors: Type.Integer(),
+    error: Nullable(Type.String()),
+  }),
+);
+
+export const DivergencePage = opsPage(
+  Type.Object({
+    id: Type.String({ format: 'uuid' }),
+    runId: Type.String({ format: 'uuid' }),
+    tenantId: Type.String({ format: 'uuid' }),
+    tenantName: TenantName,
+    field: Type.String({ description: 'status, plan, currentPeriodEnd, ...' }),
+    local: Type.Unknown({ description: 'What Brigade had' }),
+    provider: Type.Unknown({ description: 'What the provider says' }),
+    repaired: Type.Boolean(),
+    note: Nullable(Type.String()),
+    detectedAt: Timestamp,
+  }),
+);
+
+export const BillingAlertPage = opsPage(
+  Type.Object({
+    id: Type.String({ format: 'uuid' }),
+    kind: Type.String(),
+    tenantId: Nullable(Type.String({ format: 'uuid' })),
+    tenantName: TenantName,
+    message: Type.String(),
+    details: Type.Record(Type.String(), Type.Unknown()),
+    occurrences: Type.Integer(),
+    firstSeenAt: Timestamp,
+    lastSeenAt: Timestamp,
+    resolvedAt: Nullable(Timestamp),
+    resolvedBy: Nullable(Type.String()),
+  }),
+);
+
+export const ResolvedAlertView = Type.Object({ id: Type.String({ format: 'uuid' }), resolvedAt: Timestamp, resolvedBy: Type.String() });
+
+export const WebhookEventPage = opsPage(
+  Type.Object({
+    id: Type.String({ description: 'The provider\'s event id' }),
+    provider: Type.String(),
+    type: Type.String(),
+    tenantId: Nullable(Type.String({ format: 'uuid' })),
+    tenantName: TenantName,
+    objectId: Nullable(Type.String()),
+    createdAt: Timestamp,
+    receivedAt: Timestamp,
+    via: Type.Unsafe<'webhook' | 'catch_up'>({ type: 'string', enum: ['webhook', 'catch_up'] }),
+    outcome: Type.Unsafe<'pending' | 'applied' | 'ignored' | 'unmatched' | 'failed'>({
+      type: 'string',
+      enum: ['pending', 'applied', 'ignored', 'unmatched', 'failed'],
+      description: 'pending: stored, its job not yet done; applied; ignored (a type Brigade does not act on); unmatched (no business); failed',
+    }),
+    processedAt: Nullable(Timestamp),
+    attempts: Type.Integer(),
+    lastError: Nullable(Type.String()),
+  }),
+);

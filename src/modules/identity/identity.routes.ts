@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { scopeOf } from '../access/index.ts';
+import { Type } from 'typebox';
+import { scopeOf, operatorOf } from '../access/index.ts';
 import { SignupBody, LoginBody, SessionResponse, MeResponse, OperatorLoginBody, PasswordResetBody, PasswordResetAccepted, PasswordResetConfirmBody } from './identity.schemas.ts';
 import type { IdentityService, ClientMeta } from './identity.service.ts';
 import type { OperatorsService } from './operators.service.ts';
@@ -70,7 +71,21 @@ export async function identityRoutes(app: FastifyInstance, opts: { identity: Ide
 
   r.post('/ops/api/login', {
     config: { access: { public: true } },
-    schema: { tags: ['ops'], summary: 'Operator login', body: OperatorLoginBody },
+    schema: {
+      tags: ['ops'],
+      summary: 'Operator login: an operator token for /ops/api (12 hours)',
+      body: OperatorLoginBody,
+      response: { 200: Type.Object({ token: Type.String({ description: 'Send as Authorization: Bearer on /ops/api' }) }) },
+    },
     handler: async (req) => operators.login(req.body, clientMeta(req)),
+  });
+
+  r.post('/ops/api/logout', {
+    config: { access: { operator: true } },
+    schema: { tags: ['ops'], summary: 'End this operator token\'s session', response: { 204: Type.Null({ description: 'Signed out' }) } },
+    handler: async (req, reply) => {
+      await operators.logout(operatorOf(req));
+      return reply.code(204).send(null);
+    },
   });
 }

@@ -51,6 +51,20 @@ export function operatorsService(platform: Platform) {
       return { token };
     },
 
+    /** Ends an operator's session: its token is refused from the next request on. */
+    async logout(op: OperatorScope): Promise<void> {
+      await tenancy.withSystem('operators: close session', (trx) =>
+        trx.updateTable('operator_sessions').set({ revoked_at: new Date() }).where('id', '=', op.sessionId).where('revoked_at', 'is', null).execute(),
+      );
+    },
+
+    async sessionExpiry(op: OperatorScope): Promise<Date | null> {
+      const row = await tenancy.withSystem('operators: session expiry', (trx) =>
+        trx.selectFrom('operator_sessions').select('expires_at').where('id', '=', op.sessionId).executeTakeFirst(),
+      );
+      return row?.expires_at ?? null;
+    },
+
     async authenticate(token: string, meta: ClientMeta): Promise<OperatorScope | null> {
       if (token.length > 200) return null;
       const row = await tenancy.withSystem('operators: authenticate', (trx) =>

@@ -4,7 +4,7 @@ import { pageOf } from '../../platform/http/pagination.ts';
 import { scopeOf, operatorOf } from '../access/index.ts';
 import { auditPageIn, AuditQuery, AuditEventView } from '../audit/index.ts';
 import { MembersQuery, MemberView, type MembersService } from '../members/index.ts';
-import { GrantSupportBody, SupportGrantResponse, SupportGrantsQuery, SupportGrantView, GrantParams, TenantParams } from './support.schemas.ts';
+import { GrantSupportBody, SupportGrantResponse, SupportGrantsQuery, SupportGrantView, GrantParams, TenantParams, OpenGrantPage } from './support.schemas.ts';
 import type { SupportService } from './support.service.ts';
 
 export async function supportRoutes(app: FastifyInstance, opts: { support: SupportService; members: MembersService }) {
@@ -39,12 +39,12 @@ export async function supportRoutes(app: FastifyInstance, opts: { support: Suppo
 
   r.get('/ops/api/support-grants', {
     config: { access: { operator: true } },
-    schema: { tags: ['ops'], summary: 'Businesses that have granted support access now' },
+    schema: { tags: ['ops'], summary: 'Businesses that have granted support access now', response: { 200: OpenGrantPage } },
     handler: async () => support.openGrants(),
   });
 
   r.get('/ops/api/tenants/:tenantId/members', {
-    config: { access: { operator: true } },
+    config: { access: { operator: true }, activity: 'support.read_members' },
     schema: {
       tags: ['ops'],
       summary: 'A business\'s members, under its support grant (written into its audit log)',
@@ -59,7 +59,7 @@ export async function supportRoutes(app: FastifyInstance, opts: { support: Suppo
   });
 
   r.get('/ops/api/tenants/:tenantId/audit-events', {
-    config: { access: { operator: true } },
+    config: { access: { operator: true }, activity: 'support.read_audit_events' },
     schema: {
       tags: ['ops'],
       summary: 'A business\'s audit log, under its support grant (the reading itself is logged there)',

@@ -28,3 +28,17 @@ export const SupportGrantResponse = Type.Object({ supportGrant: SupportGrantView
 export const SupportGrantsQuery = Type.Object(PageQuery, { additionalProperties: false });
 export const GrantParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 export const TenantParams = Type.Object({ tenantId: Type.String({ format: 'uuid' }) });
+
+/** For operators: where they may read now (grant metadata, no tenant data). */
+export const OpenGrantPage = Type.Object({
+  data: Type.Array(
+    Type.Object({
+      id: Type.String({ format: 'uuid' }),
+      tenant: Type.Object({ id: Type.String({ format: 'uuid' }), name: Type.String(), slug: Type.String() }),
+      reason: Type.String(),
+      createdAt: Type.String({ format: 'date-time' }),
+      expiresAt: Type.String({ format: 'date-time' }),
+    }),
+  ),
+  nextCursor: Nullable(Type.String()),
+});

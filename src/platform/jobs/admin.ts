@@ -43,6 +43,17 @@ export interface JobOperation {
   newJobId: string | null;
 }
 
+/** A job linked to another by a replay: which, its state now, and who replayed it, when and why. */
+export interface JobLink {
+  queue: string;
+  id: string;
+  type: string;
+  state: JobState;
+  replayedAt: string;
+  replayedBy: string;
+  reason: string | null;
+}
+
 export interface JobDetail extends JobSummary {
   data: Record<string, unknown>;
   stacktrace: string[];
@@ -50,12 +61,32 @@ export interface JobDetail extends JobSummary {
   replayedAs: string | null;
   history: JobAttempt[];
   operations: JobOperation[];
+  /** The jobs this one replays, back to the first, oldest first (each with the replay that made the next). */
+  ancestors: JobLink[];
+  /** The jobs replaying this one, in order (a completed job may be replayed more than once). */
+  replays: JobLink[];
 }
 
 export interface JobFilter {
   queue?: string;
   tenantId?: string;
   type?: string;
+  /** Finished (or, for live states, created) at or after this instant. */
+  from?: string;
+  /** Finished (or created) before this instant. */
+  to?: string;
+}
+
+/** What a bulk action did: the jobs it acted on, the ones that were no longer dead, the ones it could not. */
+export interface BulkOutcome<T> {
+  bulkId: string;
+  /** Jobs acted on (replayed or discarded); kept for callers of the first version. */
+  count: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  jobs: T[];
+  problems: { queue: string; id: string; outcome: 'skipped' | 'failed'; detail: string }[];
 }
 
 /** Who acts: an operator (from the ops API) or a shell user (from the CLI). */
@@ -146,6 +177,26 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
     );
   }
 
+  /**
+   * The outbox as a queue: rows not yet handed to BullMQ, those already due, and how long the
+   * oldest due one has waited (the relay's lag; it grows when a tenant is over its cap or the
+   * relay cannot reach Redis).
+   */
+  async function outboxLag(): Promise<{ pending: number; due: number; oldestDueAt: string | null; lagSeconds: number }> {
+    const row = await tenancy.withSystem('ops: outbox lag', async (trx) =>
+      (await sql<{ pending: string; due: string; oldest: Date | null; now: Date }>`
+        SELECT count(*) AS pending, count(*) FILTER (WHERE run_at <= now()) AS due,
+               min(run_at) FILTER (WHERE run_at <= now()) AS oldest, now() AS now
+        FROM outbox WHERE relayed_at IS NULL`.execute(trx)).rows[0]!,
+    );
+    return {
+      pending: Number(row.pending),
+      due: Number(row.due),
+      oldestDueAt: iso(row.oldest),
+      lagSeconds: row.oldest ? Math.max(0, Math.round((row.now.getTime() - row.oldest.getTime()) / 1000)) : 0,
+    };
+  }
+
   async function listJobs(state: ListableState, filter: JobFilter, limit: number, cursor?: string): Promise<{ data: JobSummary[]; nextCursor: string | null }> {
     if (filter.queue) requireQueue(filter.queue);
     if (filter.tenantId && !UUID.test(filter.tenantId)) return { data: [], nextCursor: null };
@@ -156,6 +207,8 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
         if (filter.queue) query = query.where('queue', '=', filter.queue);
         if (filter.tenantId) query = query.where('tenant_id', '=', filter.tenantId);
         if (filter.type) query = query.where('type', '=', filter.type);
+        if (filter.from) query = query.where('died_at', '>=', new Date(filter.from));
+        if (filter.to) query = query.where('died_at', '<', new Date(filter.to));
         if (after) query = query.where(sql<boolean>`(died_at, job_id) < (${String(after[0])}::timestamptz, ${String(after[1])})`);
         return query.orderBy('died_at', 'desc').orderBy('job_id', 'desc').limit(limit + 1).execute();
       });
@@ -187,6 +240,8 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
         if (filter.queue) query = query.where('r.queue', '=', filter.queue);
         if (filter.tenantId) query = query.where('r.tenant_id', '=', filter.tenantId);
         if (filter.type) query = query.where('r.type', '=', filter.type);
+        if (filter.from) query = query.where('r.finished_at', '>=', new Date(filter.from));
+        if (filter.to) query = query.where('r.finished_at', '<', new Date(filter.to));
         if (after) query = query.where(sql<boolean>`(r.finished_at, r.id) < (${String(after[0])}::timestamptz, ${String(after[1])}::bigint)`);
         return query.orderBy('r.finished_at', 'desc').orderBy('r.id', 'desc').limit(limit + 1).execute();
       });
@@ -218,6 +273,8 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
         const s = summaryOfBull(job, state);
         if (filter.tenantId && s.tenantId !== filter.tenantId) continue;
         if (filter.type && s.type !== filter.type) continue;
+        if (filter.from && job.timestamp < Date.parse(filter.from)) continue;
+        if (filter.to && job.timestamp >= Date.parse(filter.to)) continue;
         out.push(s);
       }
     }
@@ -241,7 +298,71 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
     };
   }
 
+  /** One job with the chain of replays it belongs to. */
   async function getJob(queue: string, id: string): Promise<JobDetail | null> {
+    const job = await readJob(queue, id);
+    if (!job) return null;
+    const { up, down } = await tenancy.withSystem('ops: replay chain of a job', async (trx) => ({
+      // Back through the replays that led here (bounded: a chain longer than this is a loop of mistakes).
+      up: await sql<{ queue: string; job_id: string; new_job_id: string; actor: string; reason: string | null; at: Date; depth: number }>`
+        WITH RECURSIVE up AS (
+          SELECT queue, job_id, new_job_id, actor, reason, at, 1 AS depth FROM job_operations WHERE action = 'replay' AND new_job_id = ${id}
+          UNION ALL
+          SELECT o.queue, o.job_id, o.new_job_id, o.actor, o.reason, o.at, up.depth + 1
+          FROM job_operations o JOIN up ON o.action = 'replay' AND o.new_job_id = up.job_id
+          WHERE up.depth < 20
+        )
+        SELECT * FROM up ORDER BY depth DESC`.execute(trx),
+      down: await trx
+        .selectFrom('job_operations')
+        .select(['queue', 'job_id', 'new_job_id', 'actor', 'reason', 'at'])
+        .where('action', '=', 'replay')
+        .where('queue', '=', queue)
+        .where('job_id', '=', id)
+        .orderBy('at')
+        .limit(20)
+        .execute(),
+    }));
+    const stateOf = async (q: string, jobId: string) => (await readJob(q, jobId))?.state ?? 'waiting';
+    const ancestors: JobLink[] = [];
+    for (const o of up.rows) {
+      ancestors.push({ queue: o.queue, id: o.job_id, type: job.type, state: await stateOf(o.queue, o.job_id), replayedAt: iso(o.at)!, replayedBy: o.actor, reason: o.reason });
+    }
+    const replays: JobLink[] = [];
+    for (const o of down) {
+      if (!o.new_job_id) continue;
+      const target = registry.queueOf(job.type);
+      replays.push({ queue: target, id: o.new_job_id, type: job.type, state: await stateOf(target, o.new_job_id), replayedAt: iso(o.at)!, replayedBy: o.actor, reason: o.reason });
+    }
+    return { ...job, ancestors, replays };
+  }
+
+  /** Every queue holding a job with this id (ids are UUIDs for tenant jobs, so usually one). */
+  async function findJobs(id: string): Promise<JobSummary[]> {
+    if (id.length > 200) return [];
+    const stored = await tenancy.withSystem('ops: find a job by id', async (trx) => {
+      const rows = await sql<{ queue: string }>`
+        SELECT queue FROM dead_jobs WHERE job_id = ${id}
+        UNION SELECT queue FROM job_runs WHERE job_id = ${id}`.execute(trx);
+      const outbox = UUID.test(id) ? await trx.selectFrom('outbox').select('type').where('id', '=', id).executeTakeFirst() : undefined;
+      return [...rows.rows.map((r) => r.queue), ...(outbox ? [registry.queueOf(outbox.type)] : [])];
+    });
+    const candidates = new Set(stored.filter((name) => registry.queues.includes(name)));
+    for (const name of registry.queues) {
+      if (!candidates.has(name) && (await bullJob(name, id))) candidates.add(name);
+    }
+    const found: JobSummary[] = [];
+    for (const name of candidates) {
+      const job = await readJob(name, id);
+      if (job) {
+        const { queue, type, tenantId, state, attempts, failedReason, createdAt, finishedAt, replayOf } = job;
+        found.push({ queue, id, type, tenantId, state, attempts, failedReason, createdAt, finishedAt, replayOf });
+      }
+    }
+    return found;
+  }
+
+  async function readJob(queue: string, id: string): Promise<Omit<JobDetail, 'ancestors' | 'replays'> | null> {
     requireQueue(queue);
     if (id.length > 200) return null;
     // Redis first, then Postgres: a worker records an attempt in Postgres before BullMQ moves
@@ -336,8 +457,8 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
    * A tenant job goes through the outbox like any other, so it keeps its tenant's fair share
    * and survives Redis being away; a system job goes straight to its queue.
    */
-  async function replay(queue: string, id: string, actor: Actor, reason: string | null, bulkId: string | null = null): Promise<{ queue: string; id: string; replayOf: string }> {
-    const job = await getJob(queue, id);
+  async function replay(queue: string, id: string, actor: Actor, reason: string | null, bulkId: string | null = null): Promise<{ queue: string; id: string; replayOf: string; tenantId: string | null }> {
+    const job = await readJob(queue, id);
     if (!job) throw new AppError('not_found', `There is no job ${id} in queue ${queue}.`);
     if (!['dead', 'replayed', 'discarded', 'completed'].includes(job.state)) {
       throw new AppError('invalid_state', `Job ${id} is ${job.state}; only dead or completed jobs can be replayed.`, { state: job.state });
@@ -366,7 +487,7 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
       });
     }
     log.info({ queue, jobId: id, newJobId: newId, actor: actor.name, reason }, 'job replayed');
-    return { queue: targetQueue, id: newId, replayOf: id };
+    return { queue: targetQueue, id: newId, replayOf: id, tenantId: job.tenantId };
   }
 
   async function markResolved(trx: Tx, queue: string, id: string, resolution: 'replayed' | 'discarded', actor: Actor, reason: string | null, replayedAs: string | null) {
@@ -391,7 +512,7 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
       return 'ok' as const;
     });
     if (done === 'missing') {
-      const job = await getJob(queue, id);
+      const job = await readJob(queue, id);
       if (!job) throw new AppError('not_found', `There is no job ${id} in queue ${queue}.`);
       throw new AppError('invalid_state', `Job ${id} is ${job.state}; only dead jobs can be discarded.`, { state: job.state });
     }
@@ -410,23 +531,40 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
       if (filter.queue) query = query.where('queue', '=', filter.queue);
       if (filter.tenantId) query = query.where('tenant_id', '=', filter.tenantId);
       if (filter.type) query = query.where('type', '=', filter.type);
+      if (filter.from) query = query.where('died_at', '>=', new Date(filter.from));
+      if (filter.to) query = query.where('died_at', '<', new Date(filter.to));
       return query.orderBy('died_at').limit(limit).execute();
     });
   }
 
-  async function replayMatching(filter: JobFilter, actor: Actor, reason: string | null, limit: number) {
+  /**
+   * Acts on each dead job of a filter in turn. One job's failure does not stop the rest: a job
+   * another operator resolved meanwhile is skipped, any other error is counted as failed, and
+   * the outcome says which.
+   */
+  async function eachMatching<T>(filter: JobFilter, limit: number, act: (queue: string, id: string, bulkId: string) => Promise<T>): Promise<BulkOutcome<T>> {
     const bulkId = crypto.randomUUID();
-    const jobs: { queue: string; id: string; replayOf: string }[] = [];
-    for (const d of await deadMatching(filter, limit)) jobs.push(await replay(d.queue, d.job_id, actor, reason, bulkId));
-    return { bulkId, count: jobs.length, jobs };
+    const outcome: BulkOutcome<T> = { bulkId, count: 0, done: 0, skipped: 0, failed: 0, jobs: [], problems: [] };
+    for (const d of await deadMatching(filter, limit)) {
+      try {
+        outcome.jobs.push(await act(d.queue, d.job_id, bulkId));
+        outcome.done++;
+      } catch (err) {
+        const skipped = err instanceof AppError && (err.code === 'invalid_state' || err.code === 'not_found');
+        if (!skipped) log.warn({ err, queue: d.queue, jobId: d.job_id }, 'bulk job action failed');
+        outcome[skipped ? 'skipped' : 'failed']++;
+        outcome.problems.push({ queue: d.queue, id: d.job_id, outcome: skipped ? 'skipped' : 'failed', detail: err instanceof AppError ? err.detail : 'The action failed; the log has the error.' });
+      }
+    }
+    outcome.count = outcome.done;
+    return outcome;
   }
 
-  async function discardMatching(filter: JobFilter, actor: Actor, reason: string | null, limit: number) {
-    const bulkId = crypto.randomUUID();
-    const jobs: { queue: string; id: string; state: 'discarded' }[] = [];
-    for (const d of await deadMatching(filter, limit)) jobs.push(await discard(d.queue, d.job_id, actor, reason, bulkId));
-    return { bulkId, count: jobs.length, jobs };
-  }
+  const replayMatching = (filter: JobFilter, actor: Actor, reason: string | null, limit: number) =>
+    eachMatching(filter, limit, (queue, id, bulkId) => replay(queue, id, actor, reason, bulkId));
+
+  const discardMatching = (filter: JobFilter, actor: Actor, reason: string | null, limit: number) =>
+    eachMatching(filter, limit, (queue, id, bulkId) => discard(queue, id, actor, reason, bulkId));
 
   async function listMails(filter: { to?: string; tenantId?: string }, limit: number, cursor?: string) {
     const after = decodeCursor(cursor);
@@ -458,8 +596,10 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
 
   return {
     queueCounts,
+    outboxLag,
     listJobs,
     getJob,
+    findJobs,
     replay,
     replayMatching,
     discard,
