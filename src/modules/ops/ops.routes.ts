@@ -24,6 +24,8 @@ import {
   MailPage,
   OperatorMeView,
   ActivityPage,
+  ThroughputQuery,
+  ThroughputView,
 } from './ops.schemas.ts';
 import { withTenantNames } from './ops.tenants.ts';
 import { opsActivity } from './ops.activity.ts';
@@ -81,6 +83,12 @@ export async function opsRoutes(app: FastifyInstance, opts: OpsRoutesOptions) {
       const page = await jobs.listJobs(state, filter, limit, cursor);
       return { data: await withTenantNames(tenancy, page.data), nextCursor: page.nextCursor };
     },
+  });
+
+  r.get('/ops/api/jobs/throughput', {
+    config: operator,
+    schema: { tags, summary: 'Job attempts finished per minute, completed and failed, over the last minutes', querystring: ThroughputQuery, response: { 200: ThroughputView } },
+    handler: async (req) => ({ data: await jobs.throughput(req.query.minutes) }),
   });
 
   r.get('/ops/api/jobs/lookup', {

@@ -219,3 +219,8 @@ export const ActivityPage = page(
 );
 
 export const LoginView = Type.Object({ token: Type.String({ description: 'An operator token: send as Authorization: Bearer on /ops/api' }) });
+
+export const ThroughputQuery = Type.Object({ minutes: Type.Integer({ minimum: 5, maximum: 1440, default: 60 }) }, { additionalProperties: false });
+export const ThroughputView = Type.Object({
+  data: Type.Array(Type.Object({ at: Timestamp, completed: Type.Integer(), failed: Type.Integer({ description: 'Attempts that failed or were lost with their worker' }) })),
+});

@@ -197,6 +197,18 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
     };
   }
 
+  /** Attempts finished per minute over the last `minutes`, completed and failed: the overview's chart. */
+  async function throughput(minutes: number): Promise<{ at: string; completed: number; failed: number }[]> {
+    const rows = await tenancy.withSystem('ops: job throughput', async (trx) =>
+      (await sql<{ at: Date; completed: string; failed: string }>`
+        SELECT m.at, count(r.id) FILTER (WHERE r.state = 'completed') AS completed, count(r.id) FILTER (WHERE r.state <> 'completed') AS failed
+        FROM generate_series(date_trunc('minute', now()) - make_interval(mins => ${minutes - 1}), date_trunc('minute', now()), interval '1 minute') AS m(at)
+        LEFT JOIN job_runs r ON r.finished_at >= m.at AND r.finished_at < m.at + interval '1 minute'
+        GROUP BY m.at ORDER BY m.at`.execute(trx)).rows,
+    );
+    return rows.map((r) => ({ at: iso(r.at)!, completed: Number(r.completed), failed: Number(r.failed) }));
+  }
+
   async function listJobs(state: ListableState, filter: JobFilter, limit: number, cursor?: string): Promise<{ data: JobSummary[]; nextCursor: string | null }> {
     if (filter.queue) requireQueue(filter.queue);
     if (filter.tenantId && !UUID.test(filter.tenantId)) return { data: [], nextCursor: null };
@@ -597,6 +609,7 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
   return {
     queueCounts,
     outboxLag,
+    throughput,
     listJobs,
     getJob,
     findJobs,

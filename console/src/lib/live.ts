@@ -1,0 +1,63 @@
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError } from '../api/client';
+
+export interface Live<T> {
+  data: T | undefined;
+  error: ApiError | null;
+  /** True only while nothing has been shown yet for the current query. */
+  loading: boolean;
+  /** A refresh is under way with the last answer still on screen. */
+  refreshing: boolean;
+  updatedAt: number | null;
+  refresh(): void;
+}
+
+/**
+ * Data that stays current without moving the operator: the last answer stays on screen while
+ * the next is fetched (no flash, scroll and focus kept), refreshes pause while the tab is
+ * hidden, and a changed query (`key`) starts afresh. A refresh that fails keeps the data and
+ * shows the error beside it.
+ */
+export function useLive<T>(fetch: () => Promise<T>, key: string, intervalMs = 5000): Live<T> {
+  const [state, setState] = useState<{ key: string; data?: T; error: ApiError | null; updatedAt: number | null }>({ key, error: null, updatedAt: null });
+  const [refreshing, setRefreshing] = useState(false);
+  const fetchRef = useRef(fetch);
+  fetchRef.current = fetch;
+  const generation = useRef(0);
+
+  const run = useCallback(() => {
+    const mine = ++generation.current;
+    setRefreshing(true);
+    fetchRef.current().then(
+      (data) => mine === generation.current && setState({ key, data, error: null, updatedAt: Date.now() }),
+      (err: unknown) =>
+        mine === generation.current &&
+        setState((s) => ({ ...s, key, error: err instanceof ApiError ? err : new ApiError({ type: 'about:blank', title: 'Error', status: 0, code: 'client_error', detail: String(err) }, 0) })),
+    ).finally(() => mine === generation.current && setRefreshing(false));
+  }, [key]);
+
+  useEffect(() => {
+    run();
+    if (intervalMs <= 0) return;
+    const timer = setInterval(() => {
+      if (!document.hidden) run();
+    }, intervalMs);
+    const visible = () => !document.hidden && run();
+    document.addEventListener('visibilitychange', visible);
+    return () => {
+      clearInterval(timer);
+      document.removeEventListener('visibilitychange', visible);
+      generation.current++;
+    };
+  }, [run, intervalMs]);
+
+  const current = state.key === key;
+  return {
+    data: current ? state.data : undefined,
+    error: current ? state.error : null,
+    loading: !current || (state.data === undefined && state.error === null),
+    refreshing,
+    updatedAt: current ? state.updatedAt : null,
+    refresh: run,
+  };
+}

@@ -1,0 +1,289 @@
+/**
+ * The operations console end to end, as an operator on call uses it: the real app and job
+ * runtime on real PostgreSQL and Redis, the payment simulator, a real SMTP server that comes
+ * up mid-test, and Debian's Chromium driven by playwright-core (no browser download).
+ * Screenshots of the main pages go to test-output/screenshots/ (ignored by git) for a person.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { SMTPServer } from 'smtp-server';
+import { bearer, eventually } from '../harness.ts';
+import { billingTestContext, type BillingTestContext } from '../../src/modules/billing/billing.fixtures.ts';
+import { operatorsService } from '../../src/modules/identity/index.ts';
+import { consoleDist } from '../../src/modules/ops/index.ts';
+import { startJobs, type JobsRuntime } from '../../src/platform/jobs/index.ts';
+import { jobRegistry } from '../../src/jobs.ts';
+import type { Session } from '../harness.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const shots = path.join(root, 'test-output/screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const OPERATOR = { email: 'oncall@brigade.test', password: 'operator password 1' };
+const WAIT = 30_000;
+
+let t: BillingTestContext;
+let runtime: JobsRuntime;
+let context: BrowserContext;
+let page: Page;
+let base: string;
+let smtpPort: number;
+let smtp: SMTPServer | null = null;
+const delivered: string[] = [];
+let business: Session;
+let profile: string;
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startSmtp(port: number): Promise<SMTPServer> {
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    onData(stream, _session, done) {
+      let data = '';
+      stream.on('data', (c: Buffer) => (data += c.toString()));
+      stream.on('end', () => {
+        delivered.push(data);
+        done();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return server;
+}
+
+const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
+
+before(async () => {
+  if (!fs.existsSync(path.join(consoleDist, 'index.html'))) throw new Error('console/dist is missing: `npm install` (or `npm run build:console`) builds the console');
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+  fs.mkdirSync(shots, { recursive: true });
+  // SMTP is configured but nothing listens there yet: mail jobs fail until it comes up.
+  smtpPort = await freePort();
+  t = await billingTestContext({ env: { SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, BRIGADE_JOB_ATTEMPTS: '2' } });
+  base = `http://127.0.0.1:${(t.app.server.address() as net.AddressInfo).port}`;
+  await operatorsService(t.platform).createOperator({ ...OPERATOR, name: 'Olga On-call' });
+  // Provisioned at the provider before the job runtime starts, so billing's own test helpers
+  // and the workers never run the same job.
+  business = await t.signup('Harbour Café');
+  runtime = await startJobs(t.platform, jobRegistry(), { pollMs: 200, schedulers: false });
+
+  profile = fs.mkdtempSync(path.join(os.tmpdir(), 'brigade-e2e-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(WAIT);
+});
+
+after(async () => {
+  await context?.close();
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  await runtime?.close();
+  await new Promise((resolve) => (smtp ? smtp.close(() => resolve(undefined)) : resolve(undefined)));
+  await t?.close();
+});
+
+async function signIn() {
+  await page.goto(`${base}/ops/`);
+  await page.getByLabel('E-mail').fill(OPERATOR.email);
+  await page.getByLabel('Password').fill(OPERATOR.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await heading('Overview').waitFor();
+}
+
+test('an operator signs in and sees the queues', async () => {
+  await page.goto(`${base}/ops/jobs?state=dead`);
+  // A deep link before signing in shows the sign-in form, and the page itself after.
+  await page.getByRole('heading', { name: 'Brigade operations' }).waitFor();
+  await page.getByLabel('E-mail').fill(OPERATOR.email);
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').getByText('The e-mail address or the password is wrong.').waitFor();
+  await page.getByLabel('Password').fill(OPERATOR.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await heading('Jobs').waitFor();
+  assert.equal(new URL(page.url()).pathname, '/ops/jobs');
+
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Overview' }).click();
+  await heading('Overview').waitFor();
+  const mailRow = page.getByRole('row', { name: /^mail/ });
+  await mailRow.waitFor();
+  assert.deepEqual(
+    await page.locator('thead th').allInnerTexts().then((h) => h.slice(0, 8)),
+    ['Queue', 'Backlog', 'Waiting', 'Active', 'Delayed', 'Retrying', 'Dead', 'Completed'],
+  );
+  await page.getByText('Outbox lag').waitFor();
+  await shot('overview');
+});
+
+test('a mail job that failed for lack of SMTP is found dead with its reason, replayed from its page once the server is back, and seen completed and linked to the original', async () => {
+  // The welcome mail of the signup has used both attempts against a closed port.
+  const dead = await eventually(async () => {
+    const res = await t.app.inject({ method: 'GET', url: `/ops/api/jobs?state=dead&tenantId=${business.tenant.id}`, headers: bearer(await opToken()) });
+    return (res.json().data as { id: string; type: string; failedReason: string }[]).find((j) => j.type === 'mail.welcome');
+  }, 'the welcome mail to be dead', WAIT);
+  assert.match(dead.failedReason, /ECONNREFUSED|connect/i);
+
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Jobs' }).click();
+  await heading('Jobs').waitFor();
+  const row = page.getByRole('row').filter({ hasText: 'mail.welcome' }).filter({ hasText: 'Harbour Café' });
+  await row.waitFor();
+  assert.match(await row.innerText(), /dead/);
+  assert.match(await row.innerText(), /ECONNREFUSED|connect/i, 'the reason is in the list');
+  await shot('jobs-dead');
+
+  // Found by id as well.
+  await page.getByRole('textbox', { name: 'Find a job by id' }).fill(dead.id);
+  await page.getByRole('button', { name: 'Find' }).click();
+  await page.waitForURL(`**/ops/jobs/mail/${dead.id}`);
+  await heading(/mail\.welcome/).waitFor();
+  await page.getByText('Attempt 2').waitFor();
+  assert.equal(await page.locator('.attempt').count(), 2, 'each attempt is laid out');
+  await page.locator('.attempt').last().locator('.stack').waitFor();
+  await shot('job-dead');
+
+  smtp = await startSmtp(smtpPort);
+  await page.getByRole('button', { name: 'Replay…' }).click();
+  await page.getByLabel(/Reason/).fill('SMTP server is back');
+  await page.getByRole('button', { name: 'Replay', exact: true }).click();
+  const outcome = page.getByRole('status').filter({ hasText: 'Replayed as' });
+  await outcome.getByText('completed').waitFor();
+  await outcome.getByText('It worked.').waitFor();
+  assert.equal(delivered.length, 1, 'the mail reached the SMTP server');
+  assert.match(delivered[0]!, /Welcome to Brigade/);
+
+  await outcome.getByRole('link').click();
+  await heading(/mail\.welcome/).waitFor();
+  assert.match(await page.locator('h1').innerText(), /completed/);
+  const chain = page.locator('.chain');
+  await chain.getByRole('link', { name: new RegExp(dead.id.slice(0, 8)) }).waitFor();
+  assert.match(await chain.innerText(), /replayed by oncall@brigade\.test/);
+  assert.match(await chain.innerText(), /SMTP server is back/);
+  await shot('job-replayed');
+
+  // The original now says where it went.
+  await chain.getByRole('link', { name: new RegExp(dead.id.slice(0, 8)) }).click();
+  await page.waitForURL(`**/ops/jobs/mail/${dead.id}`);
+  await page.locator('.chain').getByText('replayed as').waitFor();
+  assert.match(await page.locator('h1').innerText(), /replayed/);
+});
+
+test('a billing divergence is seen, reconciled and repaired', async () => {
+  const { subscriptionId } = await t.providerIds(business.tenant.id);
+  // A change at the provider whose webhook is lost: Brigade does not know.
+  t.sim.setFaults({ dropRate: 1 });
+  try {
+    await t.stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
+    await t.sim.flush();
+  } finally {
+    t.sim.setFaults({});
+  }
+  assert.equal((await t.getSubscription(business)).cancelAtPeriodEnd, false);
+
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Billing' }).click();
+  await heading('Billing').waitFor();
+  await page.getByLabel(/One business/).fill(business.tenant.id);
+  await page.getByRole('button', { name: 'Reconcile now' }).click();
+  const result = page.getByRole('status').filter({ hasText: /Run .*checked/ });
+  await result.waitFor();
+  assert.match(await result.innerText(), /1 divergences/);
+  const divergence = page.getByRole('row').filter({ hasText: 'cancelAtPeriodEnd' });
+  await divergence.waitFor();
+  assert.match(await divergence.innerText(), /Harbour Café/);
+  assert.match(await divergence.innerText(), /repaired/);
+  await shot('billing');
+  assert.equal((await t.getSubscription(business)).cancelAtPeriodEnd, true, 'Brigade now agrees with the provider');
+
+  await page.getByRole('tab', { name: 'Webhook events' }).click();
+  await page.getByRole('row').filter({ hasText: 'customer.subscription' }).first().waitFor();
+});
+
+test('support data is refused without a grant and shown with one', async () => {
+  await page.goto(`${base}/ops/tenants/${business.tenant.id}`);
+  await page.getByText('has not granted support access', { exact: false }).first().waitFor();
+  assert.equal(await page.getByRole('cell', { name: business.user.email }).count(), 0, 'no member is shown');
+  await shot('tenant-no-grant');
+
+  const granted = await t.app.inject({ method: 'POST', url: '/v1/support-grants', headers: bearer(business), payload: { reason: 'Ticket 4711: missing receipts', durationMinutes: 60 } });
+  assert.equal(granted.statusCode, 201, granted.body);
+  await page.reload();
+  await page.getByRole('cell', { name: business.user.email }).waitFor();
+  await page.getByText('Ticket 4711: missing receipts').waitFor();
+  await shot('tenant-granted');
+
+  // The reads are in the business's own audit log and in the operators' activity.
+  const audit = await t.platform.tenancy.withTenant({ tenantId: business.tenant.id }, (trx) =>
+    trx.selectFrom('audit_events').select(['action', 'actor_type']).where('action', '=', 'support_access.used').execute(),
+  );
+  assert.ok(audit.length >= 2 && audit.every((a) => a.actor_type === 'operator'));
+
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Activity' }).click();
+  await heading('Activity').waitFor();
+  for (const action of ['jobs.replay', 'billing.reconcile', 'support.read_members']) await page.getByRole('cell', { name: action }).first().waitFor();
+  assert.match(await page.getByRole('row').filter({ hasText: 'jobs.replay' }).first().innerText(), /SMTP server is back/);
+  assert.match(await page.getByRole('row').filter({ hasText: 'support.read_members' }).first().innerText(), /refused \(403\)|done \(200\)/);
+  await shot('activity');
+
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Mail' }).click();
+  await page.getByRole('note').getByText(`127.0.0.1:${smtpPort}`).waitFor();
+});
+
+test('at a narrow laptop width every page still reads, and the keyboard reaches the actions', async () => {
+  await page.setViewportSize({ width: 900, height: 800 });
+  await page.goto(`${base}/ops/jobs?state=completed`);
+  await heading('Jobs').waitFor();
+  await page.getByRole('row').filter({ hasText: 'mail.welcome' }).first().waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `the page does not scroll sideways (${overflow}px)`);
+  await shot('jobs-narrow');
+  // Tab from the top: the skip link first, then the sections.
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Overview');
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('signing out leaves nothing of the session on screen, and an expired token sends back to sign-in', async () => {
+  await page.goto(`${base}/ops/jobs?state=completed&tenantId=${business.tenant.id}`);
+  await page.getByRole('row').filter({ hasText: 'Harbour Café' }).first().waitFor();
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  const text = await page.locator('body').innerText();
+  assert.doesNotMatch(text, /Harbour Café|mail\.welcome/, 'no row of the last session is left');
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  await page.goBack();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  assert.doesNotMatch(await page.locator('body').innerText(), /Harbour Café/);
+  await shot('signed-out');
+
+  // Sign in again; the session then expires under the operator's feet.
+  await signIn();
+  await t.platform.tenancy.withSystem('test: expire operator sessions', (trx) => trx.updateTable('operator_sessions').set({ expires_at: new Date(Date.now() - 1000) }).execute());
+  await page.getByRole('button', { name: 'Refresh' }).first().click();
+  await page.getByText('Your session has ended. Sign in again to continue.').waitFor();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+});
+
+let cachedToken: string | null = null;
+async function opToken(): Promise<string> {
+  cachedToken ??= (await t.app.inject({ method: 'POST', url: '/ops/api/login', payload: OPERATOR })).json().token as string;
+  return cachedToken;
+}
