@@ -42,7 +42,11 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
     raw.post('/v1/billing/webhooks/stripe', {
       config: { access: { public: true } },
       bodyLimit: WEBHOOK_BODY_LIMIT,
-      schema: { tags, summary: 'The payment provider\'s webhooks (Stripe format and signature); 200 once stored', hide: false },
+      schema: {
+        tags,
+        summary: 'The payment provider\'s webhooks (Stripe format and signature); 200 once stored',
+        response: { 200: Type.Object({ received: Type.Literal(true), id: Type.String({ description: 'The provider\'s event id' }), duplicate: Type.Boolean({ description: 'Already stored: nothing done twice' }) }) },
+      },
       handler: async (req, reply) => {
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const header = req.headers['stripe-signature'];

@@ -29,10 +29,10 @@ export async function identityRoutes(app: FastifyInstance, opts: { identity: Ide
 
   r.post('/v1/auth/logout', {
     config: { access: { authenticated: true } },
-    schema: { tags: ['identity'], summary: 'End this token\'s session' },
+    schema: { tags: ['identity'], summary: 'End this token\'s session', response: { 204: Type.Null({ description: 'Signed out; the token is refused from now on' }) } },
     handler: async (req, reply) => {
       await identity.logout(scopeOf(req));
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 

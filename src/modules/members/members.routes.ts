@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { scopeOf } from '../access/index.ts';
 import { clientMeta, SessionResponse } from '../identity/index.ts';
 import { pageOf } from '../../platform/http/pagination.ts';
@@ -63,10 +64,10 @@ export async function membersRoutes(app: FastifyInstance, opts: { members: Membe
 
   r.delete('/v1/members/:id', {
     config: { access: { action: 'members.manage', branch: 'list' } },
-    schema: { tags: ['members'], summary: 'Remove a member: their tokens die at once (audited)', params: MemberParams },
+    schema: { tags: ['members'], summary: 'Remove a member: their tokens die at once (audited)', params: MemberParams, response: { 204: Type.Null({ description: 'Removed' }) } },
     handler: async (req, reply) => {
       await members.removeMember(scopeOf(req), req.params.id);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 

@@ -1,12 +1,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import fs from 'node:fs';
+import os from 'node:os';
+import Fastify from 'fastify';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Type } from 'typebox';
 import { createTestContext, aTenant, anOperator, bearer, eventually, problem, type TestContext } from '../../../test/harness.ts';
 import { jobRegistry } from '../../jobs.ts';
 import { defineJob, enqueueLater, startJobs, type JobsRuntime } from '../../platform/jobs/index.ts';
+import { installProblemHandlers } from '../../platform/http/problems.ts';
+import { consoleRoutes, loadConsole } from './index.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -220,4 +225,128 @@ test('`brigade jobs` lists, shows and replays jobs from a shell', async () => {
   assert.equal(original.replayedAs, out.id);
   assert.match(original.operations[0].actor, /^cli:/);
   assert.equal(original.operations[0].reason, 'shell test');
+});
+
+test('a job is found by its id in whichever queue holds it', async () => {
+  healed = false;
+  const owner = await aTenant(t.app);
+  const id = await deadJob(owner.tenant.id, 'findable');
+  const found = await ops('GET', `/ops/api/jobs/lookup?id=${id}`);
+  assert.equal(found.statusCode, 200);
+  assert.deepEqual(found.json().data.map((j: { queue: string; id: string; state: string; tenantName: string }) => [j.queue, j.id, j.state, j.tenantName]), [['test', id, 'dead', owner.tenant.name]]);
+  assert.deepEqual((await ops('GET', '/ops/api/jobs/lookup?id=no-such-job')).json().data, []);
+});
+
+test('the chain of replays reads both ways, with who replayed, when and why', async () => {
+  healed = false;
+  const owner = await aTenant(t.app);
+  const first = await deadJob(owner.tenant.id, 'chained');
+  const second = (await ops('POST', `/ops/api/jobs/test/${first}/replay`, { reason: 'try again' })).json().id as string;
+  await eventually(async () => (await ops('GET', `/ops/api/jobs/test/${second}`)).json().state === 'dead', 'the first replay to die too');
+  healed = true;
+  const third = (await ops('POST', `/ops/api/jobs/test/${second}/replay`, { reason: 'fixed now' })).json().id as string;
+  await eventually(async () => (await ops('GET', `/ops/api/jobs/test/${third}`)).json().state === 'completed', 'the second replay to complete');
+
+  const middle = (await ops('GET', `/ops/api/jobs/test/${second}`)).json();
+  assert.deepEqual(middle.ancestors.map((a: { id: string; state: string; reason: string }) => [a.id, a.state, a.reason]), [[first, 'replayed', 'try again']]);
+  assert.deepEqual(middle.replays.map((r: { id: string; state: string; reason: string }) => [r.id, r.state, r.reason]), [[third, 'completed', 'fixed now']]);
+  assert.match(middle.replays[0].replayedBy, /^operator:op\+/);
+  const last = (await ops('GET', `/ops/api/jobs/test/${third}`)).json();
+  assert.deepEqual(last.ancestors.map((a: { id: string }) => a.id), [first, second], 'oldest first, back to the first job');
+  assert.deepEqual(last.replays, []);
+});
+
+test('jobs are filtered by time, and a bulk replay says how many were replayed, skipped and failed', async () => {
+  healed = false;
+  const owner = await aTenant(t.app);
+  await deadJob(owner.tenant.id, 'timed');
+  const future = new Date(Date.now() + 3600_000).toISOString();
+  const past = new Date(Date.now() - 3600_000).toISOString();
+  assert.equal((await ops('GET', `/ops/api/jobs?state=dead&tenantId=${owner.tenant.id}&from=${future}`)).json().data.length, 0);
+  assert.equal((await ops('GET', `/ops/api/jobs?state=dead&tenantId=${owner.tenant.id}&from=${past}&to=${future}`)).json().data.length, 1);
+  healed = true;
+  const res = await ops('POST', '/ops/api/jobs/replay', { tenantId: owner.tenant.id, from: past, reason: 'bulk' });
+  assert.equal(res.statusCode, 202);
+  const body = res.json();
+  assert.deepEqual({ done: body.done, skipped: body.skipped, failed: body.failed, problems: body.problems }, { done: 1, skipped: 0, failed: 0, problems: [] });
+  // A bare POST (no body) of the bulk endpoint is the whole dead list: nothing left here.
+  const bare = await t.app.inject({ method: 'POST', url: '/ops/api/jobs/discard', headers: { ...bearer(op), 'content-type': 'application/json' } });
+  assert.equal(bare.statusCode, 200, bare.body);
+});
+
+test('every operator action is in the activity log: who, what, about which business, why, and how it ended', async () => {
+  healed = false;
+  const owner = await aTenant(t.app);
+  const id = await deadJob(owner.tenant.id, 'audited');
+  healed = true;
+  assert.equal((await ops('POST', `/ops/api/jobs/test/${id}/replay`, { reason: 'audit me' })).statusCode, 202);
+  assert.equal((await ops('POST', `/ops/api/jobs/test/${id}/discard`, { reason: 'too late' })).statusCode, 409);
+  await ops('GET', '/ops/api/queues');
+  const operatorId = (await ops('GET', '/ops/api/me')).json().operator.id;
+  const log = await eventually(async () => {
+    const r = (await ops('GET', `/ops/api/activity?operatorId=${operatorId}&limit=2`)).json();
+    return r.data[0]?.action === 'jobs.discard' ? r : null;
+  }, 'the activity to be recorded');
+  const aboutTenant = (await ops('GET', `/ops/api/activity?tenantId=${owner.tenant.id}`)).json();
+  assert.deepEqual(aboutTenant.data.map((a: { action: string }) => a.action), ['jobs.replay'], 'found by the business it was about');
+  const [discard, replay] = log.data;
+  assert.deepEqual(
+    { action: replay.action, target: replay.target, tenant: replay.tenantName, reason: replay.reason, status: replay.status, outcome: replay.outcome },
+    { action: 'jobs.replay', target: { queue: 'test', id }, tenant: owner.tenant.name, reason: 'audit me', status: 202, outcome: 'done' },
+  );
+  assert.match(replay.operator.email, /^op\+/);
+  assert.equal(replay.result.replayOf, id);
+  assert.deepEqual({ action: discard.action, status: discard.status, outcome: discard.outcome, code: discard.result.code }, { action: 'jobs.discard', status: 409, outcome: 'refused', code: 'invalid_state' });
+  const reads = (await ops('GET', '/ops/api/activity?action=queues')).json();
+  assert.equal(reads.data.length, 0, 'plain reads are not actions');
+});
+
+test('an operator sees who they are and how mail leaves; signing out ends the token', async () => {
+  const { token } = await anOperator(t);
+  const me = await t.app.inject({ method: 'GET', url: '/ops/api/me', headers: bearer(token) });
+  assert.equal(me.statusCode, 200);
+  assert.equal(me.json().operator.name, 'Oscar Operator');
+  assert.deepEqual(me.json().mail, { transport: 'catcher', smtpServer: null });
+  assert.ok(Date.parse(me.json().session.expiresAt) > Date.now());
+  const out = await t.app.inject({ method: 'POST', url: '/ops/api/logout', headers: bearer(token) });
+  assert.equal(out.statusCode, 204);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/ops/api/me', headers: bearer(token) })).statusCode, 401);
+});
+
+test('the console is served for every /ops path but /ops/api, its built files cached for good', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'console-dist-'));
+  fs.mkdirSync(path.join(dir, 'assets'));
+  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>console</title><script type="module" src="/ops/assets/app-1234.js"></script>');
+  fs.writeFileSync(path.join(dir, 'assets/app-1234.js'), `console.log(${JSON.stringify('x'.repeat(2000))});`);
+  const app = Fastify();
+  installProblemHandlers(app);
+  await app.register(consoleRoutes, { assets: loadConsole(dir) });
+  try {
+    for (const url of ['/ops', '/ops/', '/ops/jobs/mail/1234', '/ops/billing?view=events']) {
+      const res = await app.inject({ url });
+      assert.equal(res.statusCode, 200, url);
+      assert.match(res.body, /<title>console<\/title>/, url);
+      assert.equal(res.headers['cache-control'], 'no-cache', url);
+      assert.match(String(res.headers['content-security-policy']), /script-src 'self'/);
+    }
+    const asset = await app.inject({ url: '/ops/assets/app-1234.js', headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(asset.statusCode, 200);
+    assert.equal(asset.headers['content-encoding'], 'gzip');
+    assert.match(String(asset.headers['cache-control']), /immutable/);
+    assert.equal((await app.inject({ url: '/ops/assets/app-1234.js', headers: { 'if-none-match': String(asset.headers.etag) } })).statusCode, 304);
+    const gone = await app.inject({ url: '/ops/assets/app-old.js' });
+    assert.equal(gone.statusCode, 404, 'a missing built file is not the page');
+    const api = await app.inject({ url: '/ops/api/nothing-here' });
+    assert.equal(api.statusCode, 404);
+    assert.equal(problem(api).code, 'not_found');
+    const unbuilt = Fastify();
+    await unbuilt.register(consoleRoutes, { assets: null });
+    const page = await unbuilt.inject({ url: '/ops/jobs' });
+    assert.equal(page.statusCode, 503);
+    assert.match(page.body, /npm run build:console/);
+    await unbuilt.close();
+  } finally {
+    await app.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

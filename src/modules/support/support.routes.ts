@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { pageOf } from '../../platform/http/pagination.ts';
 import { scopeOf, operatorOf } from '../access/index.ts';
 import { auditPageIn, AuditQuery, AuditEventView } from '../audit/index.ts';
@@ -30,10 +31,10 @@ export async function supportRoutes(app: FastifyInstance, opts: { support: Suppo
 
   r.delete('/v1/support-grants/:id', {
     config: { access: { action: 'support_access.manage', branch: 'tenant' } },
-    schema: { tags: ['support'], summary: 'End support access at once (audited)', params: GrantParams },
+    schema: { tags: ['support'], summary: 'End support access at once (audited)', params: GrantParams, response: { 204: Type.Null({ description: 'Access ended' }) } },
     handler: async (req, reply) => {
       await support.revokeSupportAccess(scopeOf(req), req.params.id);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   });
 
