@@ -5,7 +5,7 @@ import { Type } from 'typebox';
 import type { Platform } from './platform/deps.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
 import { installProblemHandlers } from './platform/http/problems.ts';
-import { installRouteDocumentation, securitySchemes } from './platform/http/openapi.ts';
+import { installRouteDocumentation, documentTransform, securitySchemes } from './platform/http/openapi.ts';
 import { acceptBareBodies } from './platform/http/bodies.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { createMetrics } from './platform/metrics.ts';
@@ -70,7 +70,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     );
   });
 
-  // Before swagger and every route: each route's security and problem responses are filled in.
+  // Each route's security and problem responses are filled in as the document is built.
   installRouteDocumentation(app);
   await app.register(swagger, {
     openapi: {
@@ -80,6 +80,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     },
     // Shared schemas (Problem) keep their own names in components.schemas.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    transform: documentTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 

@@ -196,6 +196,18 @@ const matrix: Record<string, Case[]> = {
     { name: 'dead jobs of a tenant with none', expect: operatorOnly(200), request: async () => ({ method: 'POST', url: '/ops/api/jobs/discard', payload: { tenantId: crypto.randomUUID(), reason: 'matrix' } }) },
   ],
   'GET /ops/api/mails': [{ name: 'caught mails', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/mails' }) }],
+  'GET /ops/api/jobs/lookup': [{ name: 'a job by id', expect: operatorOnly(200), request: async (f) => ({ method: 'GET', url: `/ops/api/jobs/lookup?id=${await welcomeJobOf(f)}` }) }],
+  'GET /ops/api/jobs/throughput': [{ name: 'the last hour', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/jobs/throughput?minutes=60' }) }],
+  'GET /ops/api/activity': [{ name: 'what operators did', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/activity' }) }],
+  'GET /ops/api/me': [{ name: 'the signed-in operator', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/me' }) }],
+  'POST /ops/api/logout': [
+    {
+      name: 'signing out',
+      expect: operatorOnly(204),
+      // The operator signs out with a token of its own, so the shared one keeps working for the rows after.
+      request: async (f, _token, who) => ({ method: 'POST', url: '/ops/api/logout', ...(who === 'operator' ? { headers: { authorization: `Bearer ${(await anOperator(f.t)).token}` } } : {}) }),
+    },
+  ],
 };
 
 // Hospitality: a dish without a recipe (so paying needs no stock) and an inventory item, once.

@@ -7,6 +7,7 @@ import { Badge, Empty, ErrorBox, LiveView, PageHeader, Pager, TenantRef, Time, U
 
 const outcomes = ['pending', 'applied', 'ignored', 'unmatched', 'failed'] as const;
 type Outcome = (typeof outcomes)[number];
+const plural = (n: number, word: string) => `${count(n)} ${word}${n === 1 ? '' : 's'}`;
 const show = (v: unknown) => (v === null || v === undefined ? '—' : typeof v === 'string' ? v : JSON.stringify(v));
 
 /** Reconciliation runs and what they found, the webhook inbox, and a run started from here. */
@@ -69,7 +70,7 @@ function Reconcile() {
       {error ? <ErrorBox error={error} /> : null}
       {result ? (
         <p class="outcome" role="status">
-          Run <code>{shortId(result.runId)}</code>: {count(result.tenantsChecked)} checked, <strong>{count(result.divergences)} divergences</strong>, {count(result.repaired)} repaired,{' '}
+          Run <code>{shortId(result.runId)}</code>: {count(result.tenantsChecked)} checked, <strong>{plural(result.divergences, 'divergence')}</strong>, {count(result.repaired)} repaired,{' '}
           {count(result.errors)} errors, in {duration(result.durationMs)}.
         </p>
       ) : null}
@@ -81,7 +82,8 @@ function Runs() {
   const { query } = useLocation();
   const runId = query.get('runId');
   const cursor = query.get('cursor');
-  const runs = useLive(() => ok(api.GET('/ops/api/billing/reconciliations', { params: { query: { limit: 20 } } })), 'runs');
+  // Keyed by the selected run too: a run started from this page is listed at once.
+  const runs = useLive(() => ok(api.GET('/ops/api/billing/reconciliations', { params: { query: { limit: 20 } } })), `runs:${runId}`);
   const divergences = useLive(
     () => ok(api.GET('/ops/api/billing/divergences', { params: { query: { limit: 50, ...(runId ? { runId } : {}), ...(cursor ? { cursor } : {}) } } })),
     `div:${runId}:${cursor}`,

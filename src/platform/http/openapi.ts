@@ -4,8 +4,10 @@ import { Type } from 'typebox';
 /**
  * What the OpenAPI document says about every route without each route repeating it: who may
  * call it (the two token kinds are separate security schemes; public routes carry no lock) and
- * how it fails (RFC 9457 problem details). Applied by one onRoute hook, so a route added by
- * any module is documented the same way and the console's generated client knows every error.
+ * how it fails (RFC 9457 problem details). Applied to every route as the document is built, so a
+ * route added by any module is documented the same way and the console's generated client knows
+ * every error. Documentation only: the error responses never become serialization schemas (a
+ * problem document is built by toProblem alone, and a schema there would reject its extras).
  */
 
 /** RFC 9457 problem details, as every error leaves Brigade (see platform/errors). */
@@ -59,10 +61,10 @@ interface AccessConfig {
 
 type Schema = Record<string, unknown> & { response?: Record<string, unknown>; security?: { [name: string]: string[] }[]; hide?: boolean };
 
-/** Fills in security and error responses of one route's schema, keeping what it declares itself. */
-export function documentRoute(route: Pick<RouteOptions, 'url' | 'schema' | 'config'>): void {
-  const schema = (route.schema ?? {}) as Schema;
-  if (schema.hide) return;
+/** The route's schema with its security and error responses filled in (what it declares itself is kept). */
+export function documentedSchema(route: Pick<RouteOptions, "url" | "schema" | "config">): NonNullable<RouteOptions["schema"]> {
+  const schema = { ...((route.schema ?? {}) as Schema) };
+  if (schema.hide) return schema as NonNullable<RouteOptions['schema']>;
   const access = (route.config as { access?: AccessConfig } | undefined)?.access;
   const isPublic = !access || access.public === true;
   schema.security ??= isPublic ? [] : access.operator ? [{ operatorToken: [] }] : [{ tenantToken: [] }];
@@ -80,14 +82,16 @@ export function documentRoute(route: Pick<RouteOptions, 'url' | 'schema' | 'conf
     response[status] ??= { description: describe[status], content: { 'application/problem+json': { schema: problemRef } } };
   }
   schema.response = response;
-  route.schema = schema as RouteOptions["schema"];
+  return schema as NonNullable<RouteOptions['schema']>;
 }
 
-/**
- * Registers the Problem schema and the hook. Call before @fastify/swagger and before any route,
- * so the document and the serializers see the finished schemas.
- */
+/** Registers the Problem schema (components.schemas.Problem); call before @fastify/swagger. */
 export function installRouteDocumentation(app: FastifyInstance): void {
   app.addSchema(ProblemSchema);
-  app.addHook('onRoute', (route) => documentRoute(route));
 }
+
+/** @fastify/swagger's `transform`: every route as the document shows it. */
+export const documentTransform = ({ schema, url, route }: { schema: unknown; url: string; route: { config?: unknown } }) => ({
+  schema: documentedSchema({ url, schema: schema as RouteOptions['schema'], config: route.config as RouteOptions['config'] }),
+  url,
+});
