@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './schema.ts';
 import type { Logger } from '../log.ts';
 import { migrateToLatest } from './migrator.ts';
+import { createNotifications, type Notifications } from './listen.ts';
 
 // Return timestamps as Date, bigints as strings (never lose precision), numerics as strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
@@ -17,6 +18,8 @@ export interface Db {
   runtimeRole: string;
   ownerUrl: string;
   runtimeUrl: string;
+  /** The process's one LISTEN connection (it connects on the first subscription). */
+  notifications: Notifications;
   close(): Promise<void>;
 }
 
@@ -48,6 +51,8 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
     const runtimeUrl = runtime.toString();
     const runtimePool = new pg.Pool({ connectionString: runtimeUrl, max: opts.runtimePoolSize ?? 20, application_name: 'brigade' });
     runtimePool.on('error', (err) => log.error({ err }, 'idle runtime connection failed'));
+    // LISTEN needs no privilege: the runtime role is enough, and it owns nothing.
+    const notifications = createNotifications(runtimeUrl, log);
     return {
       runtimePool,
       ownerPool,
@@ -55,7 +60,9 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
       runtimeRole,
       ownerUrl: url,
       runtimeUrl,
+      notifications,
       close: async () => {
+        await notifications.close();
         await runtimePool.end();
         await system.destroy();
         // Kysely ends the pool only if it ever used it; without migrations it may not have,

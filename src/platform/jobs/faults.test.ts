@@ -189,7 +189,7 @@ test('PostgreSQL connections lost (backends terminated): the relay listens again
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   const relayBackend = async () =>
-    (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-listen-brigade_outbox'`, [t.dbName])).rows[0]?.pid as number | undefined;
+    (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-listen'`, [t.dbName])).rows[0]?.pid as number | undefined;
   try {
     const before = await relayBackend();
     assert.ok(before, 'the relay is listening');
