@@ -103,14 +103,17 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   });
 
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // Readiness tells "cannot reach" from "busy": PostgreSQL is probed on a connection of its own,
+  // never queued behind the request pool, so a saturated instance is not taken out of service.
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
-    const checks = await Promise.allSettled([
-      withTimeout(platform.db.runtimePool.query('SELECT 1'), 2000),
-      withTimeout(platform.redis.ping(), 2000),
+    const [pg, redis] = await Promise.all([
+      platform.db.probe(2000),
+      withTimeout(platform.redis.ping(), 2000).then(() => 'ok' as const, () => 'unreachable' as const),
     ]);
-    const [pg, redis] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'down'));
-    const ready = pg === 'ok' && redis === 'ok';
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres: pg, redis } });
+    const postgres = pg.state === 'ok' ? (pg.busy ? 'busy' : 'ok') : 'unreachable';
+    const ready = pg.state === 'ok' && redis === 'ok';
+    if (!ready) reply.header('Retry-After', '5');
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres, redis } });
   });
   app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);

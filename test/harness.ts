@@ -52,13 +52,20 @@ export async function createTestDatabase(): Promise<{ name: string; url: string;
  */
 export async function createTestContext(
   env: Record<string, string> = {},
-  opts: { tracing?: Tracing | null; log?: Logger; routes?: (app: FastifyInstance, platform: StartedPlatform) => Promise<void> | void; jobs?: AnyJobDefinition[] } = {},
+  opts: {
+    tracing?: Tracing | null;
+    log?: Logger;
+    routes?: (app: FastifyInstance, platform: StartedPlatform) => Promise<void> | void;
+    jobs?: AnyJobDefinition[];
+    /** Rewrites the database URL the platform uses (to go through a fault proxy, say). */
+    databaseUrl?: (url: string) => string;
+  } = {},
 ): Promise<TestContext> {
   const db = await createTestDatabase();
   const prefix = `bt${crypto.randomBytes(4).toString('hex')}`;
   const config = loadConfig({
     ...process.env,
-    DATABASE_URL: db.url,
+    DATABASE_URL: opts.databaseUrl ? opts.databaseUrl(db.url) : db.url,
     BRIGADE_QUEUE_PREFIX: prefix,
     BRIGADE_DEMO: 'false',
     BRIGADE_PASSWORD_COST: '10',

@@ -3,6 +3,7 @@ import type { Platform } from '../../platform/deps.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import { hashPassword, verifyPassword, decoyHash, newToken, hashToken, type Scope } from '../../platform/auth/index.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
+import { asDatabaseError } from '../../platform/db/index.ts';
 import { computeGrants, grantsToList, type RoleAssignment } from '../access/index.ts';
 import { recordAudit, GENESIS_HASH } from '../audit/index.ts';
 import { loginThrottle } from './identity.throttle.ts';
@@ -193,11 +194,9 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
       const tokenHash = hashToken(token);
       let row = opts.sessions?.get(tokenHash);
       if (!row) {
-        const { rows } = await db.runtimePool.query<AuthRow>({
-          name: 'brigade_authenticate',
-          text: 'SELECT * FROM brigade_authenticate($1)',
-          values: [tokenHash],
-        });
+        const { rows } = await db.runtimePool
+          .query<AuthRow>({ name: 'brigade_authenticate', text: 'SELECT * FROM brigade_authenticate($1)', values: [tokenHash] })
+          .catch((err: unknown) => Promise.reject(asDatabaseError(err)));
         row = rows[0];
         if (!row) return null;
         opts.sessions?.set(tokenHash, row.tenant_id, row, row.expires_at);

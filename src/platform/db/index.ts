@@ -3,3 +3,5 @@ export { createTenancy, type Tenancy, type Tx, type TenantContext } from './tena
 export { migrateToLatest } from './migrator.ts';
 export { startEmbeddedPostgres } from './embedded.ts';
 export type { Database } from './schema.ts';
+export { DatabaseUnavailableError, asDatabaseError, isDatabaseUnavailable } from './unavailable.ts';
+export type { Notifications } from './listen.ts';

@@ -4,6 +4,7 @@ import type { Database } from './schema.ts';
 import type { Db } from './database.ts';
 import type { Logger } from '../log.ts';
 import { pipeline } from './pipeline.ts';
+import { asDatabaseError } from './unavailable.ts';
 
 /** A Kysely handle bound to one open transaction. */
 export type Tx = Kysely<Database>;
@@ -71,7 +72,13 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     announce(changed);
   };
   async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      // Refused, timed out, too many connections, shutting down: the server cannot be reached.
+      throw asDatabaseError(err, { connecting: true });
+    }
     let broken: Error | undefined;
     // A checked-out connection can die between statements (the server shuts down while the
     // caller awaits something else, such as a payment provider): without a listener that
@@ -85,8 +92,9 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       return await body(client);
     } catch (err) {
       // A protocol-level failure (no SQLSTATE) may leave the connection unusable: drop it.
+      const lost = broken !== undefined;
       if ((err as { code?: string }).code === undefined) broken = err as Error;
-      throw err;
+      throw asDatabaseError(err, { lost });
     } finally {
       client.off('error', onError);
       client.release(broken);
