@@ -10,6 +10,8 @@ import { createTestContext, aTenant, anOperator, bearer, eventually, adminUrl, t
 import { createEffectTables, faultJobs, slowEffectJob } from '../../../test/fixtures/test-jobs.ts';
 import { jobRegistry } from '../../jobs.ts';
 import { startJobs, type JobsRuntime } from './index.ts';
+import { Queue } from 'bullmq';
+import { startTcpProxy, throughProxy } from '../../../test/fixtures/tcp-proxy.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -134,7 +136,8 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
   // The relay reaches Redis through a proxy this test can cut; the workers talk to Redis directly.
   const sockets = new Set<net.Socket>();
   const forward = (client: net.Socket) => {
-    const upstream = net.connect(6379, '127.0.0.1');
+    const redisUrl = new URL(t.platform.config.REDIS_URL);
+    const upstream = net.connect(Number(redisUrl.port || 6379), redisUrl.hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('error', () => undefined);
@@ -206,4 +209,43 @@ test('PostgreSQL connections lost (backends terminated): the relay listens again
   const second = await eventually(() => enqueue(owner.tenant.id, 'after', 10).catch(() => null), 'a use case to commit again');
   await eventually(async () => (await effects(second)).finished === 1, 'the job committed after the outage', 15_000);
   await stop(r);
+});
+
+test('a database outage spends no attempt of a running job, and no job dies without a record', async () => {
+  const target = new URL(adminUrl);
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
+  // Two attempts 50 ms apart: without holding, the outage would use both up in a blink.
+  const child = await workerProcess({ DATABASE_URL: throughProxy(t.ownerUrl, proxy), BRIGADE_JOB_ATTEMPTS: '2', BRIGADE_JOB_BACKOFF_MS: '50', BRIGADE_DB_CONNECT_TIMEOUT_MS: '500' });
+  const connection = t.platform.redis.duplicate();
+  const queue = new Queue('test', { connection, prefix: t.platform.config.BRIGADE_QUEUE_PREFIX });
+  try {
+    const owner = await aTenant(t.app);
+    const jobId = await enqueue(owner.tenant.id, 'outage', 800);
+    await eventually(async () => (await effects(jobId)).runs === 1, 'the child to start the job');
+    proxy.refuse();
+    // The job comes back again and again while the database is away, its attempts untouched.
+    const held = await eventually(async () => {
+      const j = await queue.getJob(jobId);
+      return j && (j.attemptsStarted ?? 0) >= 4 ? j : null;
+    }, 'the job to be held several times', 30_000);
+    assert.equal(held.attemptsMade, 0);
+    assert.equal(await held.getState(), 'delayed');
+    proxy.restore();
+    const done = await eventually(async () => {
+      const j = await jobState(jobId);
+      return j?.state === 'completed' ? j : null;
+    }, 'the job to complete once the database is back', 30_000);
+    assert.equal((await effects(jobId)).effects, 1);
+    assert.equal((await effects(jobId)).finished, 1);
+    const dead = await t.platform.tenancy.withSystem('test: dead record', (trx) => trx.selectFrom('dead_jobs').select('job_id').where('job_id', '=', jobId).execute());
+    assert.deepEqual(dead, []);
+    assert.ok(done.history.every((h: { state: string }) => h.state !== 'failed'), 'no attempt was recorded as failed');
+  } finally {
+    proxy.restore();
+    child.kill('SIGTERM');
+    await child.exited;
+    await queue.close();
+    connection.disconnect();
+    await proxy.close();
+  }
 });

@@ -133,6 +133,9 @@ export interface DeadRecord extends RunRecord {
 }
 
 const worker = `${os.hostname()}:${process.pid}`;
+/** Completed attempts kept in memory while the database cannot take them, and the retry delay. */
+const MAX_PENDING = 50_000;
+const RETRY_MS = 1000;
 
 /**
  * The Postgres record of job attempts and dead jobs. Completed attempts are the bulk of the
@@ -188,7 +191,17 @@ export function jobLedger(tenancy: Tenancy, log: Logger, opts: { flushMs?: numbe
             )`.execute(trx);
         })
         .then(() => undefined)
-        .catch((err) => log.error({ err, lost: rows.length }, 'could not record finished job attempts')),
+        .catch((err) => {
+          // Kept and written again later (the database may be restarting), up to a bound.
+          const room = MAX_PENDING - pending.length;
+          pending.unshift(...rows.slice(0, Math.max(0, room)));
+          if (rows.length > room) log.error({ err, lost: rows.length - room }, 'could not record finished job attempts');
+          else log.warn({ err: (err as Error).message, kept: rows.length }, 'could not record finished job attempts yet; retrying');
+          if (!timer) {
+            timer = setTimeout(() => void flush(), RETRY_MS);
+            timer.unref();
+          }
+        }),
     );
     return flushing;
   };
