@@ -137,6 +137,8 @@ export interface OutboxTable {
   run_at: Timestamp;
   created_at: Generated<Date>;
   relayed_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Set when the job's completion or death is recorded: until then the outbox is the truth. */
+  finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface IdempotencyKeysTable {
