@@ -7,6 +7,7 @@ import { installProblemHandlers } from './platform/http/problems.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { tenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
+import { clientRateLimit } from './platform/http/client-rate-limit.ts';
 import { accessPlugin, accessRoutes } from './modules/access/index.ts';
 import { identityService, operatorsService, identityRoutes, clientMeta, sessionCache, type AuthRow } from './modules/identity/index.ts';
 import { membersService, rolesService, membersRoutes } from './modules/members/index.ts';
@@ -51,6 +52,8 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     bodyLimit: 1024 * 1024,
     exposeHeadRoutes: false,
     ajv: { customOptions: { removeAdditional: false } },
+    // Which proxies may say who the client is (X-Forwarded-For): the throttles key on req.ip.
+    trustProxy: trustProxyOf(platform.config.BRIGADE_TRUST_PROXY),
   });
   // Tracing must wrap everything registered after it.
   if (platform.tracing) await app.register(platform.tracing.fastify.plugin());
@@ -76,6 +79,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  await app.register(clientRateLimit, { redis: platform.redis, prefix: platform.config.BRIGADE_QUEUE_PREFIX, log: platform.log, perMinute: platform.config.BRIGADE_CLIENT_RATE_LIMIT });
   const rateLimiter = tenantRateLimiter(platform.redis, platform.config.BRIGADE_QUEUE_PREFIX, platform.log);
   app.addHook('onClose', async () => rateLimiter.close());
   const sessions = sessionCache<AuthRow>(platform);
@@ -144,4 +148,9 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+}
+
+/** A hop count becomes proxy-addr's function form (trust the `hops` nearest addresses). */
+function trustProxyOf(setting: boolean | number | string[]): boolean | string[] | ((addr: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_addr, hop) => hop < setting : setting;
 }

@@ -72,6 +72,8 @@ export async function createTestContext(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     BRIGADE_JOB_BACKOFF_MS: '50',
     BRIGADE_TENANT_RATE_LIMIT: '0',
+    // Every test client is 127.0.0.1: the per-client limits have tests of their own.
+    BRIGADE_CLIENT_RATE_LIMIT: '0',
     // No payment provider unless a test starts one (billing.fixtures.ts): never a developer's running simulator.
     BRIGADE_SIMULATOR_PORT: '1',
     ...env,
@@ -87,11 +89,14 @@ export async function createTestContext(
     dbName: db.name,
     ownerUrl: db.url,
     async close() {
-      await app.close();
-      const keys = await platform.redis.keys(`${prefix}:*`);
-      if (keys.length) await platform.redis.del(...keys);
-      await platform.close();
-      await db.drop();
+      try {
+        await app.close();
+        const keys = await platform.redis.keys(`${prefix}:*`);
+        if (keys.length) await platform.redis.del(...keys);
+      } finally {
+        await platform.close();
+        await db.drop();
+      }
     },
   };
 }
