@@ -15,7 +15,8 @@ export async function identityRoutes(app: FastifyInstance, opts: { identity: Ide
   const { identity, operators } = opts;
 
   r.post('/v1/signup', {
-    config: { access: { public: true }, clientRateLimit: true },
+    // Anonymous, yet a retried signup must not make a second business: keys scoped by route.
+    config: { access: { public: true }, clientRateLimit: true, idempotent: true },
     schema: { tags: ['identity'], summary: 'Create a business and its owner; starts a trial', body: SignupBody, response: { 201: SessionResponse } },
     handler: async (req, reply) => reply.code(201).send(await identity.signup(req.body, clientMeta(req))),
   });

@@ -19,6 +19,7 @@ export interface Database {
   audit_heads: AuditHeadsTable;
   outbox: OutboxTable;
   idempotency_keys: IdempotencyKeysTable;
+  anonymous_idempotency_keys: AnonymousIdempotencyKeysTable;
 }
 
 export type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -148,6 +149,16 @@ export interface IdempotencyKeysTable {
   request_hash: string;
   status_code: number | null;
   response_body: ColumnType<unknown, string | null, string | null>;
+  created_at: Generated<Date>;
+  expires_at: Date;
+}
+
+export interface AnonymousIdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  status_code: number;
+  response_body: ColumnType<unknown, string, string>;
   created_at: Generated<Date>;
   expires_at: Date;
 }
