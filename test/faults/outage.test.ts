@@ -43,7 +43,7 @@ before(async () => {
   await run('migrate', env);
   api = brigade('serve', env);
   worker = brigade('worker', env);
-  await until(async () => (await get('/readyz')).status === 200, 'the API to be ready', 60_000);
+  await until(async () => (await get('/readyz')).status === 200, 'the API to be ready', 240_000);
 });
 after(async () => {
   await api?.stop();
