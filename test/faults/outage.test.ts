@@ -36,7 +36,8 @@ before(async () => {
     PORT: String(port),
     BRIGADE_SIMULATOR_PORT: String(await freePort()),
     BRIGADE_DB_CONNECT_TIMEOUT_MS: '1000',
-    BRIGADE_REDIS_TIMEOUT_MS: '500',
+    BRIGADE_REDIS_TIMEOUT_MS: '1000',
+    BRIGADE_DB_QUERY_TIMEOUT_MS: '3000',
     BRIGADE_CLIENT_RATE_LIMIT: '0',
     BRIGADE_TENANT_RATE_LIMIT: '0',
   };
@@ -127,7 +128,7 @@ async function assertNothingLostOrDoubled(signups: Signup[]) {
   await until(async () => {
     const mails = await sqlQuery<{ n: string }>(`SELECT count(DISTINCT recipient) AS n FROM caught_mails WHERE recipient = ANY($1)`, [emails]);
     return Number(mails[0]!.n) === emails.length;
-  }, 'every welcome mail', 60_000);
+  }, 'every welcome mail', 120_000);
   const doubled = await sqlQuery(`SELECT recipient FROM caught_mails WHERE recipient = ANY($1) GROUP BY recipient HAVING count(*) > 1`, [emails]);
   assert.deepEqual(doubled, [], 'no welcome mail twice');
   const dead = await sqlQuery(`SELECT job_id, failed_reason FROM dead_jobs WHERE resolved_at IS NULL`);
@@ -200,7 +201,7 @@ test('Redis hung: logins still answer within bounded time', async () => {
       const started = Date.now();
       const login = await fetch(`${base}/v1/auth/login`, { method: 'POST', body: JSON.stringify({ email, password: 'correct horse battery' }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
       assert.equal(login.status, 200);
-      assert.ok(Date.now() - started < 3000, `login took ${Date.now() - started} ms`);
+      assert.ok(Date.now() - started < 5000, `login took ${Date.now() - started} ms`);
     }
   } finally {
     redis.resume();
@@ -211,10 +212,10 @@ test('PostgreSQL hung: requests answer 503 within bounded time, and recover when
   pgServer.hang();
   try {
     const started = Date.now();
-    const r = await fetch(`${base}/v1/auth/login`, { method: 'POST', body: JSON.stringify({ email: 'x@example.com', password: 'correct horse battery' }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(40_000) });
+    const r = await fetch(`${base}/v1/auth/login`, { method: 'POST', body: JSON.stringify({ email: 'x@example.com', password: 'correct horse battery' }), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(20_000) });
     assert.equal(r.status, 503);
     assert.ok(r.headers.get('retry-after'));
-    assert.ok(Date.now() - started < 35_000, `answered after ${Date.now() - started} ms`);
+    assert.ok(Date.now() - started < 15_000, `answered after ${Date.now() - started} ms`);
     assert.equal((await get('/readyz').catch(() => ({ status: 0 }))).status, 503);
   } finally {
     pgServer.resume();

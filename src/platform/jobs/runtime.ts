@@ -69,6 +69,7 @@ export async function startJobs(platform: Platform, registry: JobRegistry, opts:
   }
 
   let workers: RunningWorkers | null = null;
+  let schedulersPending = false;
   try {
     if (opts.workers !== false) {
       workers = await startWorkers(
@@ -81,7 +82,14 @@ export async function startJobs(platform: Platform, registry: JobRegistry, opts:
         },
       );
     }
-    if (opts.schedulers !== false) await upsertSystemSchedulers(platform, registry, queues, log);
+    // A slow or absent Redis at start must not keep the worker down: the watcher below
+    // (every epochCheckMs) sets the schedulers up as soon as Redis answers.
+    if (opts.schedulers !== false) {
+      await upsertSystemSchedulers(platform, registry, queues, log).catch((err) => {
+        schedulersPending = true;
+        log.warn({ err: err.message }, 'could not set up the job schedulers yet; retrying');
+      });
+    }
     await relay?.start();
   } catch (err) {
     await workers?.close(0);
@@ -97,6 +105,10 @@ export async function startJobs(platform: Platform, registry: JobRegistry, opts:
   const checkRedis = (): Promise<RecoveryResult | null> => {
     checking ??= (async () => {
       try {
+        if (schedulersPending) {
+          await upsertSystemSchedulers(platform, registry, queues, log);
+          schedulersPending = false;
+        }
         if (!(await epoch.lost())) return null;
         log.warn('Redis holds none of Brigade\'s data (it restarted empty, or this is a first start): restoring schedules, relaying again what it lost');
         if (opts.schedulers !== false) await upsertSystemSchedulers(platform, registry, queues, log);
