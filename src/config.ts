@@ -121,7 +121,7 @@ const schema = {
   BRIGADE_SUPPORT_GRANT_MAX_HOURS: { description: 'Longest support access a tenant owner can grant at once', default: '168', parse: integer(1, 24 * 90) },
   BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
   BRIGADE_TENANT_RATE_LIMIT: { description: 'Ceiling of API requests per second per tenant (0: no limit at all); below it each plan sets its own rate', default: '200', parse: integer(0, 1_000_000) },
-  BRIGADE_DB_CONNECT_TIMEOUT_MS: { description: 'How long getting a PostgreSQL connection may take before the request answers 503 (or the job is held)', default: '5000', parse: integer(100, 600_000) },
+  BRIGADE_DB_CONNECT_TIMEOUT_MS: { description: 'How long getting a PostgreSQL connection may take before the request answers 503 (or the job is held)', default: '10000', parse: integer(100, 600_000) },
   BRIGADE_DB_QUERY_TIMEOUT_MS: { description: 'How long one PostgreSQL statement may wait for its answer (0: no limit); migrations have none', default: '30000', parse: integer(0, 3_600_000) },
   BRIGADE_REDIS_TIMEOUT_MS: { description: 'How long one Redis command may take before it fails (every client but the blocking job workers)', default: '2000', parse: integer(50, 600_000) },
   BRIGADE_TRUST_PROXY: {

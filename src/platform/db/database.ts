@@ -35,7 +35,7 @@ export interface OpenDbOptions {
   runtimePoolSize?: number;
   ownerPoolSize?: number;
   migrate?: boolean;
-  /** How long getting a connection may take (default 5000 ms): a hung server fails fast. */
+  /** How long getting a connection may take, queueing for the pool included (default 10000 ms). */
   connectTimeoutMs?: number;
   /** How long one statement may wait for its answer (default 30000 ms; 0: no limit). */
   queryTimeoutMs?: number;
@@ -46,7 +46,7 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   // Every call has a bound: a server that hangs (or a network that drops packets) must cost a
   // request or a job a few seconds and a 503, never a stuck process.
   const timeouts = {
-    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
     ...(opts.queryTimeoutMs === 0 ? {} : { query_timeout: opts.queryTimeoutMs ?? 30_000 }),
     keepAlive: true,
   };
