@@ -26,7 +26,14 @@ export async function up(db: Kysely<any>): Promise<void> {
       secret text := replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '');
     BEGIN
       IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
-        EXECUTE format('ALTER ROLE %I WITH LOGIN PASSWORD %L NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE', role_name, secret);
+        -- A database dropped and created again under the same name meets its old runtime role.
+        -- Change only what CREATEROLE may change (a non-superuser owner may not even say
+        -- NOSUPERUSER or NOBYPASSRLS); a role that could get past row-level security is refused.
+        -- (The one edit of this frozen migration, issue 9.9: it ran only where it succeeded.)
+        IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name AND (rolsuper OR rolbypassrls)) THEN
+          RAISE EXCEPTION 'role % already exists and is a superuser or bypasses row-level security; drop it first', role_name;
+        END IF;
+        EXECUTE format('ALTER ROLE %I WITH LOGIN PASSWORD %L NOCREATEDB NOCREATEROLE NOINHERIT', role_name, secret);
       ELSE
         EXECUTE format('CREATE ROLE %I WITH LOGIN PASSWORD %L NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT', role_name, secret);
       END IF;

@@ -10,6 +10,7 @@ import { acceptBareBodies } from './platform/http/bodies.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { createMetrics } from './platform/metrics.ts';
 import { tenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
+import { clientRateLimit } from './platform/http/client-rate-limit.ts';
 import { accessPlugin, accessRoutes } from './modules/access/index.ts';
 import { identityService, operatorsService, identityRoutes, clientMeta, sessionCache, type AuthRow } from './modules/identity/index.ts';
 import { membersService, rolesService, membersRoutes } from './modules/members/index.ts';
@@ -54,6 +55,8 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     bodyLimit: 1024 * 1024,
     exposeHeadRoutes: false,
     ajv: { customOptions: { removeAdditional: false } },
+    // Which proxies may say who the client is (X-Forwarded-For): the throttles key on req.ip.
+    trustProxy: trustProxyOf(platform.config.BRIGADE_TRUST_PROXY),
   });
   // Tracing must wrap everything registered after it.
   if (platform.tracing) await app.register(platform.tracing.fastify.plugin());
@@ -84,6 +87,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  await app.register(clientRateLimit, { redis: platform.redis, prefix: platform.config.BRIGADE_QUEUE_PREFIX, log: platform.log, perMinute: platform.config.BRIGADE_CLIENT_RATE_LIMIT });
   const rateLimiter = tenantRateLimiter(platform.redis, platform.config.BRIGADE_QUEUE_PREFIX, platform.log);
   app.addHook('onClose', async () => rateLimiter.close());
   const sessions = sessionCache<AuthRow>(platform);
@@ -113,14 +117,17 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   });
 
   app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is up', response: { 200: HealthView } } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { tags: ['health'], summary: 'PostgreSQL and Redis answer (503 with the failing check otherwise)', response: { 200: ReadinessView, 503: ReadinessView } } }, async (_req, reply) => {
-    const checks = await Promise.allSettled([
-      withTimeout(platform.db.runtimePool.query('SELECT 1'), 2000),
-      withTimeout(platform.redis.ping(), 2000),
+  // Readiness tells "cannot reach" from "busy": PostgreSQL is probed on a connection of its own,
+  // never queued behind the request pool, so a saturated instance is not taken out of service.
+  app.get('/readyz', { schema: { tags: ['health'], summary: 'PostgreSQL and Redis answer (503 with the failing check otherwise; a busy database is still ready)', response: { 200: ReadinessView, 503: ReadinessView } } }, async (_req, reply) => {
+    const [pg, redis] = await Promise.all([
+      platform.db.probe(2000),
+      withTimeout(platform.redis.ping(), 2000).then(() => 'ok' as const, () => 'unreachable' as const),
     ]);
-    const [pg, redis] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'down'));
-    const ready = pg === 'ok' && redis === 'ok';
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres: pg, redis } });
+    const postgres = pg.state === 'ok' ? (pg.busy ? 'busy' : 'ok') : 'unreachable';
+    const ready = pg.state === 'ok' && redis === 'ok';
+    if (!ready) reply.header('Retry-After', '5');
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres, redis } });
   });
   app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format; no tenant labels)', response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
     reply.type(metrics.registry.contentType);
@@ -158,7 +165,10 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
 const HealthView = Type.Object({ status: Type.Literal('ok') });
 const ReadinessView = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
-  checks: Type.Object({ postgres: Type.Union([Type.Literal('ok'), Type.Literal('down')]), redis: Type.Union([Type.Literal('ok'), Type.Literal('down')]) }),
+  checks: Type.Object({
+    postgres: Type.Union([Type.Literal('ok'), Type.Literal('busy'), Type.Literal('unreachable')]),
+    redis: Type.Union([Type.Literal('ok'), Type.Literal('unreachable')]),
+  }),
 });
 
 /** How mail leaves, for operators: the SMTP server's host and port, never its credentials. */
@@ -170,4 +180,9 @@ function mailTransportOf(config: Platform['config']): { transport: 'smtp' | 'cat
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+}
+
+/** A hop count becomes proxy-addr's function form (trust the `hops` nearest addresses). */
+function trustProxyOf(setting: boolean | number | string[]): boolean | string[] | ((addr: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_addr, hop) => hop < setting : setting;
 }

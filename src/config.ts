@@ -70,6 +70,17 @@ const queuePrefix: Parser<string> = (raw, name) => {
   return raw;
 };
 
+/** Fastify's trustProxy: false, a hop count, or the addresses/CIDRs of trusted proxies. */
+const trustProxy: Parser<boolean | number | string[]> = (raw, name) => {
+  if (raw === 'false' || raw === '0') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const ok = (s: string) => /^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(s) || ['loopback', 'linklocal', 'uniquelocal'].includes(s);
+  if (list.length === 0 || !list.every(ok)) throw new ConfigError(name, `must be false, true, a hop count, or comma-separated IP addresses/CIDRs (or loopback, linklocal, uniquelocal), got "${raw}"`);
+  return list;
+};
+
 function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
@@ -110,6 +121,15 @@ const schema = {
   BRIGADE_SUPPORT_GRANT_MAX_HOURS: { description: 'Longest support access a tenant owner can grant at once', default: '168', parse: integer(1, 24 * 90) },
   BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
   BRIGADE_TENANT_RATE_LIMIT: { description: 'Ceiling of API requests per second per tenant (0: no limit at all); below it each plan sets its own rate', default: '200', parse: integer(0, 1_000_000) },
+  BRIGADE_DB_CONNECT_TIMEOUT_MS: { description: 'How long getting a PostgreSQL connection may take before the request answers 503 (or the job is held)', default: '10000', parse: integer(100, 600_000) },
+  BRIGADE_DB_QUERY_TIMEOUT_MS: { description: 'How long one PostgreSQL statement may wait for its answer (0: no limit); migrations have none', default: '30000', parse: integer(0, 3_600_000) },
+  BRIGADE_REDIS_TIMEOUT_MS: { description: 'How long one Redis command may take before it fails (every client but the blocking job workers)', default: '2000', parse: integer(50, 600_000) },
+  BRIGADE_TRUST_PROXY: {
+    description: 'Which proxies in front of Brigade to believe about the client address (X-Forwarded-For): false, a hop count, or comma-separated addresses/CIDRs of your load balancers',
+    default: 'false',
+    parse: trustProxy,
+  },
+  BRIGADE_CLIENT_RATE_LIMIT: { description: 'Requests per minute one client address may make to each anonymous endpoint (signup, login, password reset and its confirmation, operator login); 0: no limit', default: '30', parse: integer(0, 1_000_000) },
   LOG_LEVEL: { description: 'pino log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
 } satisfies Record<string, Setting<unknown>>;
 

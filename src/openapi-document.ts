@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from './config.ts';
 import { createLogger } from './platform/log.ts';
 import { createTenancy, type Db } from './platform/db/index.ts';
+import { createNotifications } from './platform/db/listen.ts';
 import type { Platform } from './platform/deps.ts';
 import { buildApp } from './app.ts';
 
@@ -27,6 +28,9 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     runtimeRole: 'openapi',
     ownerUrl: `postgres:///openapi?host=${nowhere}`,
     runtimeUrl: `postgres:///openapi?host=${nowhere}`,
+    // Connects on the first subscription only, which building the routes never makes.
+    notifications: createNotifications(`postgres:///openapi?host=${nowhere}`, log),
+    probe: async () => ({ state: 'unreachable', busy: false }),
     close: async () => pool.end(),
   };
   const redis = new Redis({ path: nowhere, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });

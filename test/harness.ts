@@ -52,19 +52,28 @@ export async function createTestDatabase(): Promise<{ name: string; url: string;
  */
 export async function createTestContext(
   env: Record<string, string> = {},
-  opts: { tracing?: Tracing | null; log?: Logger; routes?: (app: FastifyInstance, platform: StartedPlatform) => Promise<void> | void; jobs?: AnyJobDefinition[] } = {},
+  opts: {
+    tracing?: Tracing | null;
+    log?: Logger;
+    routes?: (app: FastifyInstance, platform: StartedPlatform) => Promise<void> | void;
+    jobs?: AnyJobDefinition[];
+    /** Rewrites the database URL the platform uses (to go through a fault proxy, say). */
+    databaseUrl?: (url: string) => string;
+  } = {},
 ): Promise<TestContext> {
   const db = await createTestDatabase();
   const prefix = `bt${crypto.randomBytes(4).toString('hex')}`;
   const config = loadConfig({
     ...process.env,
-    DATABASE_URL: db.url,
+    DATABASE_URL: opts.databaseUrl ? opts.databaseUrl(db.url) : db.url,
     BRIGADE_QUEUE_PREFIX: prefix,
     BRIGADE_DEMO: 'false',
     BRIGADE_PASSWORD_COST: '10',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     BRIGADE_JOB_BACKOFF_MS: '50',
     BRIGADE_TENANT_RATE_LIMIT: '0',
+    // Every test client is 127.0.0.1: the per-client limits have tests of their own.
+    BRIGADE_CLIENT_RATE_LIMIT: '0',
     // No payment provider unless a test starts one (billing.fixtures.ts): never a developer's running simulator.
     BRIGADE_SIMULATOR_PORT: '1',
     ...env,
@@ -80,11 +89,14 @@ export async function createTestContext(
     dbName: db.name,
     ownerUrl: db.url,
     async close() {
-      await app.close();
-      const keys = await platform.redis.keys(`${prefix}:*`);
-      if (keys.length) await platform.redis.del(...keys);
-      await platform.close();
-      await db.drop();
+      try {
+        await app.close();
+        const keys = await platform.redis.keys(`${prefix}:*`);
+        if (keys.length) await platform.redis.del(...keys);
+      } finally {
+        await platform.close();
+        await db.drop();
+      }
     },
   };
 }

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import pg from 'pg';
 import { createTestContext, aTenant, aMember, aBranch, problem, type TestContext, type Session } from './harness.ts';
 import { as, aCafe, anOrder, anInventoryItem, aMenuItem, expectStatus, sqlAsOwner } from './hospitality.fixtures.ts';
 
@@ -62,13 +63,23 @@ test('a duplicate arriving while the first is still running is 409 idempotency_k
   const body = { branchId: cafe.branchId, lines: [{ menuItemId: cafe.latte.id, quantity: 1 }] };
   const k = key();
   expectStatus(await as(t, owner).post('/v1/orders', body, withKey(k)), 201);
-  // Make the stored key look like a request that has claimed it and not answered yet.
-  await sqlAsOwner(t, `UPDATE idempotency_keys SET status_code = NULL, response_body = NULL WHERE tenant_id = $1 AND key = $2`, [owner.tenant.id, k]);
-  const dup = await as(t, owner).post('/v1/orders', body, withKey(k));
-  assert.equal(dup.statusCode, 409);
-  assert.equal(problem(dup).code, 'idempotency_key_in_use');
-  assert.equal(dup.headers['retry-after'], '1');
-  assert.equal(await countOrders(owner), 1);
+  // A request holding the key is one whose transaction holds the key's advisory lock.
+  const running = k + '-running';
+  const holder = new pg.Client({ connectionString: t.ownerUrl });
+  await holder.connect();
+  try {
+    await holder.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [`idem:${owner.tenant.id}:${running}`]);
+    const dup = await as(t, owner).post('/v1/orders', body, withKey(running));
+    assert.equal(dup.statusCode, 409);
+    assert.equal(problem(dup).code, 'idempotency_key_in_use');
+    assert.equal(dup.headers['retry-after'], '1');
+    assert.equal(await countOrders(owner), 1);
+  } finally {
+    await holder.end();
+  }
+  // Once it is gone (its transaction ended without committing), the key runs once.
+  expectStatus(await as(t, owner).post('/v1/orders', body, withKey(running)), 201);
+  assert.equal(await countOrders(owner), 2);
 
   // Truly concurrent duplicates: exactly one order, every answer the first one or "in use".
   const k2 = key();
@@ -77,7 +88,7 @@ test('a duplicate arriving while the first is still running is 409 idempotency_k
   assert.ok(created.length >= 1);
   assert.ok(created.every((r) => r.body === created[0]!.body));
   assert.ok(burst.every((r) => r.statusCode === 201 || problem(r).code === 'idempotency_key_in_use'));
-  assert.equal(await countOrders(owner), 2);
+  assert.equal(await countOrders(owner), 3);
 });
 
 test('a key expires after 24 hours; an abandoned claim may be retried once stale', async () => {

@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { connectRedis } from './redis.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from './log.ts';
 import type { Platform } from './deps.ts';
@@ -17,9 +17,14 @@ export interface StartedPlatform extends Platform {
 export async function startPlatform(config: Config, log: Logger, opts: { migrate: boolean; tracing?: Tracing | null }): Promise<StartedPlatform> {
   const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(config.BRIGADE_DATA_DIR, log);
   try {
-    const db = await openDatabase({ url: config.DATABASE_URL ?? embedded!.url, log, migrate: opts.migrate });
-    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 2 });
-    redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
+    const db = await openDatabase({
+      url: config.DATABASE_URL ?? embedded!.url,
+      log,
+      migrate: opts.migrate,
+      connectTimeoutMs: config.BRIGADE_DB_CONNECT_TIMEOUT_MS,
+      queryTimeoutMs: config.BRIGADE_DB_QUERY_TIMEOUT_MS,
+    });
+    const redis = connectRedis(config.REDIS_URL, log, { name: 'brigade', timeoutMs: config.BRIGADE_REDIS_TIMEOUT_MS });
     const platform: StartedPlatform = {
       config,
       log,

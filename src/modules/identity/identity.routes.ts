@@ -16,13 +16,14 @@ export async function identityRoutes(app: FastifyInstance, opts: { identity: Ide
   const { identity, operators } = opts;
 
   r.post('/v1/signup', {
-    config: { access: { public: true } },
+    // Anonymous, yet a retried signup must not make a second business: keys scoped by route.
+    config: { access: { public: true }, clientRateLimit: true, idempotent: true },
     schema: { tags: ['identity'], summary: 'Create a business and its owner; starts a trial', body: SignupBody, response: { 201: SessionResponse } },
     handler: async (req, reply) => reply.code(201).send(await identity.signup(req.body, clientMeta(req))),
   });
 
   r.post('/v1/auth/login', {
-    config: { access: { public: true } },
+    config: { access: { public: true }, clientRateLimit: true },
     schema: { tags: ['identity'], summary: 'Exchange e-mail and password for a token', body: LoginBody, response: { 200: SessionResponse } },
     handler: async (req) => identity.login(req.body, clientMeta(req)),
   });
@@ -37,7 +38,7 @@ export async function identityRoutes(app: FastifyInstance, opts: { identity: Ide
   });
 
   r.post('/v1/auth/password-reset', {
-    config: { access: { public: true } },
+    config: { access: { public: true }, clientRateLimit: true },
     schema: {
       tags: ['identity'],
       summary: 'Mail a link that sets a new password (always 202: it never tells whether the address has an account)',
@@ -53,7 +54,7 @@ export async function identityRoutes(app: FastifyInstance, opts: { identity: Ide
   });
 
   r.post('/v1/auth/password-reset/confirm', {
-    config: { access: { public: true } },
+    config: { access: { public: true }, clientRateLimit: true },
     schema: {
       tags: ['identity'],
       summary: 'Set a new password with the token from the mail (also accepts invitations); signs out every other session',
@@ -70,7 +71,7 @@ export async function identityRoutes(app: FastifyInstance, opts: { identity: Ide
   });
 
   r.post('/ops/api/login', {
-    config: { access: { public: true } },
+    config: { access: { public: true }, clientRateLimit: true },
     schema: {
       tags: ['ops'],
       summary: 'Operator login: an operator token for /ops/api (12 hours)',

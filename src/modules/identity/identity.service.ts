@@ -3,9 +3,11 @@ import type { Platform } from '../../platform/deps.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import { hashPassword, verifyPassword, decoyHash, newToken, hashToken, type Scope } from '../../platform/auth/index.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
+import { asDatabaseError } from '../../platform/db/index.ts';
 import { computeGrants, grantsToList, type RoleAssignment } from '../access/index.ts';
 import { recordAudit, GENESIS_HASH } from '../audit/index.ts';
 import { loginThrottle } from './identity.throttle.ts';
+import { clientCounter } from '../../platform/http/client-counter.ts';
 import { passwordResetMailJob } from './identity.jobs.ts';
 import type { SignupInput, LoginInput, PasswordResetInput, PasswordResetConfirmInput } from './identity.schemas.ts';
 import type { SessionCache } from './session-cache.ts';
@@ -66,7 +68,8 @@ const isUniqueViolation = (err: unknown, constraint: string) =>
  */
 export function identityService(platform: Platform, opts: { sessions?: SessionCache<AuthRow> } = {}) {
   const { tenancy, config, db, redis } = platform;
-  const throttle = loginThrottle(redis, config.BRIGADE_QUEUE_PREFIX);
+  const throttle = loginThrottle(redis, config.BRIGADE_QUEUE_PREFIX, platform.log);
+  const resetCounter = clientCounter(redis, platform.log, { windowSeconds: RESET_LIMITS.windowSeconds });
   const sessionExpiry = () => new Date(Date.now() + config.BRIGADE_SESSION_TTL_HOURS * 3600_000);
 
   async function openSession(tenantId: string, userId: string, meta: ClientMeta): Promise<string> {
@@ -193,11 +196,9 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
       const tokenHash = hashToken(token);
       let row = opts.sessions?.get(tokenHash);
       if (!row) {
-        const { rows } = await db.runtimePool.query<AuthRow>({
-          name: 'brigade_authenticate',
-          text: 'SELECT * FROM brigade_authenticate($1)',
-          values: [tokenHash],
-        });
+        const { rows } = await db.runtimePool
+          .query<AuthRow>({ name: 'brigade_authenticate', text: 'SELECT * FROM brigade_authenticate($1)', values: [tokenHash] })
+          .catch((err: unknown) => Promise.reject(asDatabaseError(err)));
         row = rows[0];
         if (!row) return null;
         opts.sessions?.set(tokenHash, row.tenant_id, row, row.expires_at);
@@ -223,8 +224,8 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
       const email = input.email.toLowerCase();
       const hashedEmail = crypto.createHash('sha256').update(email).digest('hex');
       const keys = [`${config.BRIGADE_QUEUE_PREFIX}:pwreset:acct:${hashedEmail}`, `${config.BRIGADE_QUEUE_PREFIX}:pwreset:ip:${meta.ip ?? 'unknown'}`];
-      const counts = (await redis.multi().incr(keys[0]!).expire(keys[0]!, RESET_LIMITS.windowSeconds, 'NX').incr(keys[1]!).expire(keys[1]!, RESET_LIMITS.windowSeconds, 'NX').exec()) ?? [];
-      if (Number(counts[0]?.[1]) > RESET_LIMITS.perAccount || Number(counts[2]?.[1]) > RESET_LIMITS.perAddress) {
+      const [perAccount, perAddress] = await Promise.all([resetCounter.hit(keys[0]!), resetCounter.hit(keys[1]!)]);
+      if (perAccount.count > RESET_LIMITS.perAccount || perAddress.count > RESET_LIMITS.perAddress) {
         platform.log.warn({ ip: meta.ip }, 'password reset requests over the limit; dropped');
         return;
       }

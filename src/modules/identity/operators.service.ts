@@ -10,7 +10,7 @@ import type { ClientMeta } from './identity.service.ts';
  */
 export function operatorsService(platform: Platform) {
   const { tenancy, config, redis } = platform;
-  const throttle = loginThrottle(redis, config.BRIGADE_QUEUE_PREFIX);
+  const throttle = loginThrottle(redis, config.BRIGADE_QUEUE_PREFIX, platform.log);
 
   return {
     async createOperator(input: { email: string; password: string; name?: string }) {

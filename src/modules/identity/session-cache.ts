@@ -1,5 +1,4 @@
 import type { Platform } from '../../platform/deps.ts';
-import { listen, type Listener } from '../../platform/db/listen.ts';
 
 /**
  * Recently authenticated sessions, kept in memory so a request costs no round trip to check
@@ -33,7 +32,8 @@ export function sessionCache<Row>(platform: Platform, opts: { ttlMs?: number; ma
   };
 
   const unsubscribe = platform.tenancy.onAuthChange((tenantIds) => tenantIds.forEach(forgetTenant));
-  const listener: Listener = listen(platform.db.runtimeUrl, 'brigade_auth', forgetTenant, clear, platform.log);
+  const listener = platform.db.notifications;
+  const unlisten = listener.subscribe('brigade_auth', forgetTenant, clear);
 
   return {
     get(key: string): Row | undefined {
@@ -59,8 +59,8 @@ export function sessionCache<Row>(platform: Platform, opts: { ttlMs?: number; ma
     },
     async close(): Promise<void> {
       unsubscribe();
+      unlisten();
       clear();
-      await listener.close();
     },
   };
 }

@@ -72,7 +72,7 @@ export async function membersRoutes(app: FastifyInstance, opts: { members: Membe
   });
 
   r.post('/v1/invitations/accept', {
-    config: { access: { public: true } },
+    config: { access: { public: true }, clientRateLimit: true },
     schema: { tags: ['members'], summary: 'Accept an e-mailed invitation: set a password and get a token', body: AcceptInvitationBody, response: { 200: SessionResponse } },
     handler: async (req) => members.acceptInvitation(req.body, clientMeta(req)),
   });

@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './schema.ts';
 import type { Logger } from '../log.ts';
 import { migrateToLatest } from './migrator.ts';
+import { createNotifications, type Notifications } from './listen.ts';
 
 // Return timestamps as Date, bigints as strings (never lose precision), numerics as strings.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
@@ -17,6 +18,14 @@ export interface Db {
   runtimeRole: string;
   ownerUrl: string;
   runtimeUrl: string;
+  /** The process's one LISTEN connection (it connects on the first subscription). */
+  notifications: Notifications;
+  /**
+   * Can PostgreSQL be reached? On a connection of its own, so a busy request pool never reads
+   * as "down": 'ok', or 'unreachable' when the server does not answer within `timeoutMs`.
+   * `busy` says whether requests are waiting for a pooled connection right now.
+   */
+  probe(timeoutMs: number): Promise<{ state: 'ok' | 'unreachable'; busy: boolean; error?: string }>;
   close(): Promise<void>;
 }
 
@@ -26,15 +35,36 @@ export interface OpenDbOptions {
   runtimePoolSize?: number;
   ownerPoolSize?: number;
   migrate?: boolean;
+  /** How long getting a connection may take, queueing for the pool included (default 10000 ms). */
+  connectTimeoutMs?: number;
+  /** How long one statement may wait for its answer (default 30000 ms; 0: no limit). */
+  queryTimeoutMs?: number;
 }
 
 export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
   const { url, log } = opts;
-  const ownerPool = new pg.Pool({ connectionString: url, max: opts.ownerPoolSize ?? 5, application_name: 'brigade-system' });
+  // Every call has a bound: a server that hangs (or a network that drops packets) must cost a
+  // request or a job a few seconds and a 503, never a stuck process.
+  const timeouts = {
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    ...(opts.queryTimeoutMs === 0 ? {} : { query_timeout: opts.queryTimeoutMs ?? 30_000 }),
+    keepAlive: true,
+  };
+  const ownerPool = new pg.Pool({ connectionString: url, max: opts.ownerPoolSize ?? 5, application_name: 'brigade-system', ...timeouts });
   ownerPool.on('error', (err) => log.error({ err }, 'idle owner connection failed'));
   const system = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
   try {
-    if (opts.migrate) await migrateToLatest(system, log);
+    if (opts.migrate) {
+      // Migrations get a pool of their own without the statement timeout: an index build on a
+      // large table may rightly take longer than any request should.
+      const migrationPool = new pg.Pool({ connectionString: url, max: 1, application_name: 'brigade-migrate', connectionTimeoutMillis: timeouts.connectionTimeoutMillis });
+      const migrator = new Kysely<Database>({ dialect: new PostgresDialect({ pool: migrationPool }) });
+      try {
+        await migrateToLatest(migrator, log);
+      } finally {
+        await migrator.destroy();
+      }
+    }
     const settings = await ownerPool.query<{ key: string; value: string }>(
       `SELECT key, value FROM brigade_settings WHERE key IN ('runtime_role', 'runtime_password')`,
     );
@@ -46,8 +76,12 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
     runtime.username = runtimeRole;
     runtime.password = runtimePassword;
     const runtimeUrl = runtime.toString();
-    const runtimePool = new pg.Pool({ connectionString: runtimeUrl, max: opts.runtimePoolSize ?? 20, application_name: 'brigade' });
+    const runtimePool = new pg.Pool({ connectionString: runtimeUrl, max: opts.runtimePoolSize ?? 20, application_name: 'brigade', ...timeouts });
     runtimePool.on('error', (err) => log.error({ err }, 'idle runtime connection failed'));
+    // LISTEN needs no privilege: the runtime role is enough, and it owns nothing.
+    const notifications = createNotifications(runtimeUrl, log);
+    const probePool = new pg.Pool({ connectionString: runtimeUrl, max: 1, application_name: 'brigade-probe', idleTimeoutMillis: 60_000, keepAlive: true });
+    probePool.on('error', () => undefined);
     return {
       runtimePool,
       ownerPool,
@@ -55,7 +89,27 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
       runtimeRole,
       ownerUrl: url,
       runtimeUrl,
+      notifications,
+      async probe(timeoutMs) {
+        const busy = runtimePool.waitingCount > 0;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            probePool.query({ text: 'SELECT 1', query_timeout: timeoutMs } as pg.QueryConfig),
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+            }),
+          ]);
+          return { state: 'ok', busy };
+        } catch (err) {
+          return { state: 'unreachable', busy, error: (err as Error).message };
+        } finally {
+          clearTimeout(timer);
+        }
+      },
       close: async () => {
+        await notifications.close();
+        await probePool.end();
         await runtimePool.end();
         await system.destroy();
         // Kysely ends the pool only if it ever used it; without migrations it may not have,

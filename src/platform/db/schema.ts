@@ -19,6 +19,7 @@ export interface Database {
   audit_heads: AuditHeadsTable;
   outbox: OutboxTable;
   idempotency_keys: IdempotencyKeysTable;
+  anonymous_idempotency_keys: AnonymousIdempotencyKeysTable;
 }
 
 export type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -137,6 +138,8 @@ export interface OutboxTable {
   run_at: Timestamp;
   created_at: Generated<Date>;
   relayed_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Set when the job's completion or death is recorded: until then the outbox is the truth. */
+  finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface IdempotencyKeysTable {
@@ -146,6 +149,16 @@ export interface IdempotencyKeysTable {
   request_hash: string;
   status_code: number | null;
   response_body: ColumnType<unknown, string | null, string | null>;
+  created_at: Generated<Date>;
+  expires_at: Date;
+}
+
+export interface AnonymousIdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  status_code: number;
+  response_body: ColumnType<unknown, string, string>;
   created_at: Generated<Date>;
   expires_at: Date;
 }

@@ -1,9 +1,11 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { Database } from './schema.ts';
 import type { Db } from './database.ts';
 import type { Logger } from '../log.ts';
 import { pipeline } from './pipeline.ts';
+import { asDatabaseError } from './unavailable.ts';
 
 /** A Kysely handle bound to one open transaction. */
 export type Tx = Kysely<Database>;
@@ -36,6 +38,28 @@ export interface Tenancy {
    * a transaction changed (database triggers note them; see migration 0003).
    */
   onAuthChange(listener: (tenantIds: string[]) => void): () => void;
+  /**
+   * Runs `fn` (the rest of an HTTP request) with room for one unit of work: see `beginUnit`.
+   * Callback style, so that Fastify's whole request lifecycle runs inside it.
+   */
+  withUnitScope(fn: () => void): void;
+  /**
+   * Opens one transaction of the runtime role for the rest of the current unit scope (an HTTP
+   * request): every withTenant/readAsTenant of `ctx.tenantId` made inside the scope joins it as
+   * a savepoint instead of committing on its own, until `commit` or `rollback`. A null tenant
+   * (an anonymous request such as signup) is joined by withTenant of any tenant. This is how an
+   * Idempotency-Key's stored response and the request's effect commit together, or neither.
+   */
+  beginUnit(ctx: { tenantId: string | null; userId?: string | null }): Promise<Unit>;
+}
+
+/** One transaction spanning a request; see Tenancy.beginUnit. */
+export interface Unit {
+  /** Statements of the unit itself (not of a joined call). */
+  trx: Tx;
+  readonly open: boolean;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -71,7 +95,13 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     announce(changed);
   };
   async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      // Refused, timed out, too many connections, shutting down: the server cannot be reached.
+      throw asDatabaseError(err, { connecting: true });
+    }
     let broken: Error | undefined;
     // A checked-out connection can die between statements (the server shuts down while the
     // caller awaits something else, such as a payment provider): without a listener that
@@ -85,16 +115,128 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       return await body(client);
     } catch (err) {
       // A protocol-level failure (no SQLSTATE) may leave the connection unusable: drop it.
+      const lost = broken !== undefined;
       if ((err as { code?: string }).code === undefined) broken = err as Error;
-      throw err;
+      throw asDatabaseError(err, { lost });
     } finally {
       client.off('error', onError);
       client.release(broken);
     }
   }
 
+  // The unit of the current request, if it opened one (a mutable holder per request scope).
+  const units = new AsyncLocalStorage<{ unit: UnitState | null }>();
+  // Marks code running inside a joined call, so a nested call does not wait for its parent.
+  const inside = new AsyncLocalStorage<UnitState>();
+  interface UnitState {
+    tenantId: string | null;
+    client: pg.PoolClient;
+    open: boolean;
+    lock: Promise<void>;
+    savepoints: number;
+    lost: Error | undefined;
+    finish(how: 'COMMIT' | 'ROLLBACK'): Promise<void>;
+  }
+
+  const joinable = (ctx: TenantContext): UnitState | null => {
+    const unit = units.getStore()?.unit;
+    if (!unit?.open) return null;
+    return unit.tenantId === null || unit.tenantId === ctx.tenantId ? unit : null;
+  };
+
+  /** A withTenant inside the unit: a savepoint with the caller's context, one at a time. */
+  async function joined<T>(unit: UnitState, ctx: TenantContext, fn: (trx: Tx) => Promise<T>): Promise<T> {
+    const values = contextValues(ctx);
+    const run = async () => {
+      const sp = `brigade_sp_${++unit.savepoints}`;
+      try {
+        await pipeline(unit.client, [{ text: `SAVEPOINT ${sp}` }, { text: SET_CONTEXT, values }]);
+        const result = await inside.run(unit, () => fn(bindKysely((text, params) => unit.client.query(text, params))));
+        await unit.client.query(`RELEASE SAVEPOINT ${sp}`);
+        return result;
+      } catch (err) {
+        await unit.client.query(`ROLLBACK TO SAVEPOINT ${sp}`).catch(() => undefined);
+        throw asDatabaseError(err, { lost: unit.lost !== undefined });
+      }
+    };
+    if (inside.getStore() === unit) return run();
+    const before = unit.lock;
+    let release!: () => void;
+    unit.lock = new Promise((r) => (release = r));
+    await before;
+    try {
+      return await run();
+    } finally {
+      release();
+    }
+  }
+
   return {
+    withUnitScope(fn) {
+      units.run({ unit: null }, fn);
+    },
+
+    async beginUnit(ctx) {
+      const holder = units.getStore();
+      if (!holder) throw new Error('beginUnit needs a unit scope (withUnitScope)');
+      if (holder.unit?.open) throw new Error('this request already has a unit of work');
+      let client: pg.PoolClient;
+      try {
+        client = await db.runtimePool.connect();
+      } catch (err) {
+        throw asDatabaseError(err, { connecting: true });
+      }
+      const state: UnitState = {
+        tenantId: ctx.tenantId,
+        client,
+        open: true,
+        lock: Promise.resolve(),
+        savepoints: 0,
+        lost: undefined,
+        async finish(how) {
+          if (!state.open) return;
+          state.open = false;
+          try {
+            await state.lock;
+            if (how === 'COMMIT') await commit(client);
+            else await client.query('ROLLBACK');
+          } catch (err) {
+            if (how === 'COMMIT') client.query('ROLLBACK').catch(() => undefined);
+            throw asDatabaseError(err, { lost: state.lost !== undefined || (err as { code?: string }).code === undefined });
+          } finally {
+            client.off('error', onError);
+            client.release(state.lost);
+          }
+        },
+      };
+      const onError = (err: Error) => {
+        state.lost = err;
+        log.warn({ err: err.message }, 'database connection lost while in use');
+      };
+      client.on('error', onError);
+      try {
+        const values = ctx.tenantId ? contextValues({ tenantId: ctx.tenantId, userId: ctx.userId }) : ['', ''];
+        await pipeline(client, [{ text: 'BEGIN' }, { text: SET_CONTEXT, values }]);
+      } catch (err) {
+        state.open = false;
+        client.off('error', onError);
+        client.release(err as Error);
+        throw asDatabaseError(err, { connecting: true });
+      }
+      holder.unit = state;
+      return {
+        trx: bindKysely((text, params) => client.query(text, params)),
+        get open() {
+          return state.open;
+        },
+        commit: () => state.finish('COMMIT'),
+        rollback: () => state.finish('ROLLBACK'),
+      };
+    },
+
     async withTenant(ctx, fn) {
+      const unit = joinable(ctx);
+      if (unit) return joined(unit, ctx, fn);
       const values = contextValues(ctx);
       return withClient(db.runtimePool, async (client) => {
         // BEGIN and the context ride along with the first statement: one round trip saved.
@@ -117,6 +259,9 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     },
 
     async readAsTenant(ctx, fn) {
+      // Inside a request's unit the read must see the unit's own uncommitted writes.
+      const unit = joinable(ctx);
+      if (unit) return joined(unit, ctx, fn);
       const values = contextValues(ctx);
       return withClient(db.runtimePool, async (client) => {
         let used = false;

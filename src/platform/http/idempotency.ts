@@ -2,31 +2,35 @@ import crypto from 'node:crypto';
 import fp from 'fastify-plugin';
 import { sql } from 'kysely';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Tenancy, TenantContext } from '../db/index.ts';
-import { AppError } from '../errors/index.ts';
+import type { Tenancy, TenantContext, Unit } from '../db/index.ts';
+import { AppError, toProblem } from '../errors/index.ts';
+import { RETRY_AFTER_SECONDS } from './problems.ts';
 
 /**
- * `Idempotency-Key` for any route that opts in with `config: { idempotent: true }`.
+ * `Idempotency-Key` for any route that opts in with `config: { idempotent: true }`
+ * (docs/decisions/0500-idempotency-in-one-transaction.md says why it is built this way).
  *
- * The first request with a key claims it (a row in idempotency_keys, committed before the
- * handler runs, so a concurrent duplicate sees it); its response is stored when it is sent.
- * Then, for 24 hours, per tenant:
- * - same key, same caller, same method, URL and body: the first response again, status and bytes;
+ * A request with a key runs in one transaction of its own (a unit of work, see
+ * Tenancy.beginUnit): the handler's withTenant calls join it, and the response is stored in it
+ * just before it is sent, then the whole commits. So the effect and the stored response commit
+ * together, or neither does:
+ * - the process dies, the database goes away, or the answer is a 5xx: nothing of the request
+ *   remains, the key is free, and a retry runs the request exactly once;
+ * - the commit succeeded: every retry gets the first response again, status and bytes, even
+ *   if the client never saw it.
+ * For 24 hours, per tenant (per route for anonymous routes such as signup):
+ * - same key, same caller, same method, URL and body: the first response again;
  * - same key, anything else different: 409 idempotency_key_reused;
- * - same key while the first is still running: 409 idempotency_key_in_use.
- * A 5xx releases the key, so the client may retry it. 4xx answers are outcomes and are kept.
- *
- * The response is stored after the handler's own transaction committed: if the process dies in
- * between, the key stays "in use" until `staleAfterSeconds`, after which the same request may
- * claim it again. Routes whose effect must never repeat also guard it in their own data (a paid
- * order cannot be paid twice).
+ * - same key while the first is still running: 409 idempotency_key_in_use (an advisory lock
+ *   held by the running transaction; released by PostgreSQL if that transaction dies).
+ * 4xx answers are outcomes and are kept. Effects outside Brigade's database (a payment
+ * provider) are not in the transaction: those calls carry idempotency keys of their own.
  */
 export interface IdempotencyOptions {
   tenancy: Tenancy;
-  /** Who is calling: keys are stored per tenant and bound to the user. Null: the route is anonymous; no key handling. */
+  /** Who is calling: keys are stored per tenant and bound to the user. Null: an anonymous caller. */
   actorOf(req: FastifyRequest): TenantContext | null;
   ttlHours?: number;
-  staleAfterSeconds?: number;
 }
 
 declare module 'fastify' {
@@ -40,10 +44,13 @@ declare module 'fastify' {
 }
 
 interface Claim {
-  tenantId: string;
-  userId: string;
+  /** Null for an anonymous route (its keys are scoped by the route instead). */
+  tenantId: string | null;
+  userId: string | null;
+  scope: string;
   key: string;
   hash: string;
+  unit: Unit;
 }
 
 interface StoredResponse {
@@ -52,6 +59,7 @@ interface StoredResponse {
 }
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
+const PROBLEM = 'application/problem+json; charset=utf-8';
 
 /** Object keys sorted at every depth: the same body hashes the same whatever the key order. */
 function canonical(value: unknown): string {
@@ -69,8 +77,11 @@ function requestHash(req: FastifyRequest): string {
 
 export const idempotencyPlugin = fp(async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions) {
   const ttl = `${opts.ttlHours ?? 24} hours`;
-  const stale = `${opts.staleAfterSeconds ?? 120} seconds`;
+  const { tenancy } = opts;
   app.decorateRequest('idempotencyClaim', null);
+
+  // Room for the request's unit of work, around the whole lifecycle (callback style).
+  app.addHook('onRequest', (_req, _reply, done) => tenancy.withUnitScope(done));
 
   // After authentication, validation and the permission check (those hooks are registered
   // earlier): a refused or malformed request never claims a key.
@@ -84,78 +95,98 @@ export const idempotencyPlugin = fp(async function idempotencyPlugin(app: Fastif
       });
     }
     const actor = opts.actorOf(req);
-    if (!actor?.userId) return;
-    const claim: Claim = { tenantId: actor.tenantId, userId: actor.userId, key, hash: requestHash(req) };
+    if (actor && !actor.userId) return;
+    const tenantId = actor?.tenantId ?? null;
+    const scope = tenantId ?? `${req.method} ${req.routeOptions.url}`;
+    const hash = requestHash(req);
 
-    const found = await opts.tenancy.withTenant(actor, async (trx) => {
-      const claimed = await sql<{ claimed: boolean }>`
-        INSERT INTO idempotency_keys (tenant_id, key, user_id, request_hash, expires_at)
-        VALUES (${claim.tenantId}, ${key}, ${claim.userId}, ${claim.hash}, now() + ${ttl}::interval)
-        ON CONFLICT (tenant_id, key) DO UPDATE
-          SET user_id = EXCLUDED.user_id, request_hash = EXCLUDED.request_hash, status_code = NULL,
-              response_body = NULL, created_at = now(), expires_at = EXCLUDED.expires_at
-          WHERE idempotency_keys.expires_at <= now()
-             OR (idempotency_keys.status_code IS NULL
-                 AND idempotency_keys.created_at < now() - ${stale}::interval
-                 AND idempotency_keys.user_id = EXCLUDED.user_id
-                 AND idempotency_keys.request_hash = EXCLUDED.request_hash)
-        RETURNING true AS claimed`.execute(trx);
-      if (claimed.rows.length === 1) return null;
-      return trx
-        .selectFrom('idempotency_keys')
-        .select(['user_id', 'request_hash', 'status_code', 'response_body'])
-        .where('tenant_id', '=', claim.tenantId)
-        .where('key', '=', key)
-        .executeTakeFirst();
-    });
-
-    if (found === null) {
-      req.idempotencyClaim = claim;
-      return;
+    const unit = await tenancy.beginUnit({ tenantId, userId: actor?.userId ?? null });
+    try {
+      const locked = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(hashtextextended(${`idem:${scope}:${key}`}, 0)) AS ok`.execute(unit.trx);
+      if (!locked.rows[0]!.ok) {
+        throw new AppError('idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed. Retry in a moment.', {}, { 'Retry-After': '1' });
+      }
+      const found = tenantId
+        ? await unit.trx
+            .selectFrom('idempotency_keys')
+            .select(['user_id', 'request_hash', 'status_code', 'response_body', 'expires_at'])
+            .where('tenant_id', '=', tenantId)
+            .where('key', '=', key)
+            .executeTakeFirst()
+        : await unit.trx
+            .selectFrom('anonymous_idempotency_keys')
+            .select(['request_hash', 'status_code', 'response_body', 'expires_at'])
+            .where('scope', '=', scope)
+            .where('key', '=', key)
+            .executeTakeFirst()
+            .then((r) => (r ? { ...r, user_id: null } : undefined));
+      // Rows written before responses and effects committed together may lack a response:
+      // their request either committed its effect long ago or never will. Expired ones are free.
+      const live = found && found.expires_at > new Date() && found.status_code !== null ? found : undefined;
+      if (live) {
+        if (live.user_id !== (actor?.userId ?? null) || live.request_hash !== hash) {
+          throw new AppError('idempotency_key_reused', 'This Idempotency-Key was already used for a different request. Use a new key for a new request.');
+        }
+        await unit.rollback();
+        const stored = live.response_body as StoredResponse;
+        reply.code(live.status_code!).header('content-type', stored.contentType).header('idempotent-replayed', 'true');
+        return reply.send(stored.body);
+      }
+      if (found) {
+        if (tenantId) await unit.trx.deleteFrom('idempotency_keys').where('tenant_id', '=', tenantId).where('key', '=', key).execute();
+        else await unit.trx.deleteFrom('anonymous_idempotency_keys').where('scope', '=', scope).where('key', '=', key).execute();
+      }
+      req.idempotencyClaim = { tenantId, userId: actor?.userId ?? null, scope, key, hash, unit };
+    } catch (err) {
+      await unit.rollback().catch(() => undefined);
+      throw err;
     }
-    if (found && (found.user_id !== claim.userId || found.request_hash !== claim.hash)) {
-      throw new AppError('idempotency_key_reused', 'This Idempotency-Key was already used for a different request. Use a new key for a new request.');
-    }
-    // Missing: the first request failed and released the key between our two statements.
-    if (!found || found.status_code === null) {
-      throw new AppError('idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed. Retry in a moment.', {}, { 'Retry-After': '1' });
-    }
-    const stored = found.response_body as StoredResponse;
-    reply.code(found.status_code).header('content-type', stored.contentType).header('idempotent-replayed', 'true');
-    return reply.send(stored.body);
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
     const claim = req.idempotencyClaim;
     if (!claim) return payload;
     req.idempotencyClaim = null;
-    const keep = reply.statusCode < 500 && (typeof payload === 'string' || payload === null || payload === undefined);
-    try {
-      await opts.tenancy.withTenant(claim, async (trx) => {
-        if (keep) {
-          const stored: StoredResponse = {
-            contentType: String(reply.getHeader('content-type') ?? 'application/json; charset=utf-8'),
-            body: (payload as string | null) ?? '',
-          };
-          await trx
-            .updateTable('idempotency_keys')
-            .set({ status_code: reply.statusCode, response_body: JSON.stringify(stored) })
-            .where('tenant_id', '=', claim.tenantId)
-            .where('key', '=', claim.key)
-            .where('request_hash', '=', claim.hash)
-            .execute();
-        } else {
-          await trx
-            .deleteFrom('idempotency_keys')
-            .where('tenant_id', '=', claim.tenantId)
-            .where('key', '=', claim.key)
-            .where('request_hash', '=', claim.hash)
-            .execute();
-        }
-      });
-    } catch (err) {
-      req.log.error({ err }, 'could not store the idempotent response; the key stays in use until it goes stale');
+    const { unit } = claim;
+    const storable = typeof payload === 'string' || payload === null || payload === undefined;
+    if (reply.statusCode >= 500 || !storable) {
+      // Nothing of a failed request remains: its effect is undone and its key is free.
+      await unit.rollback().catch((err) => req.log.warn({ err }, 'could not roll back an idempotent request'));
+      return payload;
     }
-    return payload;
+    try {
+      const stored: StoredResponse = { contentType: String(reply.getHeader('content-type') ?? 'application/json; charset=utf-8'), body: (payload as string | null) ?? '' };
+      const expires = sql<Date>`now() + ${ttl}::interval`;
+      if (claim.tenantId) {
+        await unit.trx
+          .insertInto('idempotency_keys')
+          .values({ tenant_id: claim.tenantId, key: claim.key, user_id: claim.userId!, request_hash: claim.hash, status_code: reply.statusCode, response_body: JSON.stringify(stored), expires_at: expires })
+          .execute();
+      } else {
+        await unit.trx
+          .insertInto('anonymous_idempotency_keys')
+          .values({ scope: claim.scope, key: claim.key, request_hash: claim.hash, status_code: reply.statusCode, response_body: JSON.stringify(stored), expires_at: expires })
+          .execute();
+      }
+      await unit.commit();
+      return payload;
+    } catch (err) {
+      // The effect and the response did not commit: the client must not be told they did.
+      await unit.rollback().catch(() => undefined);
+      req.log.error({ err }, 'an idempotent request could not commit; answering 503 (nothing of it remains)');
+      const problem = new AppError('service_unavailable', 'The request could not be completed: nothing of it was kept. Retry with the same Idempotency-Key.', {}, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+      reply.code(503).header('content-type', PROBLEM).header('Retry-After', String(RETRY_AFTER_SECONDS));
+      return JSON.stringify(toProblem(problem));
+    }
   });
+
+  // Whatever ends a request without onSend (a client that went away): never leave the unit open.
+  const release = async (req: FastifyRequest) => {
+    const claim = req.idempotencyClaim;
+    if (!claim) return;
+    req.idempotencyClaim = null;
+    await claim.unit.rollback().catch(() => undefined);
+  };
+  app.addHook('onResponse', release);
+  app.addHook('onRequestAbort', release);
 });

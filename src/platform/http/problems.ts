@@ -1,6 +1,10 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError, toProblem } from '../errors/index.ts';
 import { describeValidation } from './validation.ts';
+import { isDatabaseUnavailable } from '../db/index.ts';
+
+/** Seconds a client is asked to wait when a dependency is away (about a restart's length). */
+export const RETRY_AFTER_SECONDS = 5;
 
 const PROBLEM = 'application/problem+json; charset=utf-8';
 
@@ -27,6 +31,10 @@ export function installProblemHandlers(app: FastifyInstance): void {
       appError = new AppError('validation_failed', 'The request body is not valid JSON.', {
         errors: [{ path: 'body', message: 'is not valid JSON' }],
       });
+    } else if (isDatabaseUnavailable(error)) {
+      // Not a bug of ours and not the client's: a dependency is away; say when to come back.
+      req.log.warn({ err: error }, 'request failed: the database cannot be reached');
+      appError = new AppError('service_unavailable', 'The service cannot reach its database right now. Retry in a few seconds.', {}, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
     } else if (error.statusCode === 404) {
       appError = new AppError('not_found', 'Not found.');
     } else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {

@@ -20,8 +20,9 @@ export async function cleanUp(platform: Platform, now = new Date()): Promise<Cle
     ['operatorSessions', 'expired operator sessions', (trx) =>
       trx.deleteFrom('operator_sessions').where((eb) => eb.or([eb('expires_at', '<', now), eb('revoked_at', '<', before)])).executeTakeFirst()],
     ['idempotencyKeys', 'expired idempotency keys', (trx) => trx.deleteFrom('idempotency_keys').where('expires_at', '<', now).executeTakeFirst()],
+    ['anonymousIdempotencyKeys', 'expired anonymous idempotency keys', (trx) => trx.deleteFrom('anonymous_idempotency_keys').where('expires_at', '<', now).executeTakeFirst()],
     ['passwordTokens', 'expired password tokens', (trx) => trx.deleteFrom('password_tokens').where('expires_at', '<', before).executeTakeFirst()],
-    ['outbox', 'relayed outbox rows', (trx) => trx.deleteFrom('outbox').where('relayed_at', '<', before).executeTakeFirst()],
+    ['outbox', 'finished outbox rows', (trx) => trx.deleteFrom('outbox').where('finished_at', '<', before).executeTakeFirst()],
     ['jobRuns', 'finished job attempts', (trx) =>
       trx
         .deleteFrom('job_runs')

@@ -10,6 +10,8 @@ import { createTestContext, aTenant, anOperator, bearer, eventually, adminUrl, t
 import { createEffectTables, faultJobs, slowEffectJob } from '../../../test/fixtures/test-jobs.ts';
 import { jobRegistry } from '../../jobs.ts';
 import { startJobs, type JobsRuntime } from './index.ts';
+import { Queue } from 'bullmq';
+import { startTcpProxy, throughProxy } from '../../../test/fixtures/tcp-proxy.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
@@ -134,7 +136,8 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
   // The relay reaches Redis through a proxy this test can cut; the workers talk to Redis directly.
   const sockets = new Set<net.Socket>();
   const forward = (client: net.Socket) => {
-    const upstream = net.connect(6379, '127.0.0.1');
+    const redisUrl = new URL(t.platform.config.REDIS_URL);
+    const upstream = net.connect(Number(redisUrl.port || 6379), redisUrl.hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('error', () => undefined);
@@ -189,7 +192,7 @@ test('PostgreSQL connections lost (backends terminated): the relay listens again
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   const relayBackend = async () =>
-    (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-listen-brigade_outbox'`, [t.dbName])).rows[0]?.pid as number | undefined;
+    (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-listen'`, [t.dbName])).rows[0]?.pid as number | undefined;
   try {
     const before = await relayBackend();
     assert.ok(before, 'the relay is listening');

@@ -253,7 +253,7 @@ test('the daily cleanup removes expired sessions and keys, old relayed outbox ro
     await trx.insertInto('sessions').values({ tenant_id: tid, user_id: a.user.id, token_hash: 'expired-session', expires_at: new Date(Date.now() - 1000) }).execute();
     await trx.insertInto('idempotency_keys').values({ tenant_id: tid, key: 'old', user_id: a.user.id, request_hash: 'x', expires_at: new Date(Date.now() - 1000) }).execute();
     await trx.insertInto('idempotency_keys').values({ tenant_id: tid, key: 'fresh', user_id: a.user.id, request_hash: 'x', expires_at: new Date(Date.now() + 3600_000) }).execute();
-    await trx.insertInto('outbox').values({ tenant_id: tid, type: 'test.record', payload: '{}', relayed_at: long, created_at: long, run_at: long }).execute();
+    await trx.insertInto('outbox').values({ tenant_id: tid, type: 'test.record', payload: '{}', relayed_at: long, finished_at: long, created_at: long, run_at: long }).execute();
   });
   await t.platform.tenancy.withSystem('test: old job records', async (trx) => {
     await trx.insertInto('job_runs').values({ queue: 'test', job_id: 'old-done', type: 'test.record', tenant_id: tid, attempt: 1, state: 'completed', finished_at: long }).execute();

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { sql, type ColumnType, type Generated, type Insertable } from 'kysely';
-import type { Tenancy } from '../db/index.ts';
+import type { Tenancy, Tx } from '../db/index.ts';
 import type { Logger } from '../log.ts';
 
 declare module '../db/schema.ts' {
@@ -133,6 +133,20 @@ export interface DeadRecord extends RunRecord {
 }
 
 const worker = `${os.hostname()}:${process.pid}`;
+/** Completed attempts kept in memory while the database cannot take them, and the retry delay. */
+const MAX_PENDING = 50_000;
+const RETRY_MS = 1000;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The outbox rows of these jobs (outbox id = job id) are done: Redis need not know them any more. */
+export async function markFinished(trx: Tx, jobs: [tenantId: string, jobId: string][]): Promise<void> {
+  if (jobs.length === 0) return;
+  await sql`
+    UPDATE outbox o SET finished_at = now()
+    FROM unnest(${jobs.map((j) => j[0])}::uuid[], ${jobs.map((j) => j[1])}::uuid[]) AS f(tenant_id, id)
+    WHERE o.tenant_id = f.tenant_id AND o.id = f.id AND o.finished_at IS NULL`.execute(trx);
+}
 
 /**
  * The Postgres record of job attempts and dead jobs. Completed attempts are the bulk of the
@@ -186,9 +200,20 @@ export function jobLedger(tenancy: Tenancy, log: Logger, opts: { flushMs?: numbe
               ${col('state')}::text[], ${col('error')}::text[], ${col('stack')}::text[], ${col('started_at')}::timestamptz[],
               ${col('finished_at')}::timestamptz[], ${col('worker')}::text[], ${col('replay_of')}::text[], ${col('job_created_at')}::timestamptz[]
             )`.execute(trx);
+          await markFinished(trx, rows.filter((r) => r.tenant_id && UUID.test(r.job_id)).map((r) => [r.tenant_id!, r.job_id]));
         })
         .then(() => undefined)
-        .catch((err) => log.error({ err, lost: rows.length }, 'could not record finished job attempts')),
+        .catch((err) => {
+          // Kept and written again later (the database may be restarting), up to a bound.
+          const room = MAX_PENDING - pending.length;
+          pending.unshift(...rows.slice(0, Math.max(0, room)));
+          if (rows.length > room) log.error({ err, lost: rows.length - room }, 'could not record finished job attempts');
+          else log.warn({ err: (err as Error).message, kept: rows.length }, 'could not record finished job attempts yet; retrying');
+          if (!timer) {
+            timer = setTimeout(() => void flush(), RETRY_MS);
+            timer.unref();
+          }
+        }),
     );
     return flushing;
   };
@@ -224,7 +249,8 @@ export function jobLedger(tenancy: Tenancy, log: Logger, opts: { flushMs?: numbe
             replay_of: d.replayOf,
           })
           .onConflict((oc) => oc.columns(['queue', 'job_id']).doNothing())
-          .execute(),
+          .execute()
+          .then(() => (d.tenantId && UUID.test(d.jobId) ? markFinished(trx, [[d.tenantId, d.jobId]]) : undefined)),
       );
     },
     /** A job recorded dead that then completed (it died, the process crashed before BullMQ knew). */

@@ -2,6 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../log.ts';
+import { connectRedis } from '../redis.ts';
 import type { JobRegistry } from './registry.ts';
 
 /** What a Brigade job carries in BullMQ: the payload (with tenantId) and, for a replay, its origin. */
@@ -38,15 +39,8 @@ export function workerConnection(url: string, log: Logger, name: string): Redis 
  * Connection for producers (the relay, the ops API): a command fails soon when Redis is away,
  * so the relay rolls back and keeps the rows in the outbox instead of hanging on to row locks.
  */
-export function producerConnection(url: string, log: Logger, name: string): Redis {
-  const redis = new Redis(url, {
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    connectionName: name,
-    retryStrategy: (times) => Math.min(100 * 2 ** times, 2000),
-  });
-  redis.on('error', (err) => log.debug({ err: err.message, connection: name }, 'redis connection error'));
-  return redis;
+export function producerConnection(url: string, log: Logger, name: string, timeoutMs = 2000): Redis {
+  return connectRedis(url, log, { name, timeoutMs, level: 'debug' });
 }
 
 export interface QueueSet {

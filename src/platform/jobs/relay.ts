@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { listen, type Listener } from '../db/listen.ts';
 import type { Platform } from '../deps.ts';
 import type { Logger } from '../log.ts';
 import type { JobRegistry } from './registry.ts';
@@ -64,7 +63,7 @@ const DISPATCH_LOCK = 0x62726764; // "brgd"
  * - rows are locked and marked relayed (UPDATE ... SKIP LOCKED), added to BullMQ, and only then
  *   committed: a crash or a Redis failure before the commit leaves them pending, and the retry
  *   re-adds the same job ids, which BullMQ ignores if they exist.
- * It wakes on LISTEN brigade_outbox (a dedicated connection that reconnects), on a freed slot,
+ * It wakes on LISTEN brigade_outbox (the process's shared LISTEN connection), on a freed slot,
  * and on a poll timer.
  */
 export function createRelay(
@@ -86,7 +85,7 @@ export function createRelay(
   const refillMs = opts.refillMs ?? 20;
   let pollTimer: NodeJS.Timeout | null = null;
   let reconcileTimer: NodeJS.Timeout | null = null;
-  let listener: Listener | null = null;
+  let unlisten: (() => void) | null = null;
 
   // synchronous_commit off for this transaction alone: should the server crash before the
   // mark reaches disk, the rows are relayed again with the same job ids (BullMQ ignores the
@@ -276,8 +275,8 @@ export function createRelay(
         slots.reconcile(queues).catch((err) => log.warn({ err: err.message }, 'could not reconcile tenant slots'));
       }, 30_000);
       reconcileTimer.unref();
-      // A dedicated connection that reconnects; every (re)connection runs a catch-up pass.
-      listener = listen(platform.db.ownerUrl, 'brigade_outbox', () => kick(), () => kick(), log);
+      // The process's shared LISTEN connection; every (re)connection runs a catch-up pass.
+      unlisten = platform.db.notifications.subscribe('brigade_outbox', () => kick(), () => kick());
       kick();
     },
     async stop() {
@@ -287,7 +286,8 @@ export function createRelay(
       if (refillTimer) clearTimeout(refillTimer);
       retryTimer = null;
       refillTimer = null;
-      await listener?.close();
+      unlisten?.();
+      unlisten = null;
       await running;
     },
     kick,

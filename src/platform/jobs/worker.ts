@@ -8,7 +8,7 @@ import type { JobRegistry } from './registry.ts';
 import type { JobLedger, RunRecord } from './ledger.ts';
 import type { TenantSlots } from './fairness.ts';
 import type { JobRun } from './define.ts';
-import type { Tx } from '../db/index.ts';
+import { isDatabaseUnavailable, type Tx } from '../db/index.ts';
 import { backoffDelay, workerConnection, type JobEnvelope, type QueueSet } from './queues.ts';
 
 export interface WorkersOptions {
@@ -37,6 +37,9 @@ export interface RunningWorkers {
   /** Stops taking jobs; running jobs get `drainMs` to finish, then go back to the queue. */
   close(drainMs: number): Promise<void>;
 }
+
+/** How long a job held for a database outage waits before it is tried again (with jitter). */
+const HOLD_MS = 2000;
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
@@ -121,11 +124,17 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
       } catch (thrown) {
         if (thrown instanceof DelayedError) throw thrown;
         const err = asError(thrown);
+        // Brigade's own database is away: that says nothing about the job, so it spends no
+        // attempt; it waits (delayed, attemptsMade unchanged) and runs again when it can.
+        if (isDatabaseUnavailable(err)) await hold(job, token, err);
         const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
         try {
           await ledger.failed(record, { message: err.message, stack: err.stack ?? null });
           if (final) await ledger.dead({ ...record, attempt: job.attemptsMade + 1, payload, failedReason: err.message, stacktrace: err.stack ?? null });
         } catch (recordErr) {
+          // No job ends failed without a record: a death that cannot be written is held back
+          // until the database takes it (the job runs again then, and dies again if it must).
+          if (final) await hold(job, token, recordErr);
           log.error({ err: recordErr, job: job.name }, 'could not record the failed attempt');
         }
         if (final) {
@@ -139,6 +148,14 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
         giveBacks.delete(key);
       }
     });
+  }
+
+  /** Back to the queue, delayed 1-2 s, without spending an attempt; never returns. */
+  async function hold(job: Job, token: string | undefined, cause: unknown): Promise<never> {
+    const delay = Math.round(HOLD_MS / 2 + Math.random() * (HOLD_MS / 2));
+    await job.moveToDelayed(Date.now() + delay, token);
+    log.warn({ err: (cause as Error)?.message, job: job.name, retryInMs: delay }, 'the database cannot be reached: job held without spending an attempt');
+    throw new DelayedError();
   }
 
   async function onStalled(queue: string, jobId: string): Promise<void> {
