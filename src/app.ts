@@ -8,7 +8,8 @@ import { installProblemHandlers } from './platform/http/problems.ts';
 import { installRouteDocumentation, documentTransform, securitySchemes } from './platform/http/openapi.ts';
 import { acceptBareBodies } from './platform/http/bodies.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
-import { createMetrics } from './platform/metrics.ts';
+import { healthRoutes as probeRoutes } from './platform/http/health.ts';
+import { currentContext } from './platform/context/index.ts';
 import { tenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
 import { clientRateLimit } from './platform/http/client-rate-limit.ts';
 import { accessPlugin, accessRoutes } from './modules/access/index.ts';
@@ -26,6 +27,8 @@ import { opsRoutes, opsActivityPlugin, consoleRoutes } from './modules/ops/index
 import { jobsAdmin, type JobRegistry } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
 import { billingModule, billingRoutes } from './modules/billing/index.ts';
+import { alertsService, alertsRoutes } from './modules/alerts/index.ts';
+import { healthOps, healthRoutes, healthGauges } from './modules/health/index.ts';
 
 /** One line per request, when it completes; the ids come from the context store (log mixin). */
 class RequestLog extends LogController {
@@ -65,12 +68,12 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   acceptBareBodies(app);
   await app.register(requestContext);
 
-  const metrics = createMetrics();
+  const { metrics, signals } = platform;
   app.addHook('onResponse', async (req, reply) => {
-    metrics.httpDuration.observe(
-      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+    const ms = reply.elapsedTime;
+    metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, ms / 1000);
+    // Counted in memory for the tenant's per-minute rollup: no I/O here.
+    signals.request(req.scope?.tenantId ?? null, reply.statusCode, ms, currentContext()?.dbMs ?? 0);
   });
 
   // Each route's security and problem responses are filled in as the document is built.
@@ -116,23 +119,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     actorOf: (req) => (req.scope ? { tenantId: req.scope.tenantId, userId: req.scope.userId } : null),
   });
 
-  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is up', response: { 200: HealthView } } }, async () => ({ status: 'ok' }));
-  // Readiness tells "cannot reach" from "busy": PostgreSQL is probed on a connection of its own,
-  // never queued behind the request pool, so a saturated instance is not taken out of service.
-  app.get('/readyz', { schema: { tags: ['health'], summary: 'PostgreSQL and Redis answer (503 with the failing check otherwise; a busy database is still ready)', response: { 200: ReadinessView, 503: ReadinessView } } }, async (_req, reply) => {
-    const [pg, redis] = await Promise.all([
-      platform.db.probe(2000),
-      withTimeout(platform.redis.ping(), 2000).then(() => 'ok' as const, () => 'unreachable' as const),
-    ]);
-    const postgres = pg.state === 'ok' ? (pg.busy ? 'busy' : 'ok') : 'unreachable';
-    const ready = pg.state === 'ok' && redis === 'ok';
-    if (!ready) reply.header('Retry-After', '5');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks: { postgres, redis } });
-  });
-  app.get('/metrics', { schema: { tags: ['health'], summary: 'Prometheus metrics (text exposition format; no tenant labels)', response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } }, async (_req, reply) => {
-    reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  probeRoutes(app, platform);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(identityRoutes, { identity, operators });
@@ -156,30 +143,20 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   });
   await app.register(consoleRoutes);
   await app.register(billingRoutes, { billing });
+  await app.register(alertsRoutes, { alerts: alertsService(platform) });
+  await app.register(healthRoutes, { health: healthOps(platform) });
+  healthGauges(platform);
 
   billing.checkDeclaredEntitlements(app.accessTable);
 
   return app;
 }
 
-const HealthView = Type.Object({ status: Type.Literal('ok') });
-const ReadinessView = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
-  checks: Type.Object({
-    postgres: Type.Union([Type.Literal('ok'), Type.Literal('busy'), Type.Literal('unreachable')]),
-    redis: Type.Union([Type.Literal('ok'), Type.Literal('unreachable')]),
-  }),
-});
-
 /** How mail leaves, for operators: the SMTP server's host and port, never its credentials. */
 function mailTransportOf(config: Platform['config']): { transport: 'smtp' | 'catcher'; smtpServer: string | null } {
   if (!config.SMTP_URL) return { transport: 'catcher', smtpServer: null };
   const url = new URL(config.SMTP_URL);
   return { transport: 'smtp', smtpServer: `${url.hostname}:${url.port || (url.protocol === 'smtps:' ? '465' : '587')}` };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
 }
 
 /** A hop count becomes proxy-addr's function form (trust the `hops` nearest addresses). */

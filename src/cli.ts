@@ -4,7 +4,10 @@ import { loadConfig, ConfigError, describeConfig, type Config } from './config.t
 import { createLogger, type Logger } from './platform/log.ts';
 import { startPlatform, type StartedPlatform } from './platform/bootstrap.ts';
 import { startTracing } from './platform/telemetry.ts';
+import Fastify from 'fastify';
 import { buildApp } from './app.ts';
+import { healthRoutes as probeRoutes } from './platform/http/health.ts';
+import { healthGauges } from './modules/health/index.ts';
 import { identityService, operatorsService } from './modules/identity/index.ts';
 import { seedDemo } from './modules/demo/demo.seed.ts';
 import { verifyAuditChain } from './modules/audit/index.ts';
@@ -110,13 +113,20 @@ const commands: Record<string, Command> = {
   worker: {
     summary: 'Background jobs: the outbox relay, the workers and the schedulers',
     async run(_args, config, log) {
-      const platform = await startPlatform(config, log, { migrate: false });
+      const platform = await startPlatform(config, log, { migrate: false, tracing: await startTracing() });
       const closers: Closer[] = [];
       closeOnSignal(log, closers);
       // SIGTERM: the relay stops, running jobs get BRIGADE_JOB_DRAIN_MS to finish, the rest go back to the queue.
       const jobs = await startJobs(platform, jobRegistry());
       // Billing's jobs talk to the payment provider: the bundled simulator, if no other process hosts it.
       const simulator = await hostPaymentSimulator(config, log);
+      // The worker answers /healthz, /readyz and /metrics on its own port; not ready once it drains.
+      let draining = false;
+      const probes = await workerProbes(platform, { jobs: () => !draining });
+      closers.push(async () => {
+        draining = true;
+        await probes.close();
+      });
       closers.push(() => jobs.close());
       closers.push(() => simulator.close());
       closers.push(() => platform.close());
@@ -242,6 +252,17 @@ const commands: Record<string, Command> = {
     },
   },
 };
+
+/** The worker's own HTTP port: the same probes and metrics as the API, nothing else. */
+async function workerProbes(platform: StartedPlatform, checks: Record<string, () => boolean>): Promise<{ close(): Promise<void> }> {
+  const app = Fastify({ logger: false });
+  probeRoutes(app, platform, checks);
+  healthGauges(platform);
+  await app.listen({ port: platform.config.BRIGADE_WORKER_PORT, host: platform.config.HOST });
+  const address = app.server.address();
+  platform.log.info({ port: typeof address === 'object' && address ? address.port : null }, 'worker probes and metrics listening (/healthz, /readyz, /metrics)');
+  return { close: () => app.close() };
+}
 
 class UsageError extends Error {}
 

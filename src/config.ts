@@ -81,6 +81,19 @@ const trustProxy: Parser<boolean | number | string[]> = (raw, name) => {
   return list;
 };
 
+const mailList: Parser<string[]> = (raw, name) => {
+  const list = raw.split(',').map((a) => a.trim()).filter(Boolean);
+  if (list.length === 0 || list.some((a) => !/^[^\s@]+@[^\s@]+$/.test(a))) throw new ConfigError(name, 'must be one or more e-mail addresses, separated by commas');
+  return list;
+};
+
+function secret(minLength: number): Parser<string> {
+  return (raw, name) => {
+    if (raw.length < minLength) throw new ConfigError(name, `must be at least ${minLength} characters`);
+    return raw;
+  };
+}
+
 function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
@@ -130,6 +143,20 @@ const schema = {
     parse: trustProxy,
   },
   BRIGADE_CLIENT_RATE_LIMIT: { description: 'Requests per minute one client address may make to each anonymous endpoint (signup, login, password reset and its confirmation, operator login); 0: no limit', default: '30', parse: integer(0, 1_000_000) },
+  BRIGADE_SIGNAL_FLUSH_MS: { description: 'How often each process adds its per-tenant counts to the minute rollups in PostgreSQL (and at shutdown)', default: '5000', parse: integer(100, 60_000) },
+  BRIGADE_SIGNAL_MAX_TENANTS: { description: 'Tenant-minutes one process holds in memory before it flushes early (bounds memory with many active tenants)', default: '20000', parse: integer(100, 1_000_000) },
+  BRIGADE_SIGNAL_MINUTE_RETENTION_HOURS: { description: 'Hours per-minute rollups are kept (then only hours and days remain)', default: '48', parse: integer(2, 24 * 31) },
+  BRIGADE_SIGNAL_HOUR_RETENTION_DAYS: { description: 'Days per-hour rollups are kept (baselines read up to 28 days of them)', default: '60', parse: integer(2, 3650) },
+  BRIGADE_SIGNAL_DAY_RETENTION_DAYS: { description: 'Days per-day rollups are kept', default: '400', parse: integer(2, 3650) },
+  BRIGADE_ALERT_MIN_REQUESTS: { description: 'Requests a tenant must make in an evaluation window before its error rate or latency can raise an alert', default: '50', parse: integer(1, 1_000_000) },
+  BRIGADE_ALERT_SHARE_PERCENT: { description: 'Share of all API time (or job time) one tenant may take over 15 minutes before it raises a noisy-neighbour alert', default: '40', parse: integer(5, 100) },
+  BRIGADE_ALERT_DEAD_JOBS: { description: 'Dead jobs of one type, or of one tenant, within 24 hours that raise an alert', default: '10', parse: integer(1, 1_000_000) },
+  BRIGADE_ALERT_OUTBOX_LAG_SECONDS: { description: 'Age of a due outbox row, of a tenant with room in the queues, that raises the relay-lag alert', default: '120', parse: integer(5, 86_400) },
+  BRIGADE_ALERT_MAIL_TO: { description: 'Operations address(es), comma-separated, that alert notifications are mailed to. Unset: no mail', default: undefined, parse: mailList },
+  BRIGADE_ALERT_WEBHOOK_URL: { description: 'URL that alert notifications are POSTed to, signed with BRIGADE_ALERT_WEBHOOK_SECRET (header Brigade-Signature). Unset: no webhook', default: undefined, parse: url(['http', 'https']) },
+  BRIGADE_ALERT_WEBHOOK_SECRET: { description: 'HMAC-SHA256 key of the alert webhook signature (set with BRIGADE_ALERT_WEBHOOK_URL)', default: undefined, parse: secret(16) },
+  BRIGADE_RUNBOOK_URL: { description: 'Base URL of the runbooks alerts link to. Unset: the copies Brigade serves at BRIGADE_PUBLIC_URL/ops/runbooks', default: undefined, parse: url(['http', 'https']) },
+  BRIGADE_WORKER_PORT: { description: 'Port of the worker process\'s own /healthz, /readyz and /metrics (0: any free port, logged)', default: '3001', parse: integer(0, 65535) },
   LOG_LEVEL: { description: 'pino log level', default: 'info', parse: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const) },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -156,6 +183,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (Boolean(out.STRIPE_SECRET_KEY) !== Boolean(out.STRIPE_WEBHOOK_SECRET)) {
     const missing = out.STRIPE_SECRET_KEY ? 'STRIPE_WEBHOOK_SECRET' : 'STRIPE_SECRET_KEY';
     throw new ConfigError(missing, 'must be set when the other Stripe setting is (or leave both unset for the bundled simulator)');
+  }
+  if (Boolean(out.BRIGADE_ALERT_WEBHOOK_URL) !== Boolean(out.BRIGADE_ALERT_WEBHOOK_SECRET)) {
+    const missing = out.BRIGADE_ALERT_WEBHOOK_URL ? 'BRIGADE_ALERT_WEBHOOK_SECRET' : 'BRIGADE_ALERT_WEBHOOK_URL';
+    throw new ConfigError(missing, 'must be set when the other alert webhook setting is (an unsigned webhook could be forged)');
   }
   return out as Config;
 }

@@ -6,6 +6,8 @@ import { createLogger } from './platform/log.ts';
 import { createTenancy, type Db } from './platform/db/index.ts';
 import { createNotifications } from './platform/db/listen.ts';
 import type { Platform } from './platform/deps.ts';
+import { createMetrics } from './platform/metrics.ts';
+import { createSignalRecorder } from './platform/signals/index.ts';
 import { buildApp } from './app.ts';
 
 /**
@@ -34,13 +36,17 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     close: async () => pool.end(),
   };
   const redis = new Redis({ path: nowhere, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  const platform: Platform = { config, log, db, tenancy: createTenancy(db, log), redis, tracing: null, hooks: { tenantCreated: [] } };
+  const tenancy = createTenancy(db, log);
+  // Signals are never flushed here: building the routes counts nothing.
+  const signals = createSignalRecorder(tenancy, log, { flushMs: 2 ** 31 - 1, maxSlots: 1, write: async () => 'applied' });
+  const platform: Platform = { config, log, db, tenancy, redis, tracing: null, metrics: createMetrics(), signals, hooks: { tenantCreated: [] } };
   const app = await buildApp(platform);
   try {
     await app.ready();
     return app.swagger() as unknown as Record<string, unknown>;
   } finally {
     await app.close();
+    await signals.close();
     redis.disconnect();
     await pool.end();
   }

@@ -4,6 +4,8 @@ import type { Logger } from './log.ts';
 import type { Platform } from './deps.ts';
 import { openDatabase, createTenancy, startEmbeddedPostgres } from './db/index.ts';
 import type { Tracing } from './telemetry.ts';
+import { createMetrics } from './metrics.ts';
+import { createSignalRecorder } from './signals/index.ts';
 
 export interface StartedPlatform extends Platform {
   /** Closes pools, Redis and (last) the embedded database, in that order. */
@@ -25,15 +27,29 @@ export async function startPlatform(config: Config, log: Logger, opts: { migrate
       queryTimeoutMs: config.BRIGADE_DB_QUERY_TIMEOUT_MS,
     });
     const redis = connectRedis(config.REDIS_URL, log, { name: 'brigade', timeoutMs: config.BRIGADE_REDIS_TIMEOUT_MS });
+    const tenancy = createTenancy(db, log);
+    const metrics = createMetrics();
+    const signals = createSignalRecorder(tenancy, log, {
+      flushMs: config.BRIGADE_SIGNAL_FLUSH_MS,
+      maxSlots: config.BRIGADE_SIGNAL_MAX_TENANTS,
+      onFlush: (r) => {
+        metrics.signalFlushes.inc({ result: r.ok ? 'ok' : 'failed' });
+        metrics.signalFlushDuration.observe(r.ms / 1000);
+      },
+    });
     const platform: StartedPlatform = {
       config,
       log,
       db,
-      tenancy: createTenancy(db, log),
+      tenancy,
       redis,
       tracing: opts.tracing ?? null,
+      metrics,
+      signals,
       hooks: { tenantCreated: [] },
       close: async () => {
+        // The last counts of this process reach PostgreSQL before its pools close.
+        await signals.close();
         await db.close();
         redis.disconnect();
         await opts.tracing?.shutdown();

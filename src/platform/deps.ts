@@ -3,6 +3,8 @@ import type { Config } from '../config.ts';
 import type { Logger } from './log.ts';
 import type { Db, Tenancy, Tx } from './db/index.ts';
 import type { Tracing } from './telemetry.ts';
+import type { Metrics } from './metrics.ts';
+import type { SignalRecorder } from './signals/index.ts';
 
 export interface NewTenant {
   id: string;
@@ -26,6 +28,10 @@ export interface Platform {
   redis: Redis;
   /** Null when no trace exporter is configured. */
   tracing: Tracing | null;
+  /** This process's Prometheus registry (bounded labels only). */
+  metrics: Metrics;
+  /** Per-tenant request and job counts, in memory, flushed to the minute rollups. */
+  signals: SignalRecorder;
   hooks: {
     tenantCreated: ((trx: Tx, tenant: NewTenant) => Promise<void>)[];
     /** Requests per second a tenant may make (billing sets it from the plan); default from config. */

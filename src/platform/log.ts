@@ -34,7 +34,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       // Every line carries the ids of the request or job it was written for.
       mixin() {
         const ctx = currentContext();
-        const traceId = activeTraceId();
+        const traceId = ctx?.traceId ?? activeTraceId();
         if (!ctx && !traceId) return {};
         const ids: Record<string, string> = traceId ? { traceId } : {};
         if (!ctx) return ids;

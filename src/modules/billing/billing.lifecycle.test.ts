@@ -124,7 +124,7 @@ describe('time running out', () => {
     const retainUntil = new Date((await t.getSubscription(session)).retainUntil as string);
     assert.ok(retainUntil.getTime() - Date.now() > 89 * DAY);
     await t.billing.lifecycle.sweep(new Date(retainUntil.getTime() + 60_000));
-    const alerts = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('billing_alerts').select(['kind']).where('tenant_id', '=', session.tenant.id).execute());
-    assert.deepEqual(alerts.map((a) => a.kind), ['retention_elapsed']);
+    const alerts = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('alerts').select(['rule']).where('tenant_id', '=', session.tenant.id).execute());
+    assert.deepEqual(alerts.map((a) => a.rule), ['billing.retention_elapsed']);
   });
 });

@@ -1,5 +1,5 @@
 import type { Platform } from '../../platform/deps.ts';
-import { raiseAlert } from './billing.repository.ts';
+import { raiseAlert } from '../alerts/index.ts';
 import { ProviderUnavailableError } from './billing.provider.ts';
 import { DisallowedTransitionError, type SubscriptionSync } from './billing.sync.ts';
 import type { BillingService } from './billing.service.ts';
@@ -67,11 +67,11 @@ export function billingLifecycle(platform: Platform, sync: SubscriptionSync, ser
             }
           } else {
             await tenancy.withSystem('billing: retention alert', (trx) =>
-              raiseAlert(trx, {
-                kind: 'retention_elapsed',
+              raiseAlert(trx, platform.config, {
+                rule: 'billing.retention_elapsed',
                 tenantId,
-                dedupeKey: `retention_elapsed:${tenantId}`,
-                message: `The retention period of this ${row.status} business ended on ${row.retain_until?.toISOString().slice(0, 10)}; its data may now be removed.`,
+                source: 'billing: lifecycle',
+                summary: `The retention period of this ${row.status} business ended on ${row.retain_until?.toISOString().slice(0, 10)}; its data may now be removed.`,
                 details: { status: row.status, retainUntil: row.retain_until?.toISOString() ?? null },
               }),
             );

@@ -1,6 +1,7 @@
 import type { Platform } from '../../platform/deps.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import type { OperatorScope } from '../../platform/auth/index.ts';
+import { alertsService } from '../alerts/index.ts';
 
 /**
  * What operators see of billing (the ops API and `brigade billing ...`): reconciliation runs,
@@ -65,44 +66,22 @@ export function billingOps(platform: Platform) {
       }));
     },
 
-    async alerts(q: OpsListQuery) {
-      const limit = q.limit ?? 50;
-      const after = decodeCursor(q.cursor);
-      const rows = await tenancy.withSystem('ops: billing alerts', (trx) => {
-        let query = trx.selectFrom('billing_alerts as a').leftJoin('tenants as t', 't.id', 'a.tenant_id').selectAll('a').select('t.name as tenant_name');
-        if (q.tenantId) query = query.where('a.tenant_id', '=', q.tenantId);
-        if (q.open === true) query = query.where('a.resolved_at', 'is', null);
-        if (q.open === false) query = query.where('a.resolved_at', 'is not', null);
-        if (after) query = query.where((eb) => eb.or([eb('a.last_seen_at', '<', after.at), eb.and([eb('a.last_seen_at', '=', after.at), eb('a.id', '<', after.id)])]));
-        return query.orderBy('a.last_seen_at', 'desc').orderBy('a.id', 'desc').limit(limit + 1).execute();
+    /** Billing's alerts: the alerts of the billing.* rules in the one alert model (modules/alerts). */
+    alerts(q: OpsListQuery) {
+      return alertsService(platform).listAlerts({
+        rule: 'billing.*',
+        limit: q.limit,
+        cursor: q.cursor,
+        tenantId: q.tenantId,
+        ...(q.open === true ? { unresolved: true } : q.open === false ? { state: 'resolved' as const } : {}),
       });
-      return page(rows, limit, (r) => ({ at: r.last_seen_at, id: r.id }), (r) => ({
-        id: r.id,
-        kind: r.kind,
-        tenantId: r.tenant_id,
-        tenantName: r.tenant_name ?? null,
-        message: r.message,
-        details: r.details,
-        occurrences: r.occurrences,
-        firstSeenAt: r.first_seen_at.toISOString(),
-        lastSeenAt: r.last_seen_at.toISOString(),
-        resolvedAt: r.resolved_at?.toISOString() ?? null,
-        resolvedBy: r.resolved_by,
-      }));
     },
 
     async resolveAlert(operator: OperatorScope, id: string) {
-      const row = await tenancy.withSystem('ops: resolve billing alert', (trx) =>
-        trx
-          .updateTable('billing_alerts')
-          .set({ resolved_at: new Date(), resolved_by: operator.email })
-          .where('id', '=', id)
-          .where('resolved_at', 'is', null)
-          .returning(['id', 'resolved_at'])
-          .executeTakeFirst(),
-      );
-      if (!row) throw new AppError('not_found', 'No such open alert.');
-      return { id: row.id, resolvedAt: row.resolved_at!.toISOString(), resolvedBy: operator.email };
+      const alert = await alertsService(platform).getAlert(id);
+      if (!alert || !alert.rule.startsWith('billing.') || alert.state === 'resolved') throw new AppError('not_found', 'No such open alert.');
+      const resolved = await alertsService(platform).resolve(operator, id, 'Marked handled in the billing alerts list.');
+      return { id: resolved.id, resolvedAt: resolved.resolvedAt!, resolvedBy: resolved.resolvedBy };
     },
 
     async runs(q: OpsListQuery) {

@@ -109,9 +109,9 @@ describe('reconciliation', () => {
     assert.match(d?.note ?? '', /active → trialing is not allowed/);
     await reconcile(session.tenant.id);
     const alerts = await t.platform.tenancy.withSystem('test', (trx) =>
-      trx.selectFrom('billing_alerts').select(['kind']).where('tenant_id', '=', session.tenant.id).where('resolved_at', 'is', null).execute(),
+      trx.selectFrom('alerts').select(['rule']).where('tenant_id', '=', session.tenant.id).where('state', '<>', 'resolved').execute(),
     );
-    assert.deepEqual(alerts.map((a) => a.kind).sort(), ['disallowed_transition', 'divergence_persistent']);
+    assert.deepEqual(alerts.map((a) => a.rule).sort(), ['billing.disallowed_transition', 'billing.divergence_persistent']);
     await t.platform.tenancy.withSystem('test', (trx) => trx.updateTable('subscriptions').set({ status: 'trialing' }).where('tenant_id', '=', session.tenant.id).execute());
   });
 
@@ -123,9 +123,10 @@ describe('reconciliation', () => {
     });
     const summary = await reconcile();
     assert.ok(summary.divergences >= 3);
-    const alert = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('billing_alerts').selectAll().where('dedupe_key', '=', 'divergence_threshold').executeTakeFirst());
+    const alert = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('alerts').selectAll().where('rule', '=', 'billing.divergence_threshold').where('state', '<>', 'resolved').executeTakeFirst());
     assert.ok(alert);
-    assert.equal(alert.kind, 'divergence_threshold');
+    assert.equal(alert.subject, 'platform');
+    assert.ok(alert.observed! >= 3);
   });
 
   test('operators see divergences, runs and alerts in the ops API and can start a run', async () => {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Platform } from '../../platform/deps.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
-import { raiseAlert } from './billing.repository.ts';
+import { raiseAlert, resolveAlertOf, unresolvedOf } from '../alerts/index.ts';
 import { WEBHOOK_JOB } from './billing.inbox.ts';
 import { ProviderUnavailableError, type PaymentProvider, type ProviderSubscription } from './billing.provider.ts';
 import type { BillingInbox } from './billing.inbox.ts';
@@ -167,39 +167,57 @@ export function billingReconciler(platform: Platform, provider: PaymentProvider,
     return found;
   }
 
-  async function alertOn(runId: string, found: Found[]): Promise<number> {
-    if (found.length === 0) return 0;
+  /**
+   * Alerts on what this run found, and resolves what it no longer finds: a business whose
+   * subscription matched the provider in this run has no persistent divergence any more.
+   */
+  async function alertOn(runId: string, found: Found[], checked: string[] | 'all'): Promise<number> {
     const tenants = [...new Set(found.map((f) => f.tenantId))];
-    const earlier = await tenancy.withSystem('billing: earlier divergences', (trx) =>
-      trx
-        .selectFrom('billing_divergences')
-        .select(['tenant_id', 'field', sql<number>`count(*)::int`.as('times')])
-        .where('run_id', '<>', runId)
-        .where('detected_at', '>', new Date(Date.now() - 86_400_000))
-        .where('tenant_id', 'in', tenants)
-        .groupBy(['tenant_id', 'field'])
-        .execute(),
-    );
+    const earlier = tenants.length
+      ? await tenancy.withSystem('billing: earlier divergences', (trx) =>
+          trx
+            .selectFrom('billing_divergences')
+            .select(['tenant_id', 'field', sql<number>`count(*)::int`.as('times')])
+            .where('run_id', '<>', runId)
+            .where('detected_at', '>', new Date(Date.now() - 86_400_000))
+            .where('tenant_id', 'in', tenants)
+            .groupBy(['tenant_id', 'field'])
+            .execute(),
+        )
+      : [];
     const seen = new Map(earlier.map((e) => [`${e.tenant_id}:${e.field}`, e.times]));
     const persistent = found.filter((f) => seen.has(`${f.tenantId}:${f.field}`));
     await tenancy.withSystem('billing: divergence alerts', async (trx) => {
-      for (const f of persistent) {
-        await raiseAlert(trx, {
-          kind: 'divergence_persistent',
-          tenantId: f.tenantId,
-          dedupeKey: `divergence_persistent:${f.tenantId}:${f.field}`,
-          message: `${f.field} of this business has differed from the payment provider in ${(seen.get(`${f.tenantId}:${f.field}`) ?? 0) + 1} reconciliations within a day.`,
-          details: { field: f.field, local: f.local, provider: f.provider, repaired: f.repaired, note: f.note, runId },
+      // One alert per business: the fields that keep differing are in its details.
+      for (const [tenantId, fields] of groupByTenant(persistent)) {
+        const times = Math.max(...fields.map((f) => (seen.get(`${f.tenantId}:${f.field}`) ?? 0) + 1));
+        await raiseAlert(trx, config, {
+          rule: 'billing.divergence_persistent',
+          tenantId,
+          source: 'billing: reconciliation',
+          summary: `${fields.map((f) => f.field).join(', ')} of this business ${fields.length > 1 ? 'have' : 'has'} differed from the payment provider in ${times} reconciliations within a day.`,
+          observed: times,
+          expected: 1,
+          details: { runId, fields: fields.map((f) => ({ field: f.field, local: f.local, provider: f.provider, repaired: f.repaired, note: f.note })) },
         });
       }
+      for (const open of await unresolvedOf(trx, ['billing.divergence_persistent'])) {
+        const wasChecked = checked === 'all' || checked.includes(open.subject);
+        if (wasChecked && !persistent.some((f) => f.tenantId === open.subject)) {
+          await resolveAlertOf(trx, config, { rule: 'billing.divergence_persistent', subject: open.subject, note: `Reconciliation ${runId} found this business in step with the payment provider.` });
+        }
+      }
       if (found.length >= config.BRIGADE_RECONCILE_ALERT_THRESHOLD) {
-        await raiseAlert(trx, {
-          kind: 'divergence_threshold',
-          tenantId: null,
-          dedupeKey: 'divergence_threshold',
-          message: `A reconciliation found ${found.length} divergences (threshold ${config.BRIGADE_RECONCILE_ALERT_THRESHOLD}): webhooks may not be arriving.`,
+        await raiseAlert(trx, config, {
+          rule: 'billing.divergence_threshold',
+          source: 'billing: reconciliation',
+          summary: `A reconciliation found ${found.length} divergences (threshold ${config.BRIGADE_RECONCILE_ALERT_THRESHOLD}): webhooks may not be arriving.`,
+          observed: found.length,
+          expected: config.BRIGADE_RECONCILE_ALERT_THRESHOLD,
           details: { runId, divergences: found.length, tenants: tenants.length },
         });
+      } else if (checked === 'all') {
+        await resolveAlertOf(trx, config, { rule: 'billing.divergence_threshold', subject: 'platform', note: `Reconciliation ${runId} found ${found.length} divergences, under the threshold.` });
       }
     });
     return persistent.length;
@@ -280,7 +298,7 @@ export function billingReconciler(platform: Platform, provider: PaymentProvider,
         }
         summary.divergences = found.length;
         summary.repaired = found.filter((f) => f.repaired).length;
-        summary.persistent = await alertOn(run.id, found);
+        summary.persistent = await alertOn(run.id, found, opts.tenantId ? [opts.tenantId] : 'all');
       } catch (err) {
         failure = err as Error;
         summary.errors++;
@@ -302,13 +320,15 @@ export function billingReconciler(platform: Platform, provider: PaymentProvider,
           .where('id', '=', run.id)
           .execute();
         if (failure) {
-          await raiseAlert(trx, {
-            kind: 'reconciliation_failed',
+          await raiseAlert(trx, config, {
+            rule: 'billing.reconciliation_failed',
             tenantId: opts.tenantId ?? null,
-            dedupeKey: `reconciliation_failed:${opts.tenantId ?? 'all'}`,
-            message: `Billing reconciliation could not run: ${failure.message.slice(0, 200)}`,
+            source: 'billing: reconciliation',
+            summary: `Billing reconciliation could not run: ${failure.message.slice(0, 200)}`,
             details: { runId: run.id },
           });
+        } else {
+          await resolveAlertOf(trx, config, { rule: 'billing.reconciliation_failed', subject: opts.tenantId ?? 'platform', note: `Reconciliation ${run.id} ran.` });
         }
       });
       log.info({ ...summary, trigger: opts.trigger, tenantId: opts.tenantId ?? null }, 'billing: reconciliation finished');
@@ -319,3 +339,9 @@ export function billingReconciler(platform: Platform, provider: PaymentProvider,
 }
 
 export type BillingReconciler = ReturnType<typeof billingReconciler>;
+
+function groupByTenant<T extends { tenantId: string }>(items: T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) out.set(item.tenantId, [...(out.get(item.tenantId) ?? []), item]);
+  return out;
+}

@@ -1,5 +1,6 @@
 import { sql, type ColumnType, type Generated, type Selectable } from 'kysely';
 import type { Tx } from '../../platform/db/index.ts';
+import { currentTraceparent } from '../../platform/telemetry.ts';
 import type { SubscriptionStatus } from './billing.states.ts';
 import type { ProviderEvent, ProviderInvoice } from './billing.provider.ts';
 
@@ -130,20 +131,6 @@ export interface BillingDivergencesTable {
   detected_at: Generated<Date>;
 }
 
-export interface BillingAlertsTable {
-  id: Generated<string>;
-  kind: string;
-  tenant_id: string | null;
-  dedupe_key: string;
-  message: string;
-  details: ColumnType<Record<string, unknown>, string | undefined, string>;
-  occurrences: ColumnType<number, number | undefined, number>;
-  first_seen_at: Generated<Date>;
-  last_seen_at: Stamp;
-  resolved_at: NullableStamp;
-  resolved_by: Nullable<string>;
-}
-
 declare module '../../platform/db/schema.ts' {
   interface Database {
     subscriptions: SubscriptionsTable;
@@ -153,7 +140,6 @@ declare module '../../platform/db/schema.ts' {
     billing_events: BillingEventsTable;
     billing_reconcile_runs: BillingReconcileRunsTable;
     billing_divergences: BillingDivergencesTable;
-    billing_alerts: BillingAlertsTable;
   }
 }
 
@@ -161,7 +147,6 @@ export type TransitionSource = 'signup' | 'api' | 'webhook' | 'reconcile' | 'lif
 export type EventOutcome = 'pending' | 'applied' | 'ignored' | 'unmatched' | 'failed';
 export type SubscriptionRow = Selectable<SubscriptionsTable>;
 export type InvoiceRow = Selectable<BillingInvoicesTable>;
-export type AlertRow = Selectable<BillingAlertsTable>;
 export type DivergenceRow = Selectable<BillingDivergencesTable>;
 export type EventRow = Selectable<BillingEventsTable>;
 
@@ -313,8 +298,8 @@ export async function storeEvent(
       ON CONFLICT (provider_event_id) DO NOTHING
       RETURNING tenant_id, outcome
     ), job AS (
-      INSERT INTO outbox (tenant_id, type, payload)
-      SELECT tenant_id, ${input.jobType}, jsonb_build_object('eventId', ${e.id}::text, 'tenantId', tenant_id)
+      INSERT INTO outbox (tenant_id, type, payload, trace_context)
+      SELECT tenant_id, ${input.jobType}, jsonb_build_object('eventId', ${e.id}::text, 'tenantId', tenant_id), ${currentTraceparent()}::text
       FROM stored WHERE outcome = 'pending'
       RETURNING id
     )
@@ -336,21 +321,3 @@ export async function settleEvent(trx: Tx, id: string, outcome: EventOutcome, er
     .execute();
 }
 
-export interface AlertInput {
-  kind: string;
-  tenantId: string | null;
-  dedupeKey: string;
-  message: string;
-  details?: Record<string, unknown>;
-}
-
-/** Opens an alert, or counts one more occurrence of the open alert with the same key. */
-export async function raiseAlert(trx: Tx, a: AlertInput): Promise<void> {
-  await sql`
-    INSERT INTO billing_alerts (kind, tenant_id, dedupe_key, message, details)
-    VALUES (${a.kind}, ${a.tenantId}, ${a.dedupeKey}, ${a.message}, ${JSON.stringify(a.details ?? {})}::jsonb)
-    ON CONFLICT (dedupe_key) WHERE resolved_at IS NULL
-    DO UPDATE SET occurrences = billing_alerts.occurrences + 1, last_seen_at = clock_timestamp(),
-                  message = excluded.message, details = excluded.details
-  `.execute(trx);
-}

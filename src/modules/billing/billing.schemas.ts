@@ -1,6 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { subscriptionStatuses, type SubscriptionStatus } from './billing.states.ts';
 import { paidPlans, type PaidPlanKey } from './billing.plans.ts';
+import { AlertViewSchema } from '../alerts/index.ts';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time' });
@@ -165,23 +166,10 @@ export const DivergencePage = opsPage(
   }),
 );
 
-export const BillingAlertPage = opsPage(
-  Type.Object({
-    id: Type.String({ format: 'uuid' }),
-    kind: Type.String(),
-    tenantId: Nullable(Type.String({ format: 'uuid' })),
-    tenantName: TenantName,
-    message: Type.String(),
-    details: Type.Record(Type.String(), Type.Unknown()),
-    occurrences: Type.Integer(),
-    firstSeenAt: Timestamp,
-    lastSeenAt: Timestamp,
-    resolvedAt: Nullable(Timestamp),
-    resolvedBy: Nullable(Type.String()),
-  }),
-);
+/** Billing's alerts are the billing.* alerts of the one alert model (modules/alerts). */
+export const BillingAlertPage = opsPage(AlertViewSchema);
 
-export const ResolvedAlertView = Type.Object({ id: Type.String({ format: 'uuid' }), resolvedAt: Timestamp, resolvedBy: Type.String() });
+export const ResolvedAlertView = Type.Object({ id: Type.String({ format: 'uuid' }), resolvedAt: Timestamp, resolvedBy: Nullable(Type.String()) });
 
 export const WebhookEventPage = opsPage(
   Type.Object({

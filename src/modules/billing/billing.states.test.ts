@@ -94,12 +94,14 @@ describe('on a real subscription', () => {
         } else {
           await assert.rejects(sync.changeStatus(tenantId, to, meta), (err: unknown) => err instanceof DisallowedTransitionError && err.refusal.from === from && err.refusal.to === to);
           assert.equal((await row()).status, from);
+          // One open alert per rule and tenant: each refusal counts on it and says what it was.
           const alert = await t.platform.tenancy.withSystem('test', (trx) =>
-            trx.selectFrom('billing_alerts').selectAll().where('dedupe_key', '=', `disallowed_transition:${tenantId}:${from}:${to}`).executeTakeFirst(),
+            trx.selectFrom('alerts').selectAll().where('rule', '=', 'billing.disallowed_transition').where('subject', '=', tenantId).where('state', '<>', 'resolved').executeTakeFirst(),
           );
           assert.ok(alert, 'no alert');
-          assert.equal(alert.kind, 'disallowed_transition');
           assert.equal(alert.tenant_id, tenantId);
+          assert.equal(alert.severity, 'critical');
+          assert.deepEqual([alert.details.from, alert.details.to], [from, to]);
           const logged = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'billing: disallowed subscription transition refused');
           assert.ok(logged.some((l) => l.tenantId === tenantId && l.from === from && l.to === to), 'the refusal was not logged');
         }
@@ -110,15 +112,15 @@ describe('on a real subscription', () => {
   test('refused transitions are visible to operators in the ops API, and only to them', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/ops/api/billing/alerts?open=true&limit=200', headers: bearer(opToken) });
     assert.equal(res.statusCode, 200);
-    const kinds = new Set(res.json().data.map((a: { kind: string }) => a.kind));
-    assert.deepEqual([...kinds], ['disallowed_transition']);
-    assert.equal(res.json().data.length, 42 - allowed.length);
+    const data = res.json().data as { rule: string; tenantId: string; occurrences: number; tenantName: string }[];
+    assert.deepEqual(data.map((a) => [a.rule, a.tenantId, a.tenantName]), [['billing.disallowed_transition', tenantId, 'Machine Bistro']]);
+    assert.equal(data[0]!.occurrences, 42 - allowed.length);
     const owner = await aTenant(t.app, 'Curious Bistro');
     assert.equal((await t.app.inject({ method: 'GET', url: '/ops/api/billing/alerts', headers: bearer(owner) })).statusCode, 401);
     const first = res.json().data[0];
     const resolved = await t.app.inject({ method: 'POST', url: `/ops/api/billing/alerts/${first.id}/resolve`, headers: bearer(opToken) });
     assert.equal(resolved.statusCode, 200);
-    assert.equal(resolved.json().resolvedBy, 'ops@brigade.test');
+    assert.equal(resolved.json().resolvedBy, 'operator:ops@brigade.test');
   });
 
   test('a refused transition raised again counts on the same open alert', async () => {
@@ -127,7 +129,7 @@ describe('on a real subscription', () => {
     await assert.rejects(sync.changeStatus(tenantId, 'trialing', { source: 'operator', reason: 'again' }));
     await assert.rejects(sync.changeStatus(tenantId, 'trialing', { source: 'operator', reason: 'and again' }));
     const alerts = await t.platform.tenancy.withSystem('test', (trx) =>
-      trx.selectFrom('billing_alerts').selectAll().where('dedupe_key', '=', `disallowed_transition:${tenantId}:active:trialing`).where('resolved_at', 'is', null).execute(),
+      trx.selectFrom('alerts').selectAll().where('rule', '=', 'billing.disallowed_transition').where('tenant_id', '=', tenantId).where('state', '<>', 'resolved').execute(),
     );
     assert.equal(alerts.length, 1);
     assert.ok(alerts[0]!.occurrences >= 2);

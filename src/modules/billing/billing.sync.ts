@@ -1,12 +1,12 @@
 import type { Platform } from '../../platform/deps.ts';
 import type { Tx } from '../../platform/db/index.ts';
+import { raiseAlert } from '../alerts/index.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { recordAudit, auditSourceOfSystem, type AuditSource } from '../audit/index.ts';
 import {
   insertNotice,
   insertTransition,
   lockSubscription,
-  raiseAlert,
   tenantById,
   updateSubscription,
   upsertInvoice,
@@ -191,11 +191,11 @@ export function subscriptionSync(platform: Platform, provider: PaymentProvider, 
   async function reportRefusal(tenantId: string, refusal: Refusal, meta: ApplyMeta): Promise<void> {
     log.warn({ tenantId, from: refusal.from, to: refusal.to, source: meta.source, providerEventId: meta.providerEventId ?? null }, 'billing: disallowed subscription transition refused');
     await tenancy.withSystem('billing: raise an alert', (trx) =>
-      raiseAlert(trx, {
-        kind: 'disallowed_transition',
+      raiseAlert(trx, config, {
+        rule: 'billing.disallowed_transition',
         tenantId,
-        dedupeKey: `disallowed_transition:${tenantId}:${refusal.from}:${refusal.to}`,
-        message: `A ${refusal.from} → ${refusal.to} transition was refused (${meta.source}: ${meta.reason}).`,
+        source: `billing: ${meta.source}`,
+        summary: `A ${refusal.from} → ${refusal.to} transition was refused (${meta.source}: ${meta.reason}).`,
         details: { ...refusal, source: meta.source, reason: meta.reason, providerEventId: meta.providerEventId ?? null },
       }),
     );

@@ -10,6 +10,10 @@ export interface RunContext {
   userId?: string;
   operatorId?: string;
   jobId?: string;
+  /** The trace this unit of work belongs to (when tracing is on), for log lines. */
+  traceId?: string;
+  /** Milliseconds spent waiting on PostgreSQL so far (pool checkout and statements): a per-tenant signal. */
+  dbMs?: number;
 }
 
 const storage = new AsyncLocalStorage<RunContext>();
@@ -26,4 +30,10 @@ export function currentContext(): RunContext | undefined {
 export function enrichContext(extra: Partial<RunContext>): void {
   const store = storage.getStore();
   if (store) Object.assign(store, extra);
+}
+
+/** Adds database time to the current unit of work (see RunContext.dbMs). */
+export function addDbTime(ms: number): void {
+  const store = storage.getStore();
+  if (store) store.dbMs = (store.dbMs ?? 0) + ms;
 }

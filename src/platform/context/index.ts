@@ -1,1 +1,1 @@
-export { runWithContext, currentContext, enrichContext, type RunContext } from './context.ts';
+export { runWithContext, currentContext, enrichContext, addDbTime, type RunContext } from './context.ts';

@@ -6,6 +6,7 @@ import type { Db } from './database.ts';
 import type { Logger } from '../log.ts';
 import { pipeline } from './pipeline.ts';
 import { asDatabaseError } from './unavailable.ts';
+import { addDbTime } from '../context/index.ts';
 
 /** A Kysely handle bound to one open transaction. */
 export type Tx = Kysely<Database>;
@@ -95,10 +96,13 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     announce(changed);
   };
   async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    // Database time of the request or job, waiting for a connection included: a per-tenant signal.
+    const started = performance.now();
     let client: pg.PoolClient;
     try {
       client = await pool.connect();
     } catch (err) {
+      addDbTime(performance.now() - started);
       // Refused, timed out, too many connections, shutting down: the server cannot be reached.
       throw asDatabaseError(err, { connecting: true });
     }
@@ -121,6 +125,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     } finally {
       client.off('error', onError);
       client.release(broken);
+      addDbTime(performance.now() - started);
     }
   }
 

@@ -8,7 +8,7 @@ import { RETRY_AFTER_SECONDS } from './problems.ts';
 
 /**
  * `Idempotency-Key` for any route that opts in with `config: { idempotent: true }`
- * (docs/decisions/0500-idempotency-in-one-transaction.md says why it is built this way).
+ * (docs/decisions/0501-idempotency-in-one-transaction.md says why it is built this way).
  *
  * A request with a key runs in one transaction of its own (a unit of work, see
  * Tenancy.beginUnit): the handler's withTenant calls join it, and the response is stored in it

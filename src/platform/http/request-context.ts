@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { runWithContext } from '../context/index.ts';
+import { activeTraceId } from '../telemetry.ts';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -14,7 +15,9 @@ export function requestIdOf(req: { headers: Record<string, string | string[] | u
 /** Every request runs inside a context store (for logs), and answers with its X-Request-Id. */
 export const requestContext = fp(async function requestContext(app: FastifyInstance) {
   app.addHook('onRequest', (req: FastifyRequest, _reply, done) => {
-    runWithContext({ requestId: String(req.id) }, done);
+    // Tracing (registered before this) has made the request's span active by now.
+    const traceId = activeTraceId();
+    runWithContext(traceId ? { requestId: String(req.id), traceId } : { requestId: String(req.id) }, done);
   });
   app.addHook('onSend', async (req, reply) => {
     reply.header('X-Request-Id', String(req.id));

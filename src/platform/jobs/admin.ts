@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import type { Job } from 'bullmq';
 import type { Platform } from '../deps.ts';
+import { currentTraceparent } from '../telemetry.ts';
 import type { Tx } from '../db/index.ts';
 import { AppError } from '../errors/index.ts';
 import type { JobRegistry } from './registry.ts';
@@ -482,7 +483,7 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
       await tenancy.withSystem('ops: replay a job', async (trx) => {
         await trx
           .insertInto('outbox')
-          .values({ tenant_id: tenantId, id: newId, type: job.type, payload: JSON.stringify({ ...job.data, tenantId }), replay_of: id })
+          .values({ tenant_id: tenantId, id: newId, type: job.type, payload: JSON.stringify({ ...job.data, tenantId }), replay_of: id, trace_context: currentTraceparent() })
           .execute();
         await markResolved(trx, queue, id, 'replayed', actor, reason, newId);
         await recordOperation(trx, { action: 'replay', actor, queue, jobId: id, newJobId: newId, reason, bulkId });
@@ -492,7 +493,7 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
         await markResolved(trx, queue, id, 'replayed', actor, reason, newId);
         await recordOperation(trx, { action: 'replay', actor, queue, jobId: id, newJobId: newId, reason, bulkId });
         await within(
-          q().get(targetQueue).add(job.type, { payload: job.data, replayOf: id } satisfies JobEnvelope, jobOptions(config, registry, job.type, { jobId: newId })),
+          q().get(targetQueue).add(job.type, { payload: job.data, replayOf: id, trace: currentTraceparent(), dueAt: Date.now() } satisfies JobEnvelope, jobOptions(config, registry, job.type, { jobId: newId })),
           5000,
           'adding the replay to BullMQ',
         );

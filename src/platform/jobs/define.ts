@@ -37,6 +37,11 @@ export interface JobRun {
   mailer: Mailer;
 }
 
+/** A system job's run: its payload is whatever was enqueued with it ({} from a schedule). */
+export interface SystemJobRun extends JobRun {
+  payload: Record<string, unknown>;
+}
+
 export interface JobContext<P> extends JobRun {
   payload: P & { tenantId: string };
   tenantId: string;
@@ -72,7 +77,7 @@ export interface SystemJobDefinition {
   attempts?: number;
   backoff?: number;
   schedule?: SystemSchedule;
-  handle(ctx: JobRun): Promise<void>;
+  handle(ctx: SystemJobRun): Promise<void>;
 }
 
 export interface TenantScheduleContext {
@@ -141,7 +146,7 @@ export function defineJob<S extends TSchema>(
 /** A platform job, optionally produced on a schedule by a BullMQ job scheduler. */
 export function defineSystemJob(
   type: string,
-  handler: (ctx: JobRun) => Promise<void>,
+  handler: (ctx: SystemJobRun) => Promise<void>,
   opts: RetryOptions & { schedule?: SystemSchedule } = {},
 ): SystemJobDefinition {
   checkType(type);

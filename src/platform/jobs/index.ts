@@ -5,6 +5,7 @@ export {
   definePerTenantSchedule,
   type JobContext,
   type JobRun,
+  type SystemJobRun,
   type JobOptions,
   type RetryOptions,
   type TenantJobDefinition,
@@ -19,3 +20,5 @@ export { jobsAdmin, listableStates, type JobsAdmin, type Actor, type JobFilter, 
 export { runTenantSchedules, dueTimes } from './schedules.ts';
 export { cleanUp, dailyCleanup } from './cleanup.ts';
 export { backoffDelay } from './queues.ts';
+export { addSystemJob } from './system.ts';
+export { tenantSlots } from './fairness.ts';

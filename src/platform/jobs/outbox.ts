@@ -1,4 +1,5 @@
 import type { Tx } from '../db/index.ts';
+import { currentTraceparent } from '../telemetry.ts';
 
 export interface LaterOptions {
   /** Run no earlier than this. */
@@ -23,6 +24,8 @@ export async function enqueueLater(
       tenant_id: tenantId,
       type,
       payload: JSON.stringify({ ...payload, tenantId }),
+      // The job's span will belong to this request's (or job's) trace.
+      trace_context: currentTraceparent(),
       ...(opts.runAt ? { run_at: opts.runAt } : {}),
     })
     .returning('id')

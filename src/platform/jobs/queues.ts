@@ -9,6 +9,10 @@ import type { JobRegistry } from './registry.ts';
 export interface JobEnvelope {
   payload: Record<string, unknown>;
   replayOf?: string | null;
+  /** W3C traceparent of the work that wrote the outbox row: the job's span joins that trace. */
+  trace?: string | null;
+  /** When the job became due (ms since the epoch): its wait is measured from here. */
+  dueAt?: number;
 }
 
 /** The name of our backoff strategy in job options; the worker implements it (see backoffDelay). */
@@ -73,7 +77,10 @@ export function openQueues(config: Config, registry: JobRegistry, redis: Redis):
 
 /** Retry, backoff and retention options of one job of `type`. */
 export function jobOptions(config: Config, registry: JobRegistry, type: string, extra: JobsOptions = {}): JobsOptions {
-  const def = registry.lookup(type);
+  return jobOptionsOf(config, registry.lookup(type), extra);
+}
+
+export function jobOptionsOf(config: Config, def: { attempts?: number; backoff?: number } | undefined, extra: JobsOptions = {}): JobsOptions {
   return {
     attempts: def?.attempts ?? config.BRIGADE_JOB_ATTEMPTS,
     backoff: { type: BACKOFF_TYPE, delay: def?.backoff ?? config.BRIGADE_JOB_BACKOFF_MS },

@@ -48,6 +48,7 @@ interface OutboxRow {
   payload: Record<string, unknown>;
   run_at: Date;
   replay_of: string | null;
+  trace_context: string | null;
 }
 
 // pg_try_advisory_xact_lock key: one dispatcher at a time, so each tenant's cap holds exactly
@@ -125,7 +126,7 @@ export function createRelay(
     UPDATE outbox o SET relayed_at = now()
     FROM picked p
     WHERE o.tenant_id = p.tenant_id AND o.id = p.id
-    RETURNING o.tenant_id, o.id, o.type, o.payload, o.run_at, o.created_at, o.replay_of, o.run_at <= now() AS due`;
+    RETURNING o.tenant_id, o.id, o.type, o.payload, o.run_at, o.created_at, o.replay_of, o.trace_context, o.run_at <= now() AS due`;
 
   /**
    * One dispatch pass. The relay is the busiest cross-tenant path, so it holds an owner
@@ -198,7 +199,7 @@ export function createRelay(
               queues.get(q).addBulk(
                 list.map((j) => ({
                   name: j.row.type,
-                  data: { payload: j.row.payload, replayOf: j.row.replay_of } satisfies JobEnvelope,
+                  data: { payload: j.row.payload, replayOf: j.row.replay_of, trace: j.row.trace_context, dueAt: Math.max(j.row.run_at.getTime(), j.row.created_at.getTime()) } satisfies JobEnvelope,
                   opts: jobOptions(platform.config, registry, j.row.type, { jobId: j.row.id, priority: j.priority, delay: j.delay }),
                 })),
               ),

@@ -3,11 +3,13 @@ import type { Redis } from 'ioredis';
 import type { Platform } from '../deps.ts';
 import type { Logger } from '../log.ts';
 import type { Mailer } from '../mail.ts';
-import { runWithContext } from '../context/index.ts';
+import { runWithContext, enrichContext } from '../context/index.ts';
+import { withJobSpan } from '../telemetry.ts';
+import { observeJobRun } from './observe.ts';
 import type { JobRegistry } from './registry.ts';
 import type { JobLedger, RunRecord } from './ledger.ts';
 import type { TenantSlots } from './fairness.ts';
-import type { JobRun } from './define.ts';
+import type { SystemJobRun } from './define.ts';
 import { isDatabaseUnavailable, type Tx } from '../db/index.ts';
 import { backoffDelay, workerConnection, type JobEnvelope, type QueueSet } from './queues.ts';
 
@@ -84,7 +86,7 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
       tenantId: tid,
       withTenant: <T>(fn: (trx: Tx) => Promise<T>) => platform.tenancy.withTenant({ tenantId: tid }, fn),
     };
-    if (def.kind === 'system') return def.handle(ctx satisfies JobRun);
+    if (def.kind === 'system') return def.handle({ ...ctx, payload } satisfies SystemJobRun);
     await def.handle(ctx);
   }
 
@@ -108,8 +110,11 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
     const givenBack = new Promise<'given-back'>((resolve) => {
       giveBacks.set(key, () => resolve('given-back'));
     });
-    // Every log line written while the job runs carries its tenant and job id.
-    return runWithContext({ jobId, ...(tenantId ? { tenantId } : {}) }, async () => {
+    // Every log line and span of the run carries its tenant and job id, and its trace is the
+    // trace of the request that enqueued it.
+    const span = { type: job.name, queue, jobId, tenantId, attempt: record.attempt };
+    return runWithContext({ jobId, ...(tenantId ? { tenantId } : {}) }, () => withJobSpan(envelope.trace, span, async (traceId) => {
+      if (traceId) enrichContext({ traceId });
       try {
         const outcome = await Promise.race([runHandler(job, payload, tenantId, record, shutdown.signal).then(() => 'done' as const), givenBack]);
         if (outcome === 'given-back') {
@@ -119,6 +124,7 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
           throw new DelayedError();
         }
         ledger.completed(record);
+        observeJobRun(platform, record, 'completed', envelope);
         if (job.attemptsMade > 0 || (job.attemptsStarted ?? 1) > 1) await ledger.revived(queue, jobId).catch((err) => log.error({ err }, 'could not clear a revived dead job'));
         releaseSlot(tenantId, queue, jobId);
       } catch (thrown) {
@@ -137,6 +143,7 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
           if (final) await hold(job, token, recordErr);
           log.error({ err: recordErr, job: job.name }, 'could not record the failed attempt');
         }
+        observeJobRun(platform, record, final ? 'dead' : 'failed', envelope);
         if (final) {
           log.error({ err, job: job.name, attempts: job.attemptsMade + 1 }, 'job is dead: no attempts left');
           releaseSlot(tenantId, queue, jobId);
@@ -147,7 +154,7 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
       } finally {
         giveBacks.delete(key);
       }
-    });
+    }));
   }
 
   /** Back to the queue, delayed 1-2 s, without spending an attempt; never returns. */
@@ -178,6 +185,7 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
     if ((await found.getState()) === 'failed') {
       // Stalled more often than allowed: BullMQ failed it without running our processor.
       await ledger.dead({ ...record, payload, failedReason: found.failedReason || 'The job stalled more often than allowed.', stacktrace: null });
+      observeJobRun(platform, { ...record, startedAt: null }, 'dead', envelope);
       releaseSlot(tenantId, found.queueName, jobId);
     }
   }

@@ -1,0 +1,159 @@
+import { LATENCY_BUCKETS, quantileMs } from '../../platform/signals/index.ts';
+import { median } from './health.stats.ts';
+
+/**
+ * Each tenant's own baseline: what its volume, error rate and latency usually are at a given
+ * hour, from its own hourly rollups.
+ * - volume: seasonal by hour of week (the median of the same hour in the last four weeks) once
+ *   the tenant has two weeks of history; by hour of day (median of the last seven days) after
+ *   three days; before that its recent level, which is not seasonal, so volume rules stay off;
+ * - error rate: pooled over the last seven days, pulled toward the rate of tenants on the same
+ *   plan by 200 requests' worth (a new or quiet tenant is judged by its peers);
+ * - latency: the p95 of the same hours' merged histograms (or the last seven days').
+ * An hour without a row inside the tenant's history is an hour with no requests: a tenant that
+ * is usually quiet on Sunday night is expected to be.
+ */
+export interface HourSample {
+  requests: number;
+  r5xx: number;
+  apiUs: number;
+  jobUs: number;
+  /** Latency counts, LATENCY_BUCKETS long. */
+  latency: ArrayLike<number>;
+}
+
+export interface Baseline {
+  source: 'weekly' | 'daily' | 'recent' | 'none';
+  /** Expected requests per minute in the hour before, the hour of, and the hour after `at`. */
+  requestsPerMin: number | null;
+  requestsPerMinPrev: number | null;
+  requestsPerMinNext: number | null;
+  errorRate: number;
+  p95Ms: number | null;
+  /** Usual share of platform API and job time (7 days), when the platform totals are known. */
+  apiShare: number | null;
+  jobShare: number | null;
+  historyHours: number;
+}
+
+export interface PlanPrior {
+  errorRate: number;
+  p95Ms: number | null;
+}
+
+export const DEFAULT_PRIOR: PlanPrior = { errorRate: 0.005, p95Ms: null };
+const PRIOR_WEIGHT = 200;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const WEEK = 7 * DAY;
+
+export interface TenantHistory {
+  /** Hourly samples by hour start (ms since the epoch); missing hours after `firstHour` had no traffic. */
+  hours: Map<number, HourSample>;
+  /** The first hour the tenant was seen (its history starts there). */
+  firstHour: number | null;
+  /** The last seven days summed, when the caller has it at hand (else summed from `hours`). */
+  week?: HourSample | null;
+}
+
+const sampleAt = (h: TenantHistory, at: number): HourSample | null | undefined =>
+  h.firstHour === null || at < h.firstHour ? undefined : (h.hours.get(at) ?? null);
+
+function seasonalSamples(h: TenantHistory, hour: number): { source: Baseline['source']; samples: (HourSample | null)[] } {
+  const weekly = [1, 2, 3, 4].map((w) => sampleAt(h, hour - w * WEEK)).filter((s) => s !== undefined);
+  if (weekly.length >= 2) return { source: 'weekly', samples: weekly };
+  const daily = [1, 2, 3, 4, 5, 6, 7].map((d) => sampleAt(h, hour - d * DAY)).filter((s) => s !== undefined);
+  if (daily.length >= 3) return { source: 'daily', samples: daily };
+  return { source: h.firstHour !== null && hour - h.firstHour >= 6 * HOUR ? 'recent' : 'none', samples: [] };
+}
+
+function expectedRpm(h: TenantHistory, hour: number): { source: Baseline['source']; rpm: number | null; samples: (HourSample | null)[] } {
+  const { source, samples } = seasonalSamples(h, hour);
+  if (source === 'weekly' || source === 'daily') return { source, rpm: median(samples.map((s) => (s?.requests ?? 0) / 60)), samples };
+  return { source, rpm: null, samples };
+}
+
+function mergedLatency(samples: (HourSample | null)[]): Float64Array {
+  const out = new Float64Array(LATENCY_BUCKETS);
+  for (const s of samples) if (s) for (let i = 0; i < LATENCY_BUCKETS; i++) out[i]! += s.latency[i]!;
+  return out;
+}
+
+/** The tenant's baseline for the hour starting at `hour` (ms), from its history before it. */
+export function baselineFor(
+  h: TenantHistory,
+  hour: number,
+  prior: PlanPrior = DEFAULT_PRIOR,
+  platform: { apiUs: number; jobUs: number } | null = null,
+): Baseline {
+  const cur = expectedRpm(h, hour);
+  const prev = expectedRpm(h, hour - HOUR);
+  const next = expectedRpm(h, hour + HOUR);
+  const week: (HourSample | null)[] = [];
+  if (h.week !== undefined) week.push(h.week);
+  else {
+    for (let at = hour - WEEK; at < hour; at += HOUR) {
+      const s = sampleAt(h, at);
+      if (s !== undefined) week.push(s);
+    }
+  }
+  let requests = 0;
+  let errors = 0;
+  let apiUs = 0;
+  let jobUs = 0;
+  for (const s of week) {
+    if (!s) continue;
+    requests += s.requests;
+    errors += s.r5xx;
+    apiUs += s.apiUs;
+    jobUs += s.jobUs;
+  }
+  const weekHours = h.firstHour === null ? 0 : Math.min(168, Math.floor((hour - h.firstHour) / HOUR));
+  const errorRate = (errors + prior.errorRate * PRIOR_WEIGHT) / (requests + PRIOR_WEIGHT);
+  let latency = mergedLatency(cur.samples);
+  let counted = latency.reduce((a, b) => a + b, 0);
+  if (counted < 100) {
+    latency = mergedLatency(week);
+    counted = latency.reduce((a, b) => a + b, 0);
+  }
+  const p95Ms = counted >= 100 ? quantileMs(latency, 0.95) : prior.p95Ms;
+  return {
+    source: cur.source,
+    requestsPerMin: cur.rpm,
+    requestsPerMinPrev: prev.rpm,
+    requestsPerMinNext: next.rpm,
+    errorRate,
+    p95Ms,
+    apiShare: platform && platform.apiUs > 0 && weekHours >= 24 ? apiUs / platform.apiUs : null,
+    jobShare: platform && platform.jobUs > 0 && weekHours >= 24 ? jobUs / platform.jobUs : null,
+    historyHours: h.firstHour === null ? 0 : Math.max(0, Math.floor((hour - h.firstHour) / HOUR)),
+  };
+}
+
+/**
+ * Expected requests per minute at a moment: the hourly values taken at the middle of their
+ * hours (the hour before, of and after `hourStart`) and joined by straight lines, so a window
+ * during the lunch ramp expects the ramp.
+ */
+export function expectedRateAt(b: Pick<Baseline, 'requestsPerMin' | 'requestsPerMinPrev' | 'requestsPerMinNext'>, hourStart: number, at: number): number | null {
+  const cur = b.requestsPerMin;
+  if (cur === null) return null;
+  const prev = b.requestsPerMinPrev ?? cur;
+  const next = b.requestsPerMinNext ?? cur;
+  const x = (at - hourStart) / HOUR;
+  if (x <= -0.5) return prev;
+  if (x <= 0.5) return prev + (cur - prev) * (x + 0.5);
+  if (x <= 1.5) return cur + (next - cur) * (x - 0.5);
+  return next;
+}
+
+/** Expected requests in the minutes [from, to) (ms), or null when the baseline has no volume. */
+export function expectedRequests(b: Pick<Baseline, 'requestsPerMin' | 'requestsPerMinPrev' | 'requestsPerMinNext'>, hourStart: number, from: number, to: number): number | null {
+  let sum = 0;
+  for (let m = from; m < to; m += 60_000) {
+    const r = expectedRateAt(b, hourStart, m + 30_000);
+    if (r === null) return null;
+    sum += r;
+  }
+  return sum;
+}

@@ -1,0 +1,204 @@
+import { F, quantileMs, countAboveMs } from '../../platform/signals/index.ts';
+import { poissonLower, poissonUpper } from './health.stats.ts';
+import { expectedRequests, type Baseline, type PlanPrior } from './health.baselines.ts';
+
+/**
+ * The per-tenant rules, as pure functions of a tenant's recent minutes and its baseline: the
+ * evaluator (health.evaluate.ts) and the alert-quality simulation (bench/alerts.bench.ts) run
+ * exactly this code. Each rule needs both a large effect and strong evidence:
+ * - the effect (5x the usual error rate, 3x the usual p95, a quarter of the usual traffic...)
+ *   keeps a tenant that is always busy, or whose baseline is a little off, quiet;
+ * - the evidence (a Poisson tail probability under the baseline below 1e-6, a minimum volume)
+ *   keeps a quiet tenant's two errors from being an incident.
+ * Windows of 5, 15 and 60 minutes: big tenants are caught in the first, small ones later.
+ * A rule is `firing`, `normal` (an open alert may resolve) or `unknown` (too little traffic to
+ * tell either way: an open alert stays as it is).
+ */
+export type TenantRule = 'tenant.error_rate' | 'tenant.latency' | 'tenant.traffic_drop' | 'tenant.traffic_surge' | 'tenant.api_share' | 'tenant.job_share';
+
+export interface Verdict {
+  rule: TenantRule;
+  state: 'firing' | 'normal' | 'unknown';
+  observed: number | null;
+  expected: number | null;
+  summary: string;
+  details: Record<string, unknown>;
+}
+
+/** Summed figures of one window, with where the window lies. */
+export interface WindowFigures {
+  minutes: number;
+  /** Start of the window and of the hour the baseline is for (ms). */
+  from: number;
+  to: number;
+  figures: ArrayLike<number>;
+}
+
+export interface RuleThresholds {
+  minRequests: number;
+  /** Share of platform API (or job) time, 0..1. */
+  share: number;
+}
+
+export interface TenantWindows {
+  w5: WindowFigures;
+  w15: WindowFigures;
+  w60: WindowFigures;
+}
+
+export interface PlatformWindow {
+  apiUs: number;
+  jobUs: number;
+  /** Tenants with any request (or job) in the window. */
+  activeTenants: number;
+}
+
+const EVIDENCE = 1e-6;
+const SURGE_EVIDENCE = 1e-9;
+
+const pct = (x: number) => `${(x * 100).toFixed(x < 0.01 ? 2 : 1)}%`;
+const requestsOf = (w: WindowFigures) => w.figures[F.requests]!;
+
+export function errorRateVerdict(w: TenantWindows, b: Baseline, t: RuleThresholds): Verdict {
+  const p0 = Math.max(b.errorRate, 0.001);
+  const limit = (rate: number) => Math.max(5 * rate, rate + 0.02);
+  const n15 = requestsOf(w.w15);
+  const e15 = w.w15.figures[F.r5xx]!;
+  const calm = n15 === 0 || e15 / n15 < Math.max(2 * p0, p0 + 0.01);
+  // The hour catches a small tenant's incident; once the last quarter hour is calm it is over.
+  for (const win of calm ? [w.w5] : [w.w5, w.w15, w.w60]) {
+    const n = requestsOf(win);
+    const e = win.figures[F.r5xx]!;
+    if (n >= t.minRequests && e >= 5 && e / n >= limit(p0) && poissonUpper(e, n * p0) < EVIDENCE) {
+      return {
+        rule: 'tenant.error_rate',
+        state: 'firing',
+        observed: e / n,
+        expected: p0,
+        summary: `${pct(e / n)} of requests failed with a server error (${e} of ${n} in ${win.minutes} min); usually ${pct(p0)}.`,
+        details: { windowMinutes: win.minutes, requests: n, errors5xx: e },
+      };
+    }
+  }
+  return { rule: 'tenant.error_rate', state: calm ? 'normal' : 'unknown', observed: n15 ? e15 / n15 : 0, expected: p0, summary: '', details: {} };
+}
+
+export function latencyVerdict(w: TenantWindows, b: Baseline, t: RuleThresholds): Verdict {
+  const p0 = b.p95Ms;
+  if (p0 === null) return { rule: 'tenant.latency', state: 'unknown', observed: null, expected: null, summary: '', details: {} };
+  for (const win of [w.w5, w.w15]) {
+    const n = requestsOf(win);
+    if (n < t.minRequests) continue;
+    const p95 = quantileMs(win.figures, 0.95, F.latency)!;
+    const slow = countAboveMs(win.figures, 2 * p0, F.latency);
+    if (p95 >= Math.max(3 * p0, p0 + 250) && poissonUpper(slow, 0.05 * n) < EVIDENCE) {
+      return {
+        rule: 'tenant.latency',
+        state: 'firing',
+        observed: Math.round(p95),
+        expected: Math.round(p0),
+        summary: `p95 latency is ${Math.round(p95)} ms over ${win.minutes} min (${n} requests, ${slow} slower than ${Math.round(2 * p0)} ms); usually ${Math.round(p0)} ms.`,
+        details: { windowMinutes: win.minutes, requests: n, slowRequests: slow },
+      };
+    }
+  }
+  const n15 = requestsOf(w.w15);
+  if (n15 < Math.min(t.minRequests, 20)) return { rule: 'tenant.latency', state: n15 === 0 ? 'normal' : 'unknown', observed: null, expected: p0, summary: '', details: {} };
+  const p95 = quantileMs(w.w15.figures, 0.95, F.latency)!;
+  return { rule: 'tenant.latency', state: p95 < 2 * p0 ? 'normal' : 'unknown', observed: Math.round(p95), expected: Math.round(p0), summary: '', details: {} };
+}
+
+/** Volume rules use the tenant's own seasonal history only: a new tenant's traffic is its own business. */
+const seasonal = (b: Baseline) => b.source === 'weekly' || b.source === 'daily';
+
+export function trafficDropVerdict(w: TenantWindows, b: Baseline, hourStart: number): Verdict {
+  if (!seasonal(b)) return { rule: 'tenant.traffic_drop', state: 'unknown', observed: null, expected: null, summary: '', details: {} };
+  const expected15 = expectedRequests(b, hourStart, w.w15.from, w.w15.to) ?? 0;
+  const n15 = requestsOf(w.w15);
+  const recovered = expected15 >= 10 && n15 >= 0.5 * expected15;
+  for (const win of recovered ? [w.w5] : [w.w5, w.w15, w.w60]) {
+    const expected = expectedRequests(b, hourStart, win.from, win.to);
+    const n = requestsOf(win);
+    if (expected !== null && expected >= 20 && n <= 0.25 * expected && poissonLower(n, expected) < EVIDENCE) {
+      return {
+        rule: 'tenant.traffic_drop',
+        state: 'firing',
+        observed: n,
+        expected: Math.round(expected),
+        summary: `${n} requests in ${win.minutes} min where about ${Math.round(expected)} are usual at this time (${b.source} baseline): an integration may be broken.`,
+        details: { windowMinutes: win.minutes, baseline: b.source },
+      };
+    }
+  }
+  return { rule: 'tenant.traffic_drop', state: recovered ? 'normal' : 'unknown', observed: n15, expected: Math.round(expected15), summary: '', details: {} };
+}
+
+export function trafficSurgeVerdict(w: TenantWindows, b: Baseline, hourStart: number): Verdict {
+  if (!seasonal(b)) return { rule: 'tenant.traffic_surge', state: 'unknown', observed: null, expected: null, summary: '', details: {} };
+  for (const win of [w.w5, w.w15]) {
+    const expected = expectedRequests(b, hourStart, win.from, win.to)!;
+    const n = requestsOf(win);
+    if (n >= Math.max(5 * expected, expected + 100) && poissonUpper(n, Math.max(expected, 1)) < SURGE_EVIDENCE) {
+      return {
+        rule: 'tenant.traffic_surge',
+        state: 'firing',
+        observed: n,
+        expected: Math.round(expected),
+        summary: `${n} requests in ${win.minutes} min where about ${Math.round(expected)} are usual at this time (${b.source} baseline).`,
+        details: { windowMinutes: win.minutes, baseline: b.source },
+      };
+    }
+  }
+  const expected15 = expectedRequests(b, hourStart, w.w15.from, w.w15.to)!;
+  const n15 = requestsOf(w.w15);
+  return { rule: 'tenant.traffic_surge', state: n15 <= 2.5 * expected15 + 50 ? 'normal' : 'unknown', observed: n15, expected: Math.round(expected15), summary: '', details: {} };
+}
+
+/**
+ * The noisy neighbour: a tenant taking more than the threshold of all API (or job) time over
+ * 15 minutes, on a platform busy enough for it to matter, and at least twice its usual share
+ * (the business that is always the biggest is not an incident).
+ */
+export function shareVerdict(kind: 'api' | 'job', w: TenantWindows, b: Baseline, p: PlatformWindow, t: RuleThresholds): Verdict {
+  const rule = kind === 'api' ? 'tenant.api_share' : 'tenant.job_share';
+  const mine = w.w15.figures[kind === 'api' ? F.apiUs : F.jobUs]!;
+  const total = kind === 'api' ? p.apiUs : p.jobUs;
+  // Busy enough: on average a twentieth of one core's time over the window.
+  const busy = total >= 0.05 * w.w15.minutes * 60e6 && p.activeTenants >= 5;
+  const share = total > 0 ? mine / total : 0;
+  const known = kind === 'api' ? b.apiShare : b.jobShare;
+  const usual = known ?? 0;
+  // Without a week of its own history a tenant's usual share is unknown: the biggest tenant of a
+  // small deployment is not an incident.
+  if (busy && known !== null && share >= t.share && share >= 2 * usual) {
+    const what = kind === 'api' ? 'API time' : 'job time';
+    return {
+      rule,
+      state: 'firing',
+      observed: share,
+      expected: usual,
+      summary: `This tenant took ${pct(share)} of all ${what} in the last ${w.w15.minutes} min (${Math.round(mine / 1e6)} s of ${Math.round(total / 1e6)} s); usually ${pct(usual)}.`,
+      details: { windowMinutes: w.w15.minutes, tenantSeconds: mine / 1e6, platformSeconds: total / 1e6, activeTenants: p.activeTenants },
+    };
+  }
+  return { rule, state: share < 0.75 * t.share || !busy ? 'normal' : 'unknown', observed: share, expected: usual, summary: '', details: {} };
+}
+
+export function tenantVerdicts(w: TenantWindows, b: Baseline, hourStart: number, p: PlatformWindow, t: RuleThresholds): Verdict[] {
+  return [
+    errorRateVerdict(w, b, t),
+    latencyVerdict(w, b, t),
+    trafficDropVerdict(w, b, hourStart),
+    trafficSurgeVerdict(w, b, hourStart),
+    shareVerdict('api', w, b, p, t),
+    shareVerdict('job', w, b, p, t),
+  ];
+}
+
+/** The baseline of a tenant with no history of its own: its plan's peers. */
+export function fallbackBaseline(prior: PlanPrior): Baseline {
+  return { source: 'none', requestsPerMin: null, requestsPerMinPrev: null, requestsPerMinNext: null, errorRate: prior.errorRate, p95Ms: prior.p95Ms, apiShare: null, jobShare: null, historyHours: 0 };
+}
+
+/** How long a rule must stay normal before its alert resolves by itself. */
+export const QUIET_MS = 5 * 60_000;
