@@ -27,6 +27,7 @@ try {
 
 for (const name of names) {
   process.stderr.write(`bench: ${name}\n`);
+  const loadBefore = os.loadavg()[0]!;
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(benchDir, `${name}.bench.ts`)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',
@@ -37,7 +38,9 @@ for (const name of names) {
     process.exitCode = 1;
     continue;
   }
-  const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  // The load average says how busy the machine was with other work (a quiet 2-core machine reads about 1-2 under a benchmark).
+  const load = `load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0]!.toFixed(1)} after`;
+  const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${load}`;
   const section = `<!-- bench:${name} -->\n${r.stdout.trim()}\n\n_Run ${new Date().toISOString()} on ${machine}._\n<!-- /bench:${name} -->`;
   const re = new RegExp(`<!-- bench:${name} -->[\\s\\S]*?<!-- /bench:${name} -->`);
   doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
