@@ -29,7 +29,11 @@ export interface EvaluationSummary {
   resolved: number;
 }
 
-const settledEnd = (platform: Platform, now: Date) => new Date(Math.floor((now.getTime() - platform.config.BRIGADE_SIGNAL_FLUSH_MS - 5_000) / MINUTE) * MINUTE);
+/** How long after a minute ends its counts may still arrive: one flush interval and a margin. */
+export const settleMs = (config: Platform['config']) => config.BRIGADE_SIGNAL_FLUSH_MS + 5_000;
+
+/** The end of the last minute whose counts have all landed by `now`. */
+const settledEnd = (platform: Platform, now: Date) => new Date(Math.floor((now.getTime() - settleMs(platform.config)) / MINUTE) * MINUTE);
 
 const baselineOfRow = (r: { source: Baseline['source']; requests_per_min: number | null; requests_per_min_prev: number | null; requests_per_min_next: number | null; error_rate: number | null; p95_ms: number | null; api_share: number | null; job_share: number | null; history_hours: number }, prior: PlanPrior): Baseline => ({
   source: r.source,

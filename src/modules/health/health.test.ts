@@ -7,7 +7,7 @@ import { startPlatform, type StartedPlatform } from '../../platform/bootstrap.ts
 import { buildApp } from '../../app.ts';
 import { createLogger } from '../../platform/log.ts';
 import { createSignalRecorder, writeSignalBatch, emptyFigures, F, bucketOf, type SignalRecorder } from '../../platform/signals/index.ts';
-import { evaluate, refreshBaselines, rollUp } from './index.ts';
+import { evaluate, refreshBaselines, rollUp, settleMs } from './index.ts';
 
 /**
  * Per-tenant signals end to end on real PostgreSQL: counted in several processes, flushed,
@@ -24,6 +24,8 @@ after(() => t.close());
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+/** The first moment the evaluator counts every minute up to `at` as settled (its flushes may have landed). */
+const settledAfter = (at: number) => new Date(Math.floor(at / MINUTE) * MINUTE + MINUTE + settleMs(t.platform.config));
 const ops = (url: string, method: 'GET' | 'POST' = 'GET', payload?: object) => t.app.inject({ method, url, headers: bearer(op), ...(payload ? { payload } : {}) });
 
 async function sumRows(grain: 'm' | 'h' | 'd', tenantId: string) {
@@ -176,9 +178,9 @@ describe('alerts against each tenant\'s own baseline', () => {
   const hour = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
   const clock = { now: hour };
   let recorder: SignalRecorder;
-  // Evaluated 30 s after a minute ends: flushes (60 s in this context) plus 5 s have not landed yet,
-  // so the evaluator looks at the minutes before the previous one.
-  const evalAt = (windowEnd: number) => new Date(windowEnd + 60_000 + 5_000 + 1000);
+  // Evaluated a second after the minute before `windowEnd` has settled (flushes, 60 s in this
+  // context, and a margin): the evaluator's window ends at `windowEnd`.
+  const evalAt = (windowEnd: number) => new Date(settledAfter(windowEnd - MINUTE).getTime() + 1000);
 
   before(async () => {
     steady = await aTenant(t.app, 'Steady Bistro');
@@ -258,7 +260,8 @@ describe('the tenant-aware operations API', () => {
     for (let i = 0; i < 5; i++) await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(a) });
     await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(b) });
     await t.platform.signals.flush();
-    await evaluate(t.platform, new Date(Date.now() + 2 * MINUTE));
+    // Not "a little later": the current minute settles a flush interval (60 s here) after it ends.
+    await evaluate(t.platform, settledAfter(Date.now()));
   });
 
   test('tenant tokens and anonymous callers get 401', async () => {

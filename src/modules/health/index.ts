@@ -4,7 +4,7 @@
  */
 export { healthOps, seriesRange, type HealthOps } from './health.ops.ts';
 export { healthRoutes } from './health.routes.ts';
-export { evaluate, refreshBaselines, tenantRules, type EvaluationSummary } from './health.evaluate.ts';
+export { evaluate, refreshBaselines, settleMs, tenantRules, type EvaluationSummary } from './health.evaluate.ts';
 export { rollUp, expireSignals } from './health.rollups.ts';
 export { healthJobs, evaluateJob, rollupJob, baselinesJob } from './health.jobs.ts';
 export { baselineFor, expectedRequests, expectedRateAt, type Baseline, type HourSample, type TenantHistory } from './health.baselines.ts';
