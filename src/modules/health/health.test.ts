@@ -7,7 +7,7 @@ import { startPlatform, type StartedPlatform } from '../../platform/bootstrap.ts
 import { buildApp } from '../../app.ts';
 import { createLogger } from '../../platform/log.ts';
 import { createSignalRecorder, writeSignalBatch, emptyFigures, F, bucketOf, type SignalRecorder } from '../../platform/signals/index.ts';
-import { evaluate, refreshBaselines, rollUp, settleMs } from './index.ts';
+import { evaluate, refreshBaselines, rollUp, settleMs, baselineFor, trafficDropVerdict, shareVerdict, type HourSample, type TenantWindows } from './index.ts';
 
 /**
  * Per-tenant signals end to end on real PostgreSQL: counted in several processes, flushed,
@@ -248,6 +248,55 @@ describe('alerts against each tenant\'s own baseline', () => {
     await evaluate(t.platform, evalAt(start + 5 * MINUTE));
     const rules = (await alertsOf(big.tenant.id)).map((a) => a.rule);
     assert.deepEqual(rules, ['tenant.traffic_drop']);
+  });
+});
+
+describe('rules on a known history (the code the evaluator and the alert simulation run)', () => {
+  // A restaurant open 11:00-23:00 at 20 requests a minute, 1 a minute at night, for four weeks.
+  const DAY = 24 * HOUR;
+  const day = Date.UTC(2026, 10, 30);
+  const rpmAt = (hourOfDay: number) => (hourOfDay >= 11 && hourOfDay < 23 ? 20 : 1);
+  const hours = new Map<number, HourSample>();
+  for (let at = day - 28 * DAY; at < day + 23 * HOUR; at += HOUR) {
+    const requests = rpmAt(new Date(at).getUTCHours()) * 60;
+    hours.set(at, { requests, r5xx: 0, apiUs: requests * 50_000, jobUs: 0, latency: Array.from({ length: 30 }, (_, i) => (i === bucketOf(50) ? requests : 0)) });
+  }
+  const history = { hours, firstHour: day - 28 * DAY };
+  const windows = (end: number, perMinute: (minute: number) => number): TenantWindows => {
+    const win = (minutes: number) => {
+      const figures = emptyFigures();
+      for (let m = end - minutes * MINUTE; m < end; m += MINUTE) figures[F.requests] = figures[F.requests]! + perMinute(m);
+      return { minutes, from: end - minutes * MINUTE, to: end, figures };
+    };
+    return { w5: win(5), w15: win(15), w60: win(60) };
+  };
+  const usual = (m: number) => rpmAt(new Date(m).getUTCHours());
+
+  test('traffic that steps down at closing time is no collapse; traffic that stops while open is one', () => {
+    const closing = day + 23 * HOUR;
+    const baseline = baselineFor(history, closing);
+    assert.equal(baseline.source, 'weekly');
+    // Five minutes after closing, at the night's usual level: a ramp between the hours' middles expected ~48.
+    const after = trafficDropVerdict(windows(closing + 5 * MINUTE, usual), baseline, closing);
+    assert.notEqual(after.state, 'firing', after.summary);
+    const open = day + 22 * HOUR;
+    const stopped = trafficDropVerdict(windows(open + 35 * MINUTE, (m) => (m >= open + 30 * MINUTE ? 0 : usual(m))), baselineFor(history, open), open);
+    assert.equal(stopped.state, 'firing');
+    assert.match(stopped.summary, /^0 requests in 5 min/);
+  });
+
+  test('a tenant looping on an endpoint is a noisy neighbour within five minutes, before it holds the quarter hour', () => {
+    const baseline = { ...baselineFor(history, day + 12 * HOUR), apiShare: 0.02 };
+    const w = windows(day + 12 * HOUR + 30 * MINUTE, usual);
+    (w.w5.figures as Float64Array)[F.apiUs] = 70e6;
+    (w.w15.figures as Float64Array)[F.apiUs] = 80e6;
+    const platform = { w5: { apiUs: 100e6, jobUs: 0 }, w15: { apiUs: 300e6, jobUs: 0 }, activeTenants: 10 };
+    const v = shareVerdict('api', w, baseline, platform, { minRequests: 50, share: 0.4 });
+    assert.equal(v.state, 'firing');
+    assert.equal(v.details.windowMinutes, 5);
+    assert.ok(v.observed! >= 0.69 && v.observed! <= 0.71);
+    // The biggest tenant at its usual share is not one, whatever the window.
+    assert.notEqual(shareVerdict('api', w, { ...baseline, apiShare: 0.6 }, platform, { minRequests: 50, share: 0.4 }).state, 'firing');
   });
 });
 
