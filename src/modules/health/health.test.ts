@@ -402,6 +402,56 @@ describe('the tenant-aware operations API', () => {
     assert.equal(bad.statusCode, 400);
   });
 
+  test('every window, range and query parameter of the health and alerts routes is bounded: a problem names the field, and nothing changes', async () => {
+    const id = a.tenant.id;
+    const now = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const raised = await t.platform.tenancy.withSystem('test', (trx) =>
+      import('../alerts/index.ts').then(({ raiseAlert }) => raiseAlert(trx, t.platform.config, { rule: 'tenant.api_share', tenantId: id, summary: 'loud', observed: 0.6, expected: 0.1 })),
+    );
+    const cases: [method: 'GET' | 'POST', url: string, field: string, payload?: object][] = [
+      ['GET', '/ops/api/tenants?q=', 'querystring.q'],
+      ['GET', `/ops/api/tenants?q=${'x'.repeat(101)}`, 'querystring.q'],
+      ['GET', '/ops/api/tenants?plan=Gold!', 'querystring.plan'],
+      ['GET', '/ops/api/tenants?status=sideways', 'querystring.status'],
+      ['GET', '/ops/api/tenants?hasOpenAlert=maybe', 'querystring.hasOpenAlert'],
+      ['GET', '/ops/api/tenants?sort=loudest', 'querystring.sort'],
+      ['GET', '/ops/api/tenants?limit=0', 'querystring.limit'],
+      ['GET', '/ops/api/tenants?limit=201', 'querystring.limit'],
+      ['GET', '/ops/api/tenants?limit=ten', 'querystring.limit'],
+      ['GET', '/ops/api/tenants?cursor=not-a-cursor', 'querystring.cursor'],
+      ['GET', '/ops/api/tenants/not-a-uuid', 'params.tenantId'],
+      ['GET', `/ops/api/tenants/${id}/health?to=soon`, 'querystring.to'],
+      ['GET', `/ops/api/tenants/${id}/health?from=${iso(now - HOUR)}&to=${iso(now + 2 * HOUR)}`, 'querystring.to'],
+      ['GET', `/ops/api/tenants/${id}/health?from=${iso(now - 32 * 24 * HOUR)}&to=${iso(now)}`, 'querystring.from'],
+      ['GET', `/ops/api/tenants/${id}/health?from=${iso(now - 30 * 24 * HOUR)}&to=${iso(now)}&step=minute`, 'querystring.step'],
+      ['GET', `/ops/api/health?from=${iso(now)}&to=${iso(now - HOUR)}`, 'querystring.from'],
+      ['GET', '/ops/api/health?step=week', 'querystring.step'],
+      ['GET', '/ops/api/top-tenants?by=loudness', 'querystring.by'],
+      ['GET', '/ops/api/top-tenants?window=2h', 'querystring.window'],
+      ['GET', '/ops/api/top-tenants?limit=0', 'querystring.limit'],
+      ['GET', '/ops/api/top-tenants?limit=101', 'querystring.limit'],
+      ['GET', '/ops/api/top-tenants?windows=1h', 'querystring.windows'],
+      ['GET', '/ops/api/alerts?severity=loud', 'querystring.severity'],
+      ['GET', '/ops/api/alerts?rule=tenant.everything', 'querystring.rule'],
+      ['GET', '/ops/api/alerts?tenantId=42', 'querystring.tenantId'],
+      ['GET', '/ops/api/alerts?limit=500', 'querystring.limit'],
+      ['GET', '/ops/api/alerts/42', 'params.id'],
+      ['POST', `/ops/api/alerts/${raised.id}/acknowledge`, 'note', { note: '   ' }],
+      ['POST', `/ops/api/alerts/${raised.id}/acknowledge`, 'note', { note: 'x'.repeat(1001) }],
+      ['POST', `/ops/api/alerts/${raised.id}/resolve`, 'note', { note: 7 }],
+    ];
+    for (const [method, url, field, payload] of cases) {
+      const res = await ops(url, method, payload);
+      assert.equal(res.statusCode, 400, `${method} ${url}: ${res.body}`);
+      const errors = problem(res).errors as { path: string }[];
+      assert.ok(errors.some((e) => e.path === field), `${method} ${url} names ${field}: ${res.body}`);
+    }
+    const after = (await ops(`/ops/api/alerts/${raised.id}`)).json();
+    assert.equal(after.state, 'open');
+    assert.deepEqual(after.history.map((h: { action: string }) => h.action), ['opened']);
+  });
+
   test('an operator acknowledges and resolves an alert with a note; both are in its history; a resolved alert cannot be acted on again', async () => {
     const raised = await t.platform.tenancy.withSystem('test', (trx) =>
       import('../alerts/index.ts').then(({ raiseAlert }) => raiseAlert(trx, t.platform.config, { rule: 'tenant.latency', tenantId: b.tenant.id, summary: 'slow', observed: 900, expected: 80 })),
