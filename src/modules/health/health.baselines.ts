@@ -6,7 +6,10 @@ import { median } from './health.stats.ts';
  * hour, from its own hourly rollups.
  * - volume: seasonal by hour of week (the median of the same hour in the last four weeks) once
  *   the tenant has two weeks of history; by hour of day (median of the last seven days) after
- *   three days; before that its recent level, which is not seasonal, so volume rules stay off;
+ *   three days; before that its recent level, which is not seasonal, so volume rules stay off.
+ *   Beside the usual level, the quiet one (the lower quartile of the same hours): a drop is
+ *   judged against it, since a daily baseline does not know that Sunday is quieter, nor
+ *   an hourly one where in the hour the kitchen closes;
  * - error rate: pooled over the last seven days, pulled toward the rate of tenants on the same
  *   plan by 200 requests' worth (a new or quiet tenant is judged by its peers);
  * - latency: the p95 of the same hours' merged histograms (or the last seven days').
@@ -28,6 +31,10 @@ export interface Baseline {
   requestsPerMin: number | null;
   requestsPerMinPrev: number | null;
   requestsPerMinNext: number | null;
+  /** The quiet level of the same hours (lower quartile of the comparable hours), per minute. */
+  quietPerMin: number | null;
+  quietPerMinPrev: number | null;
+  quietPerMinNext: number | null;
   errorRate: number;
   p95Ms: number | null;
   /** Usual share of platform API and job time (7 days), when the platform totals are known. */
@@ -67,10 +74,20 @@ function seasonalSamples(h: TenantHistory, hour: number): { source: Baseline['so
   return { source: h.firstHour !== null && hour - h.firstHour >= 6 * HOUR ? 'recent' : 'none', samples: [] };
 }
 
-function expectedRpm(h: TenantHistory, hour: number): { source: Baseline['source']; rpm: number | null; samples: (HourSample | null)[] } {
+/** The lower quartile (the lowest of up to three): one outage among the samples does not make every hour quiet. */
+function lowerQuartile(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 4)]!;
+}
+
+function expectedRpm(h: TenantHistory, hour: number): { source: Baseline['source']; rpm: number | null; quiet: number | null; samples: (HourSample | null)[] } {
   const { source, samples } = seasonalSamples(h, hour);
-  if (source === 'weekly' || source === 'daily') return { source, rpm: median(samples.map((s) => (s?.requests ?? 0) / 60)), samples };
-  return { source, rpm: null, samples };
+  if (source === 'weekly' || source === 'daily') {
+    const rpms = samples.map((s) => (s?.requests ?? 0) / 60);
+    return { source, rpm: median(rpms), quiet: lowerQuartile(rpms), samples };
+  }
+  return { source, rpm: null, quiet: null, samples };
 }
 
 function mergedLatency(samples: (HourSample | null)[]): Float64Array {
@@ -122,6 +139,9 @@ export function baselineFor(
     requestsPerMin: cur.rpm,
     requestsPerMinPrev: prev.rpm,
     requestsPerMinNext: next.rpm,
+    quietPerMin: cur.quiet,
+    quietPerMinPrev: prev.quiet,
+    quietPerMinNext: next.quiet,
     errorRate,
     p95Ms,
     apiShare: platform && platform.apiUs > 0 && weekHours >= 24 ? apiUs / platform.apiUs : null,
@@ -130,28 +150,38 @@ export function baselineFor(
   };
 }
 
-/**
- * Expected requests per minute at a moment: the hourly values taken at the middle of their
- * hours (the hour before, of and after `hourStart`) and joined by straight lines, so a window
- * during the lunch ramp expects the ramp.
- */
-export function expectedRateAt(b: Pick<Baseline, 'requestsPerMin' | 'requestsPerMinPrev' | 'requestsPerMinNext'>, hourStart: number, at: number): number | null {
-  const cur = b.requestsPerMin;
-  if (cur === null) return null;
-  const prev = b.requestsPerMinPrev ?? cur;
-  const next = b.requestsPerMinNext ?? cur;
-  const x = (at - hourStart) / HOUR;
+type VolumeLevels = Pick<Baseline, 'requestsPerMin' | 'requestsPerMinPrev' | 'requestsPerMinNext'> & Partial<Pick<Baseline, 'quietPerMin' | 'quietPerMinPrev' | 'quietPerMinNext'>>;
+
+/** The hourly values taken at the middle of their hours and joined by straight lines. */
+function rampAt(prev: number, cur: number, next: number, x: number): number {
   if (x <= -0.5) return prev;
   if (x <= 0.5) return prev + (cur - prev) * (x + 0.5);
   if (x <= 1.5) return cur + (next - cur) * (x - 0.5);
   return next;
 }
 
+/**
+ * Expected requests per minute at a moment: the hourly values (the hour before, of and after
+ * `hourStart`) taken at the middle of their hours and joined by straight lines, so a window
+ * during the lunch ramp expects the ramp. `quiet`: the quiet level, and the lower of the ramp
+ * and of its own hour's level, since traffic may as well change in a step at the hour (opening,
+ * closing) as along a ramp; what falls below that has collapsed whatever the shape.
+ */
+export function expectedRateAt(b: VolumeLevels, hourStart: number, at: number, level: 'usual' | 'quiet' = 'usual'): number | null {
+  const cur = level === 'quiet' ? (b.quietPerMin ?? null) : b.requestsPerMin;
+  if (cur === null) return null;
+  const prev = (level === 'quiet' ? b.quietPerMinPrev : b.requestsPerMinPrev) ?? cur;
+  const next = (level === 'quiet' ? b.quietPerMinNext : b.requestsPerMinNext) ?? cur;
+  const x = (at - hourStart) / HOUR;
+  const ramp = rampAt(prev, cur, next, x);
+  return level === 'quiet' ? Math.min(ramp, x < 0 ? prev : x < 1 ? cur : next) : ramp;
+}
+
 /** Expected requests in the minutes [from, to) (ms), or null when the baseline has no volume. */
-export function expectedRequests(b: Pick<Baseline, 'requestsPerMin' | 'requestsPerMinPrev' | 'requestsPerMinNext'>, hourStart: number, from: number, to: number): number | null {
+export function expectedRequests(b: VolumeLevels, hourStart: number, from: number, to: number, level: 'usual' | 'quiet' = 'usual'): number | null {
   let sum = 0;
   for (let m = from; m < to; m += 60_000) {
-    const r = expectedRateAt(b, hourStart, m + 30_000);
+    const r = expectedRateAt(b, hourStart, m + 30_000, level);
     if (r === null) return null;
     sum += r;
   }

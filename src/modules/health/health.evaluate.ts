@@ -35,11 +35,14 @@ export const settleMs = (config: Platform['config']) => config.BRIGADE_SIGNAL_FL
 /** The end of the last minute whose counts have all landed by `now`. */
 const settledEnd = (platform: Platform, now: Date) => new Date(Math.floor((now.getTime() - settleMs(platform.config)) / MINUTE) * MINUTE);
 
-const baselineOfRow = (r: { source: Baseline['source']; requests_per_min: number | null; requests_per_min_prev: number | null; requests_per_min_next: number | null; error_rate: number | null; p95_ms: number | null; api_share: number | null; job_share: number | null; history_hours: number }, prior: PlanPrior): Baseline => ({
+const baselineOfRow = (r: { source: Baseline['source']; requests_per_min: number | null; requests_per_min_prev: number | null; requests_per_min_next: number | null; quiet_per_min: number | null; quiet_per_min_prev: number | null; quiet_per_min_next: number | null; error_rate: number | null; p95_ms: number | null; api_share: number | null; job_share: number | null; history_hours: number }, prior: PlanPrior): Baseline => ({
   source: r.source,
   requestsPerMin: r.requests_per_min,
   requestsPerMinPrev: r.requests_per_min_prev,
   requestsPerMinNext: r.requests_per_min_next,
+  quietPerMin: r.quiet_per_min,
+  quietPerMinPrev: r.quiet_per_min_prev,
+  quietPerMinNext: r.quiet_per_min_next,
   errorRate: r.error_rate ?? prior.errorRate,
   p95Ms: r.p95_ms ?? prior.p95Ms,
   apiShare: r.api_share,
@@ -68,6 +71,7 @@ export async function evaluate(platform: Platform, now = new Date()): Promise<Ev
   const data = await tenancy.withSystem('health: read the last hour', async (trx) => ({
     windows: await recentWindows(trx, end),
     platform15: await platformTotals(trx, 'm', new Date(end.getTime() - 15 * MINUTE), end),
+    platform5: await platformTotals(trx, 'm', new Date(end.getTime() - 5 * MINUTE), end),
     baselines: await trx.selectFrom('tenant_baselines').selectAll().execute(),
     plans: new Map((await trx.selectFrom('subscriptions').select(['tenant_id', 'plan']).execute()).map((r) => [r.tenant_id, r.plan])),
     priors: await planPriors(trx),
@@ -83,7 +87,11 @@ export async function evaluate(platform: Platform, now = new Date()): Promise<Ev
 
   let activeTenants = 0;
   for (const w of data.windows.values()) if (w.w15[F.requests]! > 0 || w.w15[F.jobRuns]! > 0) activeTenants++;
-  const platformWindow = { apiUs: data.platform15[F.apiUs]!, jobUs: data.platform15[F.jobUs]!, activeTenants };
+  const platformWindow = {
+    w5: { apiUs: data.platform5[F.apiUs]!, jobUs: data.platform5[F.jobUs]! },
+    w15: { apiUs: data.platform15[F.apiUs]!, jobUs: data.platform15[F.jobUs]! },
+    activeTenants,
+  };
 
   const empty = () => new Float64Array(figureColumns.length);
   const verdicts: { tenantId: string; v: Verdict }[] = [];
@@ -277,12 +285,15 @@ export async function refreshBaselines(platform: Platform, now = new Date()): Pr
       const col = (f: (b: Baseline) => unknown) => chunk.map((r) => f(r.b));
       await trx.executeQuery(
         CompiledQuery.raw(
-          `INSERT INTO tenant_baselines (tenant_id, hour_at, requests_per_min, requests_per_min_prev, requests_per_min_next, error_rate, p95_ms, api_share, job_share, source, history_hours, computed_at)
-           SELECT t, $2, rpm, prev, next, er, p95, api, job, src, hh, $3
-           FROM unnest($1::uuid[], $4::real[], $5::real[], $6::real[], $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::int[]) AS u(t, rpm, prev, next, er, p95, api, job, src, hh)
+          `INSERT INTO tenant_baselines (tenant_id, hour_at, requests_per_min, requests_per_min_prev, requests_per_min_next, error_rate, p95_ms, api_share, job_share, source, history_hours, computed_at,
+             quiet_per_min, quiet_per_min_prev, quiet_per_min_next)
+           SELECT t, $2, rpm, prev, next, er, p95, api, job, src, hh, $3, q, qprev, qnext
+           FROM unnest($1::uuid[], $4::real[], $5::real[], $6::real[], $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::int[], $13::real[], $14::real[], $15::real[])
+             AS u(t, rpm, prev, next, er, p95, api, job, src, hh, q, qprev, qnext)
            ORDER BY t
            ON CONFLICT (tenant_id) DO UPDATE SET hour_at = excluded.hour_at, requests_per_min = excluded.requests_per_min, requests_per_min_prev = excluded.requests_per_min_prev,
-             requests_per_min_next = excluded.requests_per_min_next, error_rate = excluded.error_rate, p95_ms = excluded.p95_ms, api_share = excluded.api_share,
+             requests_per_min_next = excluded.requests_per_min_next, quiet_per_min = excluded.quiet_per_min, quiet_per_min_prev = excluded.quiet_per_min_prev,
+             quiet_per_min_next = excluded.quiet_per_min_next, error_rate = excluded.error_rate, p95_ms = excluded.p95_ms, api_share = excluded.api_share,
              job_share = excluded.job_share, source = excluded.source, history_hours = excluded.history_hours, computed_at = excluded.computed_at`,
           [
             chunk.map((r) => r.tenantId),
@@ -297,6 +308,9 @@ export async function refreshBaselines(platform: Platform, now = new Date()): Pr
             col((b) => b.jobShare),
             col((b) => b.source),
             col((b) => b.historyHours),
+            col((b) => b.quietPerMin),
+            col((b) => b.quietPerMinPrev),
+            col((b) => b.quietPerMinNext),
           ],
         ),
       );

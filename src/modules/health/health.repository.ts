@@ -31,6 +31,9 @@ export interface TenantBaselinesTable {
   requests_per_min: Real;
   requests_per_min_prev: Real;
   requests_per_min_next: Real;
+  quiet_per_min: Real;
+  quiet_per_min_prev: Real;
+  quiet_per_min_next: Real;
   error_rate: Real;
   p95_ms: Real;
   api_share: Real;

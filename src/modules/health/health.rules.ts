@@ -46,10 +46,11 @@ export interface TenantWindows {
   w60: WindowFigures;
 }
 
+/** All tenants' API and job time (µs) over the last 5 and 15 minutes. */
 export interface PlatformWindow {
-  apiUs: number;
-  jobUs: number;
-  /** Tenants with any request (or job) in the window. */
+  w5: { apiUs: number; jobUs: number };
+  w15: { apiUs: number; jobUs: number };
+  /** Tenants with any request (or job) in the last 15 minutes. */
   activeTenants: number;
 }
 
@@ -111,22 +112,30 @@ export function latencyVerdict(w: TenantWindows, b: Baseline, t: RuleThresholds)
 /** Volume rules use the tenant's own seasonal history only: a new tenant's traffic is its own business. */
 const seasonal = (b: Baseline) => b.source === 'weekly' || b.source === 'daily';
 
+/**
+ * A collapse is judged against the tenant's quiet level (the quieter of its comparable hours,
+ * and the lower of a ramp and a step at the hour), not its usual one: the usual level of a
+ * daily baseline is a weekday's on a Sunday, and a ramp expects traffic an hour after closing.
+ */
 export function trafficDropVerdict(w: TenantWindows, b: Baseline, hourStart: number): Verdict {
   if (!seasonal(b)) return { rule: 'tenant.traffic_drop', state: 'unknown', observed: null, expected: null, summary: '', details: {} };
-  const expected15 = expectedRequests(b, hourStart, w.w15.from, w.w15.to) ?? 0;
+  // A daily baseline without a week of history has not seen this weekday (a first Sunday):
+  // the drop must go below half its quiet level.
+  const unseenWeekday = b.source === 'daily' && b.historyHours < 168 ? 0.5 : 1;
+  const expected15 = unseenWeekday * (expectedRequests(b, hourStart, w.w15.from, w.w15.to, 'quiet') ?? 0);
   const n15 = requestsOf(w.w15);
   const recovered = expected15 >= 10 && n15 >= 0.5 * expected15;
   for (const win of recovered ? [w.w5] : [w.w5, w.w15, w.w60]) {
-    const expected = expectedRequests(b, hourStart, win.from, win.to);
+    const expected = unseenWeekday * (expectedRequests(b, hourStart, win.from, win.to, 'quiet') ?? NaN);
     const n = requestsOf(win);
-    if (expected !== null && expected >= 20 && n <= 0.25 * expected && poissonLower(n, expected) < EVIDENCE) {
+    if (expected >= 20 && n <= 0.25 * expected && poissonLower(n, expected) < EVIDENCE) {
       return {
         rule: 'tenant.traffic_drop',
         state: 'firing',
         observed: n,
         expected: Math.round(expected),
-        summary: `${n} requests in ${win.minutes} min where about ${Math.round(expected)} are usual at this time (${b.source} baseline): an integration may be broken.`,
-        details: { windowMinutes: win.minutes, baseline: b.source },
+        summary: `${n} requests in ${win.minutes} min where even a quiet ${b.source === 'weekly' ? 'week' : 'day'} has about ${Math.round(expected)} at this time (${b.source} baseline): an integration may be broken.`,
+        details: { windowMinutes: win.minutes, baseline: b.source, ...(unseenWeekday < 1 ? { weekdayUnseen: true } : {}) },
       };
     }
   }
@@ -156,32 +165,38 @@ export function trafficSurgeVerdict(w: TenantWindows, b: Baseline, hourStart: nu
 
 /**
  * The noisy neighbour: a tenant taking more than the threshold of all API (or job) time over
- * 15 minutes, on a platform busy enough for it to matter, and at least twice its usual share
- * (the business that is always the biggest is not an incident).
+ * 5 or 15 minutes, on a platform busy enough for it to matter, and at least twice its usual
+ * share (the business that is always the biggest is not an incident). The 5 minutes catch a
+ * loop within minutes of its start; the 15 keep a long one firing and say when it is over.
  */
 export function shareVerdict(kind: 'api' | 'job', w: TenantWindows, b: Baseline, p: PlatformWindow, t: RuleThresholds): Verdict {
   const rule = kind === 'api' ? 'tenant.api_share' : 'tenant.job_share';
-  const mine = w.w15.figures[kind === 'api' ? F.apiUs : F.jobUs]!;
-  const total = kind === 'api' ? p.apiUs : p.jobUs;
-  // Busy enough: on average a twentieth of one core's time over the window.
-  const busy = total >= 0.05 * w.w15.minutes * 60e6 && p.activeTenants >= 5;
-  const share = total > 0 ? mine / total : 0;
+  const figure = kind === 'api' ? F.apiUs : F.jobUs;
   const known = kind === 'api' ? b.apiShare : b.jobShare;
   const usual = known ?? 0;
+  const measure = (win: WindowFigures, platform: { apiUs: number; jobUs: number }) => {
+    const mine = win.figures[figure]!;
+    const total = kind === 'api' ? platform.apiUs : platform.jobUs;
+    // Busy enough: on average a twentieth of one core's time over the window.
+    return { win, mine, total, busy: total >= 0.05 * win.minutes * 60e6 && p.activeTenants >= 5, share: total > 0 ? mine / total : 0 };
+  };
+  const m15 = measure(w.w15, p.w15);
   // Without a week of its own history a tenant's usual share is unknown: the biggest tenant of a
   // small deployment is not an incident.
-  if (busy && known !== null && share >= t.share && share >= 2 * usual) {
-    const what = kind === 'api' ? 'API time' : 'job time';
-    return {
-      rule,
-      state: 'firing',
-      observed: share,
-      expected: usual,
-      summary: `This tenant took ${pct(share)} of all ${what} in the last ${w.w15.minutes} min (${Math.round(mine / 1e6)} s of ${Math.round(total / 1e6)} s); usually ${pct(usual)}.`,
-      details: { windowMinutes: w.w15.minutes, tenantSeconds: mine / 1e6, platformSeconds: total / 1e6, activeTenants: p.activeTenants },
-    };
+  for (const m of known === null ? [] : [measure(w.w5, p.w5), m15]) {
+    if (m.busy && m.share >= t.share && m.share >= 2 * usual) {
+      const what = kind === 'api' ? 'API time' : 'job time';
+      return {
+        rule,
+        state: 'firing',
+        observed: m.share,
+        expected: usual,
+        summary: `This tenant took ${pct(m.share)} of all ${what} in the last ${m.win.minutes} min (${Math.round(m.mine / 1e6)} s of ${Math.round(m.total / 1e6)} s); usually ${pct(usual)}.`,
+        details: { windowMinutes: m.win.minutes, tenantSeconds: m.mine / 1e6, platformSeconds: m.total / 1e6, activeTenants: p.activeTenants },
+      };
+    }
   }
-  return { rule, state: share < 0.75 * t.share || !busy ? 'normal' : 'unknown', observed: share, expected: usual, summary: '', details: {} };
+  return { rule, state: m15.share < 0.75 * t.share || !m15.busy ? 'normal' : 'unknown', observed: m15.share, expected: usual, summary: '', details: {} };
 }
 
 export function tenantVerdicts(w: TenantWindows, b: Baseline, hourStart: number, p: PlatformWindow, t: RuleThresholds): Verdict[] {
@@ -197,7 +212,7 @@ export function tenantVerdicts(w: TenantWindows, b: Baseline, hourStart: number,
 
 /** The baseline of a tenant with no history of its own: its plan's peers. */
 export function fallbackBaseline(prior: PlanPrior): Baseline {
-  return { source: 'none', requestsPerMin: null, requestsPerMinPrev: null, requestsPerMinNext: null, errorRate: prior.errorRate, p95Ms: prior.p95Ms, apiShare: null, jobShare: null, historyHours: 0 };
+  return { source: 'none', requestsPerMin: null, requestsPerMinPrev: null, requestsPerMinNext: null, quietPerMin: null, quietPerMinPrev: null, quietPerMinNext: null, errorRate: prior.errorRate, p95Ms: prior.p95Ms, apiShare: null, jobShare: null, historyHours: 0 };
 }
 
 /** How long a rule must stay normal before its alert resolves by itself. */

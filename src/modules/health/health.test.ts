@@ -7,7 +7,7 @@ import { startPlatform, type StartedPlatform } from '../../platform/bootstrap.ts
 import { buildApp } from '../../app.ts';
 import { createLogger } from '../../platform/log.ts';
 import { createSignalRecorder, writeSignalBatch, emptyFigures, F, bucketOf, type SignalRecorder } from '../../platform/signals/index.ts';
-import { evaluate, refreshBaselines, rollUp, settleMs } from './index.ts';
+import { evaluate, refreshBaselines, rollUp, settleMs, baselineFor, trafficDropVerdict, shareVerdict, type HourSample, type TenantWindows } from './index.ts';
 
 /**
  * Per-tenant signals end to end on real PostgreSQL: counted in several processes, flushed,
@@ -251,6 +251,55 @@ describe('alerts against each tenant\'s own baseline', () => {
   });
 });
 
+describe('rules on a known history (the code the evaluator and the alert simulation run)', () => {
+  // A restaurant open 11:00-23:00 at 20 requests a minute, 1 a minute at night, for four weeks.
+  const DAY = 24 * HOUR;
+  const day = Date.UTC(2026, 10, 30);
+  const rpmAt = (hourOfDay: number) => (hourOfDay >= 11 && hourOfDay < 23 ? 20 : 1);
+  const hours = new Map<number, HourSample>();
+  for (let at = day - 28 * DAY; at < day + 23 * HOUR; at += HOUR) {
+    const requests = rpmAt(new Date(at).getUTCHours()) * 60;
+    hours.set(at, { requests, r5xx: 0, apiUs: requests * 50_000, jobUs: 0, latency: Array.from({ length: 30 }, (_, i) => (i === bucketOf(50) ? requests : 0)) });
+  }
+  const history = { hours, firstHour: day - 28 * DAY };
+  const windows = (end: number, perMinute: (minute: number) => number): TenantWindows => {
+    const win = (minutes: number) => {
+      const figures = emptyFigures();
+      for (let m = end - minutes * MINUTE; m < end; m += MINUTE) figures[F.requests] = figures[F.requests]! + perMinute(m);
+      return { minutes, from: end - minutes * MINUTE, to: end, figures };
+    };
+    return { w5: win(5), w15: win(15), w60: win(60) };
+  };
+  const usual = (m: number) => rpmAt(new Date(m).getUTCHours());
+
+  test('traffic that steps down at closing time is no collapse; traffic that stops while open is one', () => {
+    const closing = day + 23 * HOUR;
+    const baseline = baselineFor(history, closing);
+    assert.equal(baseline.source, 'weekly');
+    // Five minutes after closing, at the night's usual level: a ramp between the hours' middles expected ~48.
+    const after = trafficDropVerdict(windows(closing + 5 * MINUTE, usual), baseline, closing);
+    assert.notEqual(after.state, 'firing', after.summary);
+    const open = day + 22 * HOUR;
+    const stopped = trafficDropVerdict(windows(open + 35 * MINUTE, (m) => (m >= open + 30 * MINUTE ? 0 : usual(m))), baselineFor(history, open), open);
+    assert.equal(stopped.state, 'firing');
+    assert.match(stopped.summary, /^0 requests in 5 min/);
+  });
+
+  test('a tenant looping on an endpoint is a noisy neighbour within five minutes, before it holds the quarter hour', () => {
+    const baseline = { ...baselineFor(history, day + 12 * HOUR), apiShare: 0.02 };
+    const w = windows(day + 12 * HOUR + 30 * MINUTE, usual);
+    (w.w5.figures as Float64Array)[F.apiUs] = 70e6;
+    (w.w15.figures as Float64Array)[F.apiUs] = 80e6;
+    const platform = { w5: { apiUs: 100e6, jobUs: 0 }, w15: { apiUs: 300e6, jobUs: 0 }, activeTenants: 10 };
+    const v = shareVerdict('api', w, baseline, platform, { minRequests: 50, share: 0.4 });
+    assert.equal(v.state, 'firing');
+    assert.equal(v.details.windowMinutes, 5);
+    assert.ok(v.observed! >= 0.69 && v.observed! <= 0.71);
+    // The biggest tenant at its usual share is not one, whatever the window.
+    assert.notEqual(shareVerdict('api', w, { ...baseline, apiShare: 0.6 }, platform, { minRequests: 50, share: 0.4 }).state, 'firing');
+  });
+});
+
 describe('the tenant-aware operations API', () => {
   let a: Session;
   let b: Session;
@@ -351,6 +400,56 @@ describe('the tenant-aware operations API', () => {
     assert.ok(wider.json().data.length <= 3);
     const bad = await ops('/ops/api/top-tenants?window=1y');
     assert.equal(bad.statusCode, 400);
+  });
+
+  test('every window, range and query parameter of the health and alerts routes is bounded: a problem names the field, and nothing changes', async () => {
+    const id = a.tenant.id;
+    const now = Date.now();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const raised = await t.platform.tenancy.withSystem('test', (trx) =>
+      import('../alerts/index.ts').then(({ raiseAlert }) => raiseAlert(trx, t.platform.config, { rule: 'tenant.api_share', tenantId: id, summary: 'loud', observed: 0.6, expected: 0.1 })),
+    );
+    const cases: [method: 'GET' | 'POST', url: string, field: string, payload?: object][] = [
+      ['GET', '/ops/api/tenants?q=', 'querystring.q'],
+      ['GET', `/ops/api/tenants?q=${'x'.repeat(101)}`, 'querystring.q'],
+      ['GET', '/ops/api/tenants?plan=Gold!', 'querystring.plan'],
+      ['GET', '/ops/api/tenants?status=sideways', 'querystring.status'],
+      ['GET', '/ops/api/tenants?hasOpenAlert=maybe', 'querystring.hasOpenAlert'],
+      ['GET', '/ops/api/tenants?sort=loudest', 'querystring.sort'],
+      ['GET', '/ops/api/tenants?limit=0', 'querystring.limit'],
+      ['GET', '/ops/api/tenants?limit=201', 'querystring.limit'],
+      ['GET', '/ops/api/tenants?limit=ten', 'querystring.limit'],
+      ['GET', '/ops/api/tenants?cursor=not-a-cursor', 'querystring.cursor'],
+      ['GET', '/ops/api/tenants/not-a-uuid', 'params.tenantId'],
+      ['GET', `/ops/api/tenants/${id}/health?to=soon`, 'querystring.to'],
+      ['GET', `/ops/api/tenants/${id}/health?from=${iso(now - HOUR)}&to=${iso(now + 2 * HOUR)}`, 'querystring.to'],
+      ['GET', `/ops/api/tenants/${id}/health?from=${iso(now - 32 * 24 * HOUR)}&to=${iso(now)}`, 'querystring.from'],
+      ['GET', `/ops/api/tenants/${id}/health?from=${iso(now - 30 * 24 * HOUR)}&to=${iso(now)}&step=minute`, 'querystring.step'],
+      ['GET', `/ops/api/health?from=${iso(now)}&to=${iso(now - HOUR)}`, 'querystring.from'],
+      ['GET', '/ops/api/health?step=week', 'querystring.step'],
+      ['GET', '/ops/api/top-tenants?by=loudness', 'querystring.by'],
+      ['GET', '/ops/api/top-tenants?window=2h', 'querystring.window'],
+      ['GET', '/ops/api/top-tenants?limit=0', 'querystring.limit'],
+      ['GET', '/ops/api/top-tenants?limit=101', 'querystring.limit'],
+      ['GET', '/ops/api/top-tenants?windows=1h', 'querystring.windows'],
+      ['GET', '/ops/api/alerts?severity=loud', 'querystring.severity'],
+      ['GET', '/ops/api/alerts?rule=tenant.everything', 'querystring.rule'],
+      ['GET', '/ops/api/alerts?tenantId=42', 'querystring.tenantId'],
+      ['GET', '/ops/api/alerts?limit=500', 'querystring.limit'],
+      ['GET', '/ops/api/alerts/42', 'params.id'],
+      ['POST', `/ops/api/alerts/${raised.id}/acknowledge`, 'note', { note: '   ' }],
+      ['POST', `/ops/api/alerts/${raised.id}/acknowledge`, 'note', { note: 'x'.repeat(1001) }],
+      ['POST', `/ops/api/alerts/${raised.id}/resolve`, 'note', { note: 7 }],
+    ];
+    for (const [method, url, field, payload] of cases) {
+      const res = await ops(url, method, payload);
+      assert.equal(res.statusCode, 400, `${method} ${url}: ${res.body}`);
+      const errors = problem(res).errors as { path: string }[];
+      assert.ok(errors.some((e) => e.path === field), `${method} ${url} names ${field}: ${res.body}`);
+    }
+    const after = (await ops(`/ops/api/alerts/${raised.id}`)).json();
+    assert.equal(after.state, 'open');
+    assert.deepEqual(after.history.map((h: { action: string }) => h.action), ['opened']);
   });
 
   test('an operator acknowledges and resolves an alert with a note; both are in its history; a resolved alert cannot be acted on again', async () => {
