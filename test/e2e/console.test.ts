@@ -13,7 +13,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { SMTPServer } from 'smtp-server';
-import { bearer, eventually } from '../harness.ts';
+import { sql } from 'kysely';
+import { aTenant, bearer, eventually } from '../harness.ts';
+import { createSignalRecorder, bucketOf } from '../../src/platform/signals/index.ts';
+import { evaluate, refreshBaselines } from '../../src/modules/health/index.ts';
+import { createLogger } from '../../src/platform/log.ts';
 import { billingTestContext, type BillingTestContext } from '../../src/modules/billing/billing.fixtures.ts';
 import { operatorsService } from '../../src/modules/identity/index.ts';
 import { consoleDist } from '../../src/modules/ops/index.ts';
@@ -213,6 +217,110 @@ test('a billing divergence is seen, reconciled and repaired', async () => {
 
   await page.getByRole('tab', { name: 'Webhook events' }).click();
   await page.getByRole('row').filter({ hasText: 'customer.subscription' }).first().waitFor();
+});
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/**
+ * A business with four weeks of steady history (10 requests a minute, 0.5 % 5xx), then six
+ * minutes at 30 % 5xx; signals counted by a recorder on an injected clock and evaluated at
+ * given instants, as health.test.ts does: nothing waits for a real minute to pass.
+ */
+async function errorSurge(name: string) {
+  const surge = await aTenant(t.app, name);
+  const hour = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+  const perHour = 10 * 60;
+  const bucket = `l${String(bucketOf(50)).padStart(2, '0')}`;
+  await sql`
+    INSERT INTO tenant_signals (tenant_id, grain, at, requests, r2xx, r5xx, api_us, ${sql.raw(bucket)})
+    SELECT ${surge.tenant.id}, 'h', h, ${perHour}, ${perHour - 3}, 3, ${perHour * 50_000}, ${perHour}
+    FROM generate_series(${new Date(hour - 28 * 24 * HOUR)}::timestamptz, ${new Date(hour - HOUR)}::timestamptz, interval '1 hour') AS h`.execute(t.platform.db.system);
+  await sql`UPDATE tenants SET created_at = ${new Date(hour - 29 * 24 * HOUR)} WHERE id = ${surge.tenant.id}`.execute(t.platform.db.system);
+  await refreshBaselines(t.platform, new Date(hour + 2 * MINUTE));
+  const clock = { now: hour };
+  const recorder = createSignalRecorder(t.platform.tenancy, createLogger('silent'), { flushMs: 1e9, maxSlots: 1000, clock: () => clock.now });
+  const traffic = (from: number, minutes: number, errorRate: number) => {
+    for (let m = 0; m < minutes; m++) {
+      clock.now = from + m * MINUTE + 1000;
+      for (let i = 0; i < 10; i++) recorder.request(surge.tenant.id, i < Math.round(10 * errorRate) ? 503 : 200, 50, 5);
+    }
+  };
+  traffic(hour - HOUR, 70, 0);
+  const start = hour + 10 * MINUTE;
+  traffic(start, 6, 0.3);
+  await recorder.flush();
+  await recorder.close();
+  const evalAt = (windowEnd: number) => new Date(windowEnd + MINUTE + 6_000);
+  await evaluate(t.platform, evalAt(start + 5 * MINUTE));
+  await evaluate(t.platform, evalAt(start + 6 * MINUTE));
+  return surge;
+}
+
+test('a business with a surge of errors is at the top of the tenants page and in an open alert, which the operator acknowledges and resolves with notes', async () => {
+  const surge = await errorSurge('Surge Grill');
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Tenants' }).click();
+  await heading('Tenants').waitFor();
+  await page.getByRole('row').filter({ hasText: 'Harbour Café' }).waitFor();
+  // Sorted by error rate from the column's header (a button: keyboard reachable).
+  await page.getByRole('columnheader', { name: /Error rate/ }).getByRole('button').click();
+  await page.waitForURL('**/ops/tenants?sort=errorRate');
+  assert.equal(await page.getByRole('columnheader', { name: /Error rate/ }).getAttribute('aria-sort'), 'descending');
+  const first = page.locator('tbody tr').first();
+  await first.filter({ hasText: 'Surge Grill' }).waitFor();
+  assert.match(await first.innerText(), /Free trial|trial/);
+  assert.match(await first.innerText(), /[1-9][0-9.]* %/, 'its error rate is shown');
+  assert.match(await first.innerText(), /\b1\b/, 'one open alert');
+  await shot('tenants');
+
+  // Filtered to the businesses with an open alert, and searched by name.
+  await page.getByLabel('Open alerts').selectOption('open');
+  await page.getByLabel('Name, slug or id').fill('surge');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL(/alert=open/);
+  await eventually(async () => ((await page.locator('tbody tr').count()) === 1 ? true : undefined), 'one business listed', WAIT);
+
+  // Its page: subscription, health beside its baseline, the alert.
+  await first.getByRole('link', { name: 'Surge Grill' }).click();
+  await heading('Surge Grill').waitFor();
+  await page.getByRole('img', { name: /Error rate \(5xx\) of Surge Grill/ }).waitFor();
+  await page.getByRole('heading', { name: 'Subscription history' }).waitFor();
+  const alertItem = page.locator('.alert').filter({ hasText: "Server errors far above the tenant's own baseline" });
+  await alertItem.waitFor();
+  await shot('tenant-surge');
+
+  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Alerts' }).click();
+  await heading('Alerts').waitFor();
+  const item = page.locator('.alert').filter({ hasText: 'Surge Grill' }).filter({ hasText: 'Server errors' });
+  await item.waitFor();
+  assert.match(await item.innerText(), /critical/);
+  assert.match(await item.innerText(), /open/);
+  assert.ok(await item.getByRole('link', { name: 'Runbook' }).getAttribute('href').then((h) => h?.endsWith('/ops/runbooks/alerts.md#tenant.error_rate')));
+  assert.equal(await item.getByRole('link', { name: 'Surge Grill' }).getAttribute('href'), `/ops/tenants/${surge.tenant.id}`);
+  await shot('alerts');
+
+  await item.getByRole('button', { name: 'Acknowledge…' }).click();
+  await item.getByLabel(/Note/).fill('Looking at it: their POS integration retries on 503');
+  await item.getByRole('button', { name: 'Acknowledge', exact: true }).click();
+  await item.getByText(/acknowledged by oncall@brigade\.test/).waitFor();
+  await item.getByRole('button', { name: 'Resolve…' }).click();
+  await item.getByLabel(/Note/).fill('Their deploy was rolled back; errors back to usual');
+  await item.getByRole('button', { name: 'Resolve', exact: true }).click();
+  // Resolved alerts leave the open list, and are among the past ones with who resolved them.
+  await eventually(async () => ((await page.locator('.alert').filter({ hasText: 'Surge Grill' }).count()) === 0 ? true : undefined), 'the alert to leave the open list', WAIT);
+  await page.getByLabel('Which alerts').selectOption('resolved');
+  const past = page.locator('.alert').filter({ hasText: 'Surge Grill' });
+  await past.getByText(/resolved by oncall@brigade\.test/).waitFor();
+
+  // Its page: the evidence chart and the history with both notes.
+  await past.getByRole('link', { name: 'Evidence chart' }).click();
+  await heading("Server errors far above the tenant's own baseline").waitFor();
+  await page.getByRole('img', { name: /Error rate \(5xx\) of Surge Grill/ }).waitFor();
+  const history = page.locator('.chain');
+  await history.getByText('Looking at it: their POS integration retries on 503').waitFor();
+  await history.getByText('Their deploy was rolled back; errors back to usual').waitFor();
+  assert.match(await history.innerText(), /opened[\s\S]*acknowledged[\s\S]*resolved/);
+  await shot('alert');
 });
 
 test('support data is refused without a grant and shown with one', async () => {
