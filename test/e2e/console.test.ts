@@ -133,6 +133,8 @@ test('an operator signs in and sees the queues', async () => {
     ['Queue', 'Backlog', 'Waiting', 'Active', 'Delayed', 'Retrying', 'Dead', 'Completed'],
   );
   await page.getByText('Outbox lag').waitFor();
+  // Open alerts by severity and the platform's last hour against its usual level.
+  for (const card of ['Critical', 'Warning', 'Info', 'Requests per minute', 'Error rate (5xx)', 'p95 latency (worst minute)']) await page.locator('.card-label', { hasText: card }).first().waitFor();
   await shot('overview');
 });
 
@@ -361,12 +363,27 @@ test('at a narrow laptop width every page still reads, and the keyboard reaches 
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.ok(overflow <= 0, `the page does not scroll sideways (${overflow}px)`);
   await shot('jobs-narrow');
+  for (const [url, name] of [['/ops/tenants', 'Tenants'], ['/ops/alerts?view=all', 'Alerts']] as const) {
+    await page.goto(`${base}${url}`);
+    await heading(name).waitFor();
+    await page.locator('tbody tr, .alert').first().waitFor();
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(sideways <= 0, `${url} does not scroll sideways (${sideways}px)`);
+  }
+  await shot('tenants-narrow');
   // Tab from the top: the skip link first, then the sections.
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
   await page.keyboard.press('Tab');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Overview');
+  // A sortable header is a button: reached and pressed from the keyboard, it sorts (in the URL).
+  await page.goto(`${base}/ops/tenants`);
+  await page.getByRole('columnheader', { name: /Requests/ }).getByRole('button').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForURL('**/ops/tenants?sort=requests');
+  assert.equal(await page.getByRole('columnheader', { name: /Requests/ }).getAttribute('aria-sort'), 'descending');
+  assert.equal(await page.evaluate(() => document.activeElement?.closest('th')?.textContent?.includes('Requests')), true, 'focus stays on the header');
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 

@@ -44,11 +44,16 @@ export function DataTable<T>(props: {
   return (
     <>
       {live.error ? <ErrorBox error={live.error} retry={live.refresh} /> : null}
+      {live.stale ? (
+        <p class="sr-only" role="status">
+          Loading {props.what}…
+        </p>
+      ) : null}
       {rows.length === 0 ? (
         <Empty>{props.empty}</Empty>
       ) : (
         <div class="table-wrap">
-          <table aria-busy={live.refreshing ? 'true' : undefined}>
+          <table aria-busy={live.refreshing ? 'true' : undefined} class={live.stale ? 'stale' : undefined}>
             <caption class="sr-only">{props.caption}</caption>
             <thead>
               <tr>

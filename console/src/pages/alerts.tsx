@@ -85,6 +85,7 @@ export function AlertList({ view = 'active', severity, tenantId, compact }: { vi
           : listAlerts({ ...filter, ...(view === 'resolved' ? { state: 'resolved' as const } : {}), ...(cursor ? { cursor } : {}) }),
     JSON.stringify({ view, filter, cursor, compact }),
     10000,
+    { keep: true },
   );
   return (
     <>

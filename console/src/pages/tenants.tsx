@@ -40,7 +40,7 @@ export function Tenants() {
     ...(alert === 'open' ? { hasOpenAlert: true } : alert === 'none' ? { hasOpenAlert: false } : {}),
   };
   const cursor = query.get('cursor');
-  const live = useLive(() => listTenants({ ...filter, sort, ...(cursor ? { cursor } : {}) }), JSON.stringify({ filter, sort, cursor }), 15000);
+  const live = useLive(() => listTenants({ ...filter, sort, ...(cursor ? { cursor } : {}) }), JSON.stringify({ filter, sort, cursor }), 15000, { keep: true });
   const plans = usePlans();
 
   const columns: Column<TenantRow>[] = [
