@@ -369,8 +369,8 @@ test('at a narrow laptop width every page still reads, and the keyboard reaches 
     await page.locator('tbody tr, .alert').first().waitFor();
     const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.ok(sideways <= 0, `${url} does not scroll sideways (${sideways}px)`);
+    await shot(`${name.toLowerCase()}-narrow`);
   }
-  await shot('tenants-narrow');
   // Tab from the top: the skip link first, then the sections.
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
