@@ -219,7 +219,7 @@ function Invoices({ tenantId }: { tenantId: string }) {
         what="invoices"
         caption="Invoices, newest first"
         rowKey={(i) => i.id}
-        empty="No invoice yet (a trial has none)."
+        empty="No invoice yet."
         columns={[
           { label: 'Number', rowHeader: true, cell: (i) => (i.hostedInvoiceUrl ? <a href={i.hostedInvoiceUrl}>{i.number ?? shortId(i.providerInvoiceId)}</a> : (i.number ?? shortId(i.providerInvoiceId))) },
           { label: 'Status', cell: (i) => <Badge value={i.status} /> },
