@@ -225,3 +225,20 @@ export function UsageOf({ used, limit, label }: { used: number; limit: number | 
     </span>
   );
 }
+
+/** A business's usage against its plan's limits: branches, members and orders this period. */
+export function UsageAgainstPlan({ usage, limits }: { usage: { branches: number; members: number; ordersThisPeriod: number }; limits: { branches: number | null; members: number | null; ordersPerMonth: number | null } | undefined }) {
+  return (
+    <span class="usage">
+      <span>
+        <UsageOf used={usage.branches} limit={limits?.branches} label="Branches" /> branches
+      </span>
+      <span>
+        <UsageOf used={usage.members} limit={limits?.members} label="Members" /> members
+      </span>
+      <span>
+        <UsageOf used={usage.ordersThisPeriod} limit={limits?.ordersPerMonth} label="Orders this period" /> orders this period
+      </span>
+    </span>
+  );
+}

@@ -69,3 +69,8 @@ export function useLive<T>(fetch: () => Promise<T>, key: string, intervalMs = 50
     refresh: run,
   };
 }
+
+/** Data that came with something else (a business's transitions with the business), shown like a live query's. */
+export function fixed<T>(data: T): Live<T> {
+  return { data, error: null, loading: false, refreshing: false, stale: false, updatedAt: null, refresh: () => undefined };
+}

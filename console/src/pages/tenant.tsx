@@ -1,9 +1,9 @@
 import { useState } from 'preact/hooks';
 import { api, ok } from '../api/client';
-import { useLive } from '../lib/live';
+import { fixed, useLive } from '../lib/live';
 import { Link, setQuery, useLocation } from '../router';
 import { count, ms, percent, shortId } from '../lib/format';
-import { Badge, Empty, ErrorBox, LiveView, PageHeader, Time, Updated, UsageOf } from '../components/ui';
+import { Badge, Empty, ErrorBox, LiveView, PageHeader, Time, Updated, UsageAgainstPlan } from '../components/ui';
 import { DataTable } from '../components/table';
 import { HealthCharts, rangeQuery, ranges, type RangeName } from '../components/health';
 import { AlertList } from './alerts';
@@ -68,39 +68,18 @@ export function Tenant({ params }: { params: Record<string, string> }) {
             </>
           ) : null}
         </dd>
-        {sub?.trialEndsAt ? (
-          <>
-            <dt>Trial ends</dt>
-            <dd>
-              <Time at={sub.trialEndsAt} />
-            </dd>
-          </>
-        ) : null}
+        <TimeFact label="Trial ends" at={sub?.trialEndsAt} />
         {sub?.currentPeriodEnd ? (
           <>
-            <dt>Paid period</dt>
+            <dt>{t.status === 'trialing' ? 'Trial period' : 'Paid period'}</dt>
             <dd>
               <Time at={sub.currentPeriodStart} /> to <Time at={sub.currentPeriodEnd} />
               {sub.cancelAtPeriodEnd ? <strong> (cancels at its end)</strong> : null}
             </dd>
           </>
         ) : null}
-        {sub?.graceEndsAt ? (
-          <>
-            <dt>Grace ends</dt>
-            <dd>
-              <Time at={sub.graceEndsAt} />
-            </dd>
-          </>
-        ) : null}
-        {sub?.retainUntil ? (
-          <>
-            <dt>Data kept until</dt>
-            <dd>
-              <Time at={sub.retainUntil} />
-            </dd>
-          </>
-        ) : null}
+        <TimeFact label="Grace ends" at={sub?.graceEndsAt} />
+        <TimeFact label="Data kept until" at={sub?.retainUntil} />
         {sub ? (
           <>
             <dt>Payment provider</dt>
@@ -115,16 +94,8 @@ export function Tenant({ params }: { params: Record<string, string> }) {
           </>
         ) : null}
         <dt>Usage</dt>
-        <dd class="usage">
-          <span>
-            <UsageOf used={t.usage.branches} limit={limits?.branches} label="Branches" /> branches
-          </span>
-          <span>
-            <UsageOf used={t.usage.members} limit={limits?.members} label="Members" /> members
-          </span>
-          <span>
-            <UsageOf used={t.usage.ordersThisPeriod} limit={limits?.ordersPerMonth} label="Orders this period" /> orders this period
-          </span>
+        <dd>
+          <UsageAgainstPlan usage={t.usage} limits={limits} />
         </dd>
         <dt>Last hour</dt>
         <dd>
@@ -163,39 +134,20 @@ export function Tenant({ params }: { params: Record<string, string> }) {
 
       <section aria-labelledby="transitions-title">
         <h2 id="transitions-title">Subscription history</h2>
-        {sub && sub.transitions.length ? (
-          <div class="table-wrap">
-            <table>
-              <caption class="sr-only">Status changes of the subscription, newest first</caption>
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">From</th>
-                  <th scope="col">To</th>
-                  <th scope="col">Why</th>
-                  <th scope="col">Source</th>
-                </tr>
-              </thead>
-              <tbody>
-                {sub.transitions.map((x) => (
-                  <tr key={x.at + x.to}>
-                    <td>
-                      <Time at={x.at} />
-                    </td>
-                    <td>{x.from ? <Badge value={x.from} label={x.from.replace('_', ' ')} /> : <span class="muted">new</span>}</td>
-                    <td>
-                      <Badge value={x.to} label={x.to.replace('_', ' ')} />
-                    </td>
-                    <td>{x.reason}</td>
-                    <td>{x.source}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        ) : (
-          <Empty>No subscription changes recorded.</Empty>
-        )}
+        <DataTable
+          live={fixed({ data: sub?.transitions ?? [] })}
+          what="subscription history"
+          caption="Status changes of the subscription, newest first"
+          rowKey={(x) => x.at + x.to}
+          empty="No subscription changes recorded."
+          columns={[
+            { label: 'When', rowHeader: true, cell: (x) => <Time at={x.at} /> },
+            { label: 'From', cell: (x) => (x.from ? <Badge value={x.from} label={x.from.replace('_', ' ')} /> : <span class="muted">new</span>) },
+            { label: 'To', cell: (x) => <Badge value={x.to} label={x.to.replace('_', ' ')} /> },
+            { label: 'Why', cell: (x) => x.reason },
+            { label: 'Source', cell: (x) => x.source },
+          ]}
+        />
       </section>
 
       <Invoices tenantId={id} />
@@ -203,6 +155,19 @@ export function Tenant({ params }: { params: Record<string, string> }) {
       <WebhookEvents tenantId={id} />
       <Divergences tenantId={id} />
       <SupportData tenantId={id} />
+    </>
+  );
+}
+
+/** A dated fact of the subscription, left out when it does not apply. */
+function TimeFact({ label, at }: { label: string; at: string | null | undefined }) {
+  if (!at) return null;
+  return (
+    <>
+      <dt>{label}</dt>
+      <dd>
+        <Time at={at} />
+      </dd>
     </>
   );
 }

@@ -2,7 +2,7 @@ import { api, ok } from '../api/client';
 import { useLive } from '../lib/live';
 import { Link, navigate, setQuery, useLocation } from '../router';
 import { count, ms, percent } from '../lib/format';
-import { Badge, PageHeader, Pager, Time, Updated, UsageOf } from '../components/ui';
+import { Badge, PageHeader, Pager, Time, Updated, UsageAgainstPlan } from '../components/ui';
 import { DataTable, type Column } from '../components/table';
 
 type TenantRow = NonNullable<Awaited<ReturnType<typeof listTenants>>>['data'][number];
@@ -64,22 +64,7 @@ export function Tenants() {
     {
       label: 'Usage',
       title: 'Branches, members and orders this period, against the plan\'s limits',
-      cell: (t) => {
-        const limits = limitsOf(plans.data, t.plan);
-        return (
-          <span class="usage">
-            <span>
-              <UsageOf used={t.usage.branches} limit={limits?.branches} label="Branches" /> branches
-            </span>
-            <span>
-              <UsageOf used={t.usage.members} limit={limits?.members} label="Members" /> members
-            </span>
-            <span>
-              <UsageOf used={t.usage.ordersThisPeriod} limit={limits?.ordersPerMonth} label="Orders this period" /> orders
-            </span>
-          </span>
-        );
-      },
+      cell: (t) => <UsageAgainstPlan usage={t.usage} limits={limitsOf(plans.data, t.plan)} />,
     },
     { label: 'Requests', num: true, sort: 'requests', title: 'Requests in the last hour', cell: (t) => count(t.health.requests) },
     {
