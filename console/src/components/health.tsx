@@ -13,7 +13,7 @@ export function rangeQuery(range: RangeName, end = Date.now()) {
 
 export type Measure = 'requests' | 'errorRate' | 'p95';
 const measures: Record<Measure, { title: string; value(p: Point): number | null; expected(b: Expected): number | null; scale: number; unit: string; color: string }> = {
-  requests: { title: 'Requests', value: (p) => p.requests, expected: (b) => b.requests, scale: 1, unit: 'per step', color: '#1d4ed8' },
+  requests: { title: 'Requests', value: (p) => p.requests, expected: (b) => b.requests, scale: 1, unit: '', color: '#1d4ed8' },
   errorRate: { title: 'Error rate (5xx)', value: (p) => p.errorRate, expected: (b) => b.errorRate, scale: 100, unit: '%', color: '#b91c1c' },
   p95: { title: 'p95 latency', value: (p) => p.p95Ms, expected: (b) => b.p95Ms, scale: 1, unit: 'ms', color: '#7c3aed' },
 };
@@ -45,7 +45,7 @@ export function HealthCharts({ data, only, who }: { data: { step: string; series
           unit: def.unit,
           times,
           series: [
-            { label: `${def.title} (${def.unit})`, values: data.series.map((p) => scaled(def.value(p))), color: def.color },
+            { label: def.unit ? `${def.title} (${def.unit})` : def.title, values: data.series.map((p) => scaled(def.value(p))), color: def.color },
             {
               label: 'usual (baseline)',
               values: data.series.map((p) => {

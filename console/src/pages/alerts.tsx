@@ -276,11 +276,15 @@ export function AlertPage({ params }: { params: Record<string, string> }) {
 
 const HOUR = 3_600_000;
 
-/** The signal the alert is about around its time: two hours before it started until it ended (or now). */
+/**
+ * The signal the alert is about around its time: from two hours before it started until an hour
+ * after it ended (or now), per minute for a short alert and per hour for a long one (the server
+ * picks the step for the span; at most 31 days).
+ */
 function Evidence({ alert: a }: { alert: { id: string; rule: string; tenantId: string | null; tenantName: string | null; startedAt: string; resolvedAt: string | null } }) {
-  const start = new Date(a.startedAt).getTime() - 2 * HOUR;
   const end = Math.min(a.resolvedAt ? new Date(a.resolvedAt).getTime() + HOUR : Date.now(), Date.now());
-  const from = new Date(Math.max(start, end - 6 * HOUR)).toISOString();
+  const start = Math.max(new Date(a.startedAt).getTime() - 2 * HOUR, end - 31 * 24 * HOUR + HOUR);
+  const from = new Date(start).toISOString();
   const to = new Date(end).toISOString();
   const signal = a.rule.startsWith('tenant.') && !a.rule.endsWith('_share') && a.rule !== 'tenant.dead_letters';
   const live: Live<{ step: string; series: { at: string; requests: number; errorRate: number; p95Ms: number | null }[]; baseline: { at: string; requests: number | null; errorRate: number; p95Ms: number | null }[] } | null> = useLive(
@@ -288,8 +292,8 @@ function Evidence({ alert: a }: { alert: { id: string; rule: string; tenantId: s
       !signal
         ? Promise.resolve(null)
         : a.tenantId
-          ? ok(api.GET('/ops/api/tenants/{tenantId}/health', { params: { path: { tenantId: a.tenantId }, query: { from, to, step: 'minute' } } }))
-          : ok(api.GET('/ops/api/health', { params: { query: { from, to, step: 'minute' } } })),
+          ? ok(api.GET('/ops/api/tenants/{tenantId}/health', { params: { path: { tenantId: a.tenantId }, query: { from, to } } }))
+          : ok(api.GET('/ops/api/health', { params: { query: { from, to } } })),
     `evidence:${a.id}:${a.resolvedAt ?? ''}`,
     a.resolvedAt ? 0 : 60000,
   );
