@@ -353,7 +353,8 @@ test('support data is refused without a grant and shown with one', async () => {
 
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Activity' }).click();
   await heading('Activity').waitFor();
-  for (const action of ['jobs.replay', 'billing.reconcile', 'support.read_members']) await page.getByRole('cell', { name: action }).first().waitFor();
+  for (const action of ['jobs.replay', 'billing.reconcile', 'support.read_members', 'alerts.acknowledge', 'alerts.resolve']) await page.getByRole('cell', { name: action }).first().waitFor();
+  assert.match(await page.getByRole('row').filter({ hasText: 'alerts.resolve' }).first().innerText(), /Surge Grill[\s\S]*Their deploy was rolled back/);
   assert.match(await page.getByRole('row').filter({ hasText: 'jobs.replay' }).first().innerText(), /SMTP server is back/);
   assert.match(await page.getByRole('row').filter({ hasText: 'support.read_members' }).first().innerText(), /refused \(403\)|done \(200\)/);
   await shot('activity');

@@ -60,14 +60,20 @@ export function Alerts() {
             ))}
           </select>
         </div>
-        {tenantId ? (
-          <p>
-            One business only · <Link href={`/alerts${view === 'active' ? '' : `?view=${view}`}`}>every business</Link>
-          </p>
-        ) : null}
+        {tenantId ? <OneBusiness tenantId={tenantId} all={`/alerts${view === 'active' ? '' : `?view=${view}`}`} /> : null}
       </div>
       <AlertList view={view} severity={severity} tenantId={tenantId} />
     </>
+  );
+}
+
+/** The business the list is narrowed to, by name, with the way back to every business. */
+function OneBusiness({ tenantId, all }: { tenantId: string; all: string }) {
+  const tenant = useLive(() => ok(api.GET('/ops/api/tenants/{tenantId}', { params: { path: { tenantId } } })), `name:${tenantId}`, 0);
+  return (
+    <p>
+      Only <TenantRef id={tenantId} name={tenant.data?.name ?? (tenant.error ? 'an unknown business' : '…')} /> · <Link href={all}>every business</Link>
+    </p>
   );
 }
 
