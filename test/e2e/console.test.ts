@@ -223,6 +223,7 @@ test('a billing divergence is seen, reconciled and repaired', async () => {
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+let surgeId = '';
 
 /**
  * A business with four weeks of steady history (10 requests a minute, 0.5 % 5xx), then six
@@ -261,6 +262,7 @@ async function errorSurge(name: string) {
 
 test('a business with a surge of errors is at the top of the tenants page and in an open alert, which the operator acknowledges and resolves with notes', async () => {
   const surge = await errorSurge('Surge Grill');
+  surgeId = surge.tenant.id;
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Tenants' }).click();
   await heading('Tenants').waitFor();
   await page.getByRole('row').filter({ hasText: 'Harbour Café' }).waitFor();
@@ -393,6 +395,53 @@ test('at a narrow laptop width every page still reads, and the keyboard reaches 
   assert.equal(await page.getByRole('columnheader', { name: /Requests/ }).getAttribute('aria-sort'), 'descending');
   assert.equal(await page.evaluate(() => document.activeElement?.closest('th')?.textContent?.includes('Requests')), true, 'focus stays on the header');
   await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+/**
+ * WCAG AA on what the pages show: every element with text of its own, against the first opaque
+ * background behind it, has a contrast ratio of at least 4.5:1 (3:1 for large text). Plain
+ * JavaScript in a string: it runs in the page as written (the test's compiler would add helpers).
+ */
+const lowContrast = `(() => {
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  const lum = (c) => 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    if (!own || !el.offsetParent || el.closest('.sr-only, .skip, .u-legend')) continue;
+    const style = getComputedStyle(el);
+    const [l1, l2] = [lum(rgb(style.color)), lum(background(el))].sort((a, b) => b - a);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) bad.push(el.tagName.toLowerCase() + '.' + el.className + ' "' + el.textContent.trim().slice(0, 30) + '": ' + ratio.toFixed(2) + ':1');
+  }
+  return bad;
+})()`;
+
+test('the main pages keep text at WCAG AA contrast', async () => {
+  for (const [url, name] of [
+    ['/ops/', 'Overview'],
+    ['/ops/alerts?view=all', 'Alerts'],
+    ['/ops/tenants', 'Tenants'],
+    [`/ops/tenants/${surgeId}`, 'Surge Grill'],
+    ['/ops/jobs?state=completed', 'Jobs'],
+    ['/ops/billing', 'Billing'],
+  ] as const) {
+    await page.goto(`${base}${url}`);
+    await heading(name).waitFor();
+    await page.locator('tbody tr, .alert, .card').first().waitFor();
+    await page.locator('[role=status]').filter({ hasText: 'Loading' }).first().waitFor({ state: 'detached' });
+    assert.deepEqual(await page.evaluate<string[]>(lowContrast), [], url);
+  }
 });
 
 test('signing out leaves nothing of the session on screen, and an expired token sends back to sign-in', async () => {
