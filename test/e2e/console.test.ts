@@ -327,6 +327,27 @@ test('a business with a surge of errors is at the top of the tenants page and in
   await shot('alert');
 });
 
+test('the tenants page pages by cursor in the URL, and a reload keeps the page', async () => {
+  await sql`
+    INSERT INTO tenants (name, slug) SELECT 'Quay Kitchen ' || lpad(i::text, 3, '0'), 'quay-kitchen-' || i FROM generate_series(1, 60) AS i`.execute(t.platform.db.system);
+  await page.goto(`${base}/ops/tenants?q=quay`);
+  await heading('Tenants').waitFor();
+  const rows = page.locator('tbody tr');
+  await rows.nth(49).waitFor();
+  assert.equal(await rows.count(), 50);
+  assert.match(await rows.first().innerText(), /Quay Kitchen 001/);
+  await page.getByRole('button', { name: 'Next page →' }).click();
+  await page.waitForURL(/cursor=/);
+  await rows.first().filter({ hasText: 'Quay Kitchen 051' }).waitFor();
+  assert.equal(await rows.count(), 10);
+  assert.equal(await page.getByRole('button', { name: 'Next page →' }).isDisabled(), true, 'the last page');
+  await page.reload();
+  await rows.first().filter({ hasText: 'Quay Kitchen 051' }).waitFor();
+  await page.getByRole('button', { name: '← First page' }).click();
+  await rows.first().filter({ hasText: 'Quay Kitchen 001' }).waitFor();
+  assert.doesNotMatch(page.url(), /cursor=/);
+});
+
 test('support data is refused without a grant and shown with one', async () => {
   await page.goto(`${base}/ops/tenants/${business.tenant.id}`);
   await page.getByText('has not granted support access', { exact: false }).first().waitFor();
