@@ -59,3 +59,6 @@ export const ms = (v: number | null | undefined) => (v === null || v === undefin
 
 /** Who did it, as people say it: `operator:olga@…` is olga@…; `system` and `cli:…` as they are. */
 export const actor = (by: string | null | undefined) => (by ? by.replace(/^operator:/, '') : 'someone');
+
+/** A status or state key in words: past_due is "past due". */
+export const words = (key: string) => key.replaceAll('_', ' ');

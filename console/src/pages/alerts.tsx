@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ok } from '../api/client';
 import { useLive, type Live } from '../lib/live';
 import { Link, setQuery, useLocation } from '../router';
-import { actor, count, duration, ms, percent } from '../lib/format';
+import { actor, count, duration, ms, percent, words } from '../lib/format';
 import { Badge, Empty, LiveView, PageHeader, Pager, ReasonForm, TenantRef, Time, Updated } from '../components/ui';
 import { HealthCharts, measureOfRule } from '../components/health';
 
@@ -15,11 +15,14 @@ function listAlerts(query: { state?: 'open' | 'acknowledged' | 'resolved'; tenan
   return ok(api.GET('/ops/api/alerts', { params: { query: { limit: 50, ...query } } }));
 }
 
-/** Open and acknowledged alerts (both not resolved), newest first, in one list. */
-async function activeAlerts(filter: { tenantId?: string; severity?: Severity }) {
+/**
+ * Open and acknowledged alerts (both not resolved), newest first, in one list: up to 200 of each
+ * (`more` says there were more).
+ */
+export async function activeAlerts(filter: { tenantId?: string; severity?: Severity } = {}) {
   const [open, acked] = await Promise.all([listAlerts({ ...filter, state: 'open', limit: 200 }), listAlerts({ ...filter, state: 'acknowledged', limit: 200 })]);
   const data = [...open.data, ...acked.data].sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-  return { data, nextCursor: null as string | null };
+  return { data, nextCursor: null as string | null, more: Boolean(open.nextCursor || acked.nextCursor) };
 }
 
 /** An alert's measure in its unit: a ratio as a percentage, milliseconds, seconds or a count. */
@@ -253,7 +256,7 @@ export function AlertPage({ params }: { params: Record<string, string> }) {
             <ol class="chain">
               {a.history.map((h) => (
                 <li key={h.at + h.action}>
-                  <Time at={h.at} /> <strong>{h.action.replace('_', ' ')}</strong> by {actor(h.actor)}
+                  <Time at={h.at} /> <strong>{words(h.action)}</strong> by {actor(h.actor)}
                   {h.note ? <q>{h.note}</q> : null}
                 </li>
               ))}

@@ -5,19 +5,17 @@ import { Link } from '../router';
 import { count, duration, ms, percent } from '../lib/format';
 import { Badge, Empty, LiveView, PageHeader, TenantRef, Time, Updated } from '../components/ui';
 import { TimeChart } from '../components/chart';
+import { activeAlerts } from './alerts';
 
 const HOUR = 3_600_000;
 type Severity = 'critical' | 'warning' | 'info';
 
-/** Open and acknowledged alerts by severity (at most 200 of each state are counted). */
+/** Open and acknowledged alerts by severity, and the newest open ones. */
 async function openAlerts() {
-  const [open, acked] = await Promise.all(
-    (['open', 'acknowledged'] as const).map((state) => ok(api.GET('/ops/api/alerts', { params: { query: { state, limit: 200 } } }))),
-  );
+  const { data, more } = await activeAlerts();
   const bySeverity: Record<Severity, { open: number; acknowledged: number }> = { critical: { open: 0, acknowledged: 0 }, warning: { open: 0, acknowledged: 0 }, info: { open: 0, acknowledged: 0 } };
-  for (const a of open!.data) bySeverity[a.severity].open++;
-  for (const a of acked!.data) bySeverity[a.severity].acknowledged++;
-  return { bySeverity, more: Boolean(open!.nextCursor || acked!.nextCursor), newest: open!.data.slice(0, 5) };
+  for (const a of data) bySeverity[a.severity][a.state === 'open' ? 'open' : 'acknowledged']++;
+  return { bySeverity, more, newest: data.filter((a) => a.state === 'open').slice(0, 5) };
 }
 
 /** The platform over the last hour against its baseline: requests per minute, 5xx rate, p95. */

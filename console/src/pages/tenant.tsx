@@ -2,12 +2,12 @@ import { useState } from 'preact/hooks';
 import { api, ok } from '../api/client';
 import { fixed, useLive } from '../lib/live';
 import { Link, setQuery, useLocation } from '../router';
-import { count, ms, percent, shortId } from '../lib/format';
+import { count, ms, percent, shortId, words } from '../lib/format';
 import { Badge, Empty, ErrorBox, LiveView, PageHeader, Time, Updated, UsageAgainstPlan } from '../components/ui';
 import { DataTable } from '../components/table';
 import { HealthCharts, rangeQuery, ranges, type RangeName } from '../components/health';
 import { AlertList } from './alerts';
-import { limitsOf, usePlans } from './tenants';
+import { limitsOf, planName, usePlans } from '../lib/plans';
 
 type JobState = 'dead' | 'failed' | 'completed' | 'waiting' | 'active' | 'delayed';
 const jobStates: JobState[] = ['dead', 'failed', 'waiting', 'active', 'delayed', 'completed'];
@@ -57,10 +57,10 @@ export function Tenant({ params }: { params: Record<string, string> }) {
           <code>{t.slug}</code> · <code>{t.id}</code>
         </dd>
         <dt>Plan</dt>
-        <dd>{plans.data?.data.find((p) => p.key === t.plan)?.name ?? t.plan ?? '—'}</dd>
+        <dd>{planName(plans.data, t.plan)}</dd>
         <dt>Status</dt>
         <dd>
-          {t.status ? <Badge value={t.status} label={t.status.replace('_', ' ')} /> : '—'}
+          {t.status ? <Badge value={t.status} label={words(t.status)} /> : '—'}
           {sub ? (
             <>
               {' '}
@@ -142,8 +142,8 @@ export function Tenant({ params }: { params: Record<string, string> }) {
           empty="No subscription changes recorded."
           columns={[
             { label: 'When', rowHeader: true, cell: (x) => <Time at={x.at} /> },
-            { label: 'From', cell: (x) => (x.from ? <Badge value={x.from} label={x.from.replace('_', ' ')} /> : <span class="muted">new</span>) },
-            { label: 'To', cell: (x) => <Badge value={x.to} label={x.to.replace('_', ' ')} /> },
+            { label: 'From', cell: (x) => (x.from ? <Badge value={x.from} label={words(x.from)} /> : <span class="muted">new</span>) },
+            { label: 'To', cell: (x) => <Badge value={x.to} label={words(x.to)} /> },
             { label: 'Why', cell: (x) => x.reason },
             { label: 'Source', cell: (x) => x.source },
           ]}

@@ -1,7 +1,8 @@
 import { api, ok } from '../api/client';
 import { useLive } from '../lib/live';
 import { Link, navigate, setQuery, useLocation } from '../router';
-import { count, ms, percent } from '../lib/format';
+import { count, ms, percent, words } from '../lib/format';
+import { limitsOf, planName, usePlans } from '../lib/plans';
 import { Badge, PageHeader, Pager, Time, Updated, UsageAgainstPlan } from '../components/ui';
 import { DataTable, type Column } from '../components/table';
 
@@ -10,18 +11,10 @@ type Sort = 'name' | 'created' | 'requests' | 'errors' | 'errorRate' | 'p95' | '
 type Status = 'trialing' | 'active' | 'past_due' | 'grace' | 'suspended' | 'canceled' | 'expired';
 const statuses: Status[] = ['trialing', 'active', 'past_due', 'grace', 'suspended', 'canceled', 'expired'];
 const sorts: Sort[] = ['name', 'created', 'requests', 'errors', 'errorRate', 'p95', 'jobFailures', 'apiTime'];
-const statusLabel = (s: string) => s.replace('_', ' ');
 
 function listTenants(query: { q?: string; plan?: string; status?: Status; hasOpenAlert?: boolean; sort: Sort; cursor?: string }) {
   return ok(api.GET('/ops/api/tenants', { params: { query: { ...query, limit: 50 } } }));
 }
-
-/** The plan catalogue (names and limits), fetched once per page: usage is shown against it. */
-export function usePlans() {
-  return useLive(() => ok(api.GET('/ops/api/billing/plans')), 'plans', 0);
-}
-export type Plans = NonNullable<ReturnType<typeof usePlans>['data']>;
-export const limitsOf = (plans: Plans | undefined, plan: string | null) => plans?.data.find((p) => p.key === plan)?.limits;
 
 /**
  * Every business, its plan and subscription, its usage against the plan's limits and its last
@@ -55,8 +48,8 @@ export function Tenants() {
         </>
       ),
     },
-    { label: 'Plan', cell: (t) => plans.data?.data.find((p) => p.key === t.plan)?.name ?? t.plan ?? '—' },
-    { label: 'Status', cell: (t) => (t.status ? <Badge value={t.status} label={statusLabel(t.status)} /> : <span class="muted">none</span>) },
+    { label: 'Plan', cell: (t) => planName(plans.data, t.plan) },
+    { label: 'Status', cell: (t) => (t.status ? <Badge value={t.status} label={words(t.status)} /> : <span class="muted">none</span>) },
     {
       label: 'Trial or period end',
       cell: (t) => (t.status === 'trialing' ? <Time at={t.trialEndsAt} /> : <Time at={t.currentPeriodEnd} />),
@@ -125,7 +118,7 @@ export function Tenants() {
             <option value="">Every status</option>
             {statuses.map((s) => (
               <option key={s} value={s}>
-                {statusLabel(s)}
+                {words(s)}
               </option>
             ))}
           </select>
