@@ -149,6 +149,27 @@ const matrix: Record<string, Case[]> = {
   'GET /v1/billing/invoices': [{ name: 'the list', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/billing/invoices' }) }],
   'GET /v1/billing/history': [{ name: 'the history', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/billing/history' }) }],
   'GET /ops/api/billing/divergences': [{ name: 'the list', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/billing/divergences' }) }],
+  'GET /ops/api/tenants': [{ name: 'the list', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/tenants?sort=errorRate' }) }],
+  'GET /ops/api/tenants/:tenantId': [
+    { name: 'a business', expect: operatorOnly(200), request: async (f) => ({ method: 'GET', url: `/ops/api/tenants/${f.closedTenantId}` }) },
+    { name: 'an unknown one', expect: operatorOnly(404), request: async () => ({ method: 'GET', url: `/ops/api/tenants/${crypto.randomUUID()}` }) },
+  ],
+  'GET /ops/api/tenants/:tenantId/health': [{ name: "a business's series", expect: operatorOnly(200), request: async (f) => ({ method: 'GET', url: `/ops/api/tenants/${f.closedTenantId}/health` }) }],
+  'GET /ops/api/health': [{ name: "the platform's series", expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/health' }) }],
+  'GET /ops/api/top-tenants': [{ name: 'the busiest', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/top-tenants?by=errors' }) }],
+  'GET /ops/api/alerts': [{ name: 'the list', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/alerts?state=open' }) }],
+  'GET /ops/api/alerts/:id': [{ name: 'an unknown alert', expect: operatorOnly(404), request: async () => ({ method: 'GET', url: `/ops/api/alerts/${crypto.randomUUID()}` }) }],
+  'POST /ops/api/alerts/:id/acknowledge': [
+    { name: 'an unknown alert', expect: operatorOnly(404), request: async () => ({ method: 'POST', url: `/ops/api/alerts/${crypto.randomUUID()}/acknowledge`, payload: { note: 'on it' } }) },
+  ],
+  'POST /ops/api/alerts/:id/resolve': [
+    { name: 'an unknown alert', expect: operatorOnly(404), request: async () => ({ method: 'POST', url: `/ops/api/alerts/${crypto.randomUUID()}/resolve`, payload: { note: 'fixed' } }) },
+  ],
+  'GET /ops/api/billing/invoices': [
+    { name: "a business's invoices", expect: operatorOnly(200), request: async (f) => ({ method: 'GET', url: `/ops/api/billing/invoices?tenantId=${f.closedTenantId}` }) },
+    { name: 'without a business', expect: { ...everyone(401), operator: 400 }, request: async () => ({ method: 'GET', url: '/ops/api/billing/invoices' }) },
+  ],
+  'GET /ops/api/billing/plans': [{ name: 'the catalogue', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/billing/plans' }) }],
   'GET /ops/api/billing/alerts': [{ name: 'the list', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/billing/alerts' }) }],
   'POST /ops/api/billing/alerts/:id/resolve': [
     { name: 'an unknown alert', expect: operatorOnly(404), request: async () => ({ method: 'POST', url: `/ops/api/billing/alerts/${crypto.randomUUID()}/resolve` }) },

@@ -12,15 +12,14 @@ import { Mail } from './pages/mail';
 import { Activity } from './pages/activity';
 import { Support } from './pages/support';
 import { Tenant } from './pages/tenant';
+import { Tenants } from './pages/tenants';
+import { Alerts, AlertPage } from './pages/alerts';
 import { NotFound } from './pages/not-found';
 import { operatorZone } from './lib/format';
 
 type Page = ComponentType<{ params: Record<string, string> }>;
 
-/**
- * The pages, each at its own URL. Tenants (the list) and Alerts join in the next wave on the
- * tenant-aware ops API: an entry here and in `nav` is all they need.
- */
+/** The pages, each at its own URL (an incident note can link to any of them). */
 const routes: { pattern: string; page: Page; title: string }[] = [
   { pattern: '/', page: Overview, title: 'Overview' },
   { pattern: '/jobs', page: Jobs, title: 'Jobs' },
@@ -28,12 +27,17 @@ const routes: { pattern: string; page: Page; title: string }[] = [
   { pattern: '/billing', page: Billing, title: 'Billing' },
   { pattern: '/mail', page: Mail, title: 'Mail' },
   { pattern: '/support', page: Support, title: 'Support access' },
+  { pattern: '/tenants', page: Tenants, title: 'Tenants' },
   { pattern: '/tenants/:id', page: Tenant, title: 'Business' },
+  { pattern: '/alerts', page: Alerts, title: 'Alerts' },
+  { pattern: '/alerts/:id', page: AlertPage, title: 'Alert' },
   { pattern: '/activity', page: Activity, title: 'Activity' },
 ];
 
 const nav = [
   { href: '/', label: 'Overview' },
+  { href: '/alerts', label: 'Alerts' },
+  { href: '/tenants', label: 'Tenants' },
   { href: '/jobs', label: 'Jobs' },
   { href: '/billing', label: 'Billing' },
   { href: '/mail', label: 'Mail' },

@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { Link } from '../router';
-import { age, formatTime, shortId } from '../lib/format';
+import { age, count, formatTime, shortId } from '../lib/format';
 import type { ApiError } from '../api/client';
 import type { Live } from '../lib/live';
 
@@ -40,6 +40,22 @@ const tone: Record<string, string> = {
   discarded: 'neutral',
   done: 'ok',
   refused: 'warn',
+  trialing: 'info',
+  past_due: 'warn',
+  grace: 'warn',
+  suspended: 'bad',
+  canceled: 'neutral',
+  expired: 'neutral',
+  open: 'bad',
+  acknowledged: 'warn',
+  resolved: 'ok',
+  critical: 'bad',
+  warning: 'warn',
+  info: 'info',
+  paid: 'ok',
+  uncollectible: 'bad',
+  void: 'neutral',
+  draft: 'neutral',
 };
 
 export function Badge({ value, label }: { value: string; label?: string }) {
@@ -123,15 +139,27 @@ export function PageHeader({ title, children }: { title: ComponentChildren; chil
   );
 }
 
+let formIds = 0;
+
 /**
  * Asks for the reason of an action in the page (never window.prompt) and runs it. The reason
  * is required: it goes into the record next to the operator's name.
  */
-export function ReasonForm(props: { label: string; action: string; danger?: boolean; onSubmit(reason: string): Promise<void>; onCancel(): void; children?: ComponentChildren }) {
+export function ReasonForm(props: {
+  label: string;
+  action: string;
+  danger?: boolean;
+  /** What the field is called ("Reason", "Note"); it is kept in the record with the operator's name. */
+  field?: string;
+  onSubmit(reason: string): Promise<void>;
+  onCancel(): void;
+  children?: ComponentChildren;
+}) {
   const [reason, setReason] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const field = useRef<HTMLTextAreaElement>(null);
+  const [fieldId] = useState(() => `reason-${++formIds}`);
   useEffect(() => field.current?.focus(), []);
   return (
     <form
@@ -154,8 +182,8 @@ export function ReasonForm(props: { label: string; action: string; danger?: bool
     >
       <h2>{props.label}</h2>
       {props.children}
-      <label for="reason">Reason (kept in the record with your name)</label>
-      <textarea id="reason" ref={field} required maxLength={1000} rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+      <label for={fieldId}>{props.field ?? 'Reason'} (kept in the record with your name)</label>
+      <textarea id={fieldId} ref={field} required maxLength={1000} rows={2} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
       {error ? <ErrorBox error={error} /> : null}
       <div class="form-actions">
         <button type="submit" class={props.danger ? 'danger' : 'primary'} disabled={busy || !reason.trim()}>
@@ -170,16 +198,47 @@ export function ReasonForm(props: { label: string; action: string; danger?: bool
 }
 
 /** Newest / older pages by cursor, kept in the URL so a page of results can be linked and refreshed in place. */
-export function Pager({ nextCursor, cursor, onPage }: { nextCursor: string | null; cursor: string | null; onPage(cursor: string | null): void }) {
+export function Pager({ nextCursor, cursor, onPage, first = '← Newest', next = 'Older →' }: { nextCursor: string | null; cursor: string | null; onPage(cursor: string | null): void; first?: string; next?: string }) {
   if (!cursor && !nextCursor) return null;
   return (
     <nav class="pager" aria-label="Pages">
       <button type="button" class="secondary" disabled={!cursor} onClick={() => onPage(null)}>
-        ← Newest
+        {first}
       </button>
       <button type="button" class="secondary" disabled={!nextCursor} onClick={() => onPage(nextCursor)}>
-        Older →
+        {next}
       </button>
     </nav>
+  );
+}
+
+/** A count against its plan limit ("3 of 10"); near or over the limit is marked, in words too. */
+export function UsageOf({ used, limit, label }: { used: number; limit: number | null | undefined; label: string }) {
+  if (limit === undefined) return <span>{count(used)}</span>;
+  if (limit === null) return <span title={`${label}: unlimited on this plan`}>{count(used)} <span class="muted">of ∞</span></span>;
+  const over = used > limit;
+  const near = !over && limit > 0 && used >= limit * 0.9;
+  return (
+    <span class={over ? 'bad-text' : near ? 'warn-text' : undefined} title={`${label}: ${count(used)} of ${count(limit)}${over ? ' (over the limit)' : near ? ' (near the limit)' : ''}`}>
+      {count(used)} <span class={over || near ? undefined : 'muted'}>of {count(limit)}</span>
+      {over ? <span class="sr-only"> (over the limit)</span> : near ? <span class="sr-only"> (near the limit)</span> : null}
+    </span>
+  );
+}
+
+/** A business's usage against its plan's limits: branches, members and orders this period. */
+export function UsageAgainstPlan({ usage, limits }: { usage: { branches: number; members: number; ordersThisPeriod: number }; limits: { branches: number | null; members: number | null; ordersPerMonth: number | null } | undefined }) {
+  return (
+    <span class="usage">
+      <span>
+        <UsageOf used={usage.branches} limit={limits?.branches} label="Branches" /> branches
+      </span>
+      <span>
+        <UsageOf used={usage.members} limit={limits?.members} label="Members" /> members
+      </span>
+      <span>
+        <UsageOf used={usage.ordersThisPeriod} limit={limits?.ordersPerMonth} label="Orders this period" /> orders this period
+      </span>
+    </span>
   );
 }

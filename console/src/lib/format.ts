@@ -45,3 +45,20 @@ export function isoToLocalInput(iso: string | null): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
+
+/** A share (0..1) as a percentage people read: 0.4 %, 12 %, 100 %. */
+export function percent(share: number | null | undefined): string {
+  if (share === null || share === undefined) return '—';
+  const p = share * 100;
+  if (p === 0) return '0 %';
+  if (p < 0.1) return '< 0.1 %';
+  return `${p < 10 ? p.toFixed(1) : Math.round(p)} %`;
+}
+
+export const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${Math.round(v)} ms`);
+
+/** Who did it, as people say it: `operator:olga@…` is olga@…; `system` and `cli:…` as they are. */
+export const actor = (by: string | null | undefined) => (by ? by.replace(/^operator:/, '') : 'someone');
+
+/** A status or state key in words: past_due is "past due". */
+export const words = (key: string) => key.replaceAll('_', ' ');

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { api, ok } from '../api/client';
 import { useLive } from '../lib/live';
 import { Link } from '../router';
-import { duration, shortId } from '../lib/format';
+import { actor, duration, shortId } from '../lib/format';
 import { Badge, Empty, LiveView, PageHeader, ReasonForm, TenantRef, Time, Updated } from '../components/ui';
 
 const terminal = new Set(['completed', 'dead', 'replayed', 'discarded']);
@@ -124,7 +124,7 @@ export function Job({ params }: { params: Record<string, string> }) {
                     <Link href={jobHref(a.queue, a.id)}>
                       <code>{shortId(a.id)}</code>
                     </Link>{' '}
-                    <Badge value={a.state} /> <span class="muted">replayed by {a.replayedBy.replace(/^operator:/, '')}</span> <Time at={a.replayedAt} />
+                    <Badge value={a.state} /> <span class="muted">replayed by {actor(a.replayedBy)}</span> <Time at={a.replayedAt} />
                     {a.reason ? <q>{a.reason}</q> : null}
                   </li>
                 ))}
@@ -140,7 +140,7 @@ export function Job({ params }: { params: Record<string, string> }) {
                     <Link href={jobHref(r.queue, r.id)}>
                       <code>{shortId(r.id)}</code>
                     </Link>{' '}
-                    <Badge value={r.state} /> <span class="muted">by {r.replayedBy.replace(/^operator:/, '')}</span> <Time at={r.replayedAt} />
+                    <Badge value={r.state} /> <span class="muted">by {actor(r.replayedBy)}</span> <Time at={r.replayedAt} />
                     {r.reason ? <q>{r.reason}</q> : null}
                   </li>
                 ))}
@@ -191,7 +191,7 @@ export function Job({ params }: { params: Record<string, string> }) {
               <ul class="plain-list">
                 {j.operations.map((o, i) => (
                   <li key={i}>
-                    <strong>{o.action}</strong> by {o.actor.replace(/^operator:/, '')} <Time at={o.at} /> {o.reason ? <q>{o.reason}</q> : null}
+                    <strong>{o.action}</strong> by {actor(o.actor)} <Time at={o.at} /> {o.reason ? <q>{o.reason}</q> : null}
                   </li>
                 ))}
               </ul>

@@ -33,7 +33,7 @@ export function Jobs() {
   };
   const cursor = query.get('cursor');
   const key = JSON.stringify({ state, filter, cursor });
-  const jobs = useLive(() => ok(api.GET('/ops/api/jobs', { params: { query: { state, ...filter, limit: 50, ...(cursor ? { cursor } : {}) } } })), key);
+  const jobs = useLive(() => ok(api.GET('/ops/api/jobs', { params: { query: { state, ...filter, limit: 50, ...(cursor ? { cursor } : {}) } } })), key, 5000, { keep: true });
   const queues = useLive(() => ok(api.GET('/ops/api/queues')), 'queue-names', 0);
   const [bulk, setBulk] = useState(false);
   const [bulkResult, setBulkResult] = useState<BulkResult | null>(null);

@@ -6,7 +6,7 @@ import { scopeOf, actions } from '../access/index.ts';
 import { auditSourceOfUser } from './audit.service.ts';
 import { auditQueries } from './audit.query.ts';
 import { verifyAuditChain } from './audit.verify.ts';
-import { AuditQuery, AuditExportQuery, AuditEventView } from './audit.schemas.ts';
+import { AuditQuery, AuditExportQuery, AuditEventView, AuditExportFile, ChainVerdictView } from './audit.schemas.ts';
 
 export async function auditRoutes(app: FastifyInstance, opts: { tenancy: Tenancy }) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -29,6 +29,7 @@ export async function auditRoutes(app: FastifyInstance, opts: { tenancy: Tenancy
       tags: ['audit'],
       summary: 'Download the filtered audit log as CSV or JSON Lines, oldest first (the export is itself audited)',
       querystring: AuditExportQuery,
+      response: { 200: AuditExportFile },
     },
     handler: async (req, reply) => {
       const scope = scopeOf(req);
@@ -45,7 +46,7 @@ export async function auditRoutes(app: FastifyInstance, opts: { tenancy: Tenancy
 
   r.get('/v1/audit-events/verification', {
     config: { access: { action: 'audit.read', branch: 'tenant' } },
-    schema: { tags: ['audit'], summary: 'Recompute the log\'s hash chain and name the first altered or missing event' },
+    schema: { tags: ['audit'], summary: 'Recompute the log\'s hash chain and name the first altered or missing event', response: { 200: ChainVerdictView } },
     handler: async (req) => verifyAuditChain(opts.tenancy, scopeOf(req).tenantId),
   });
 }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
 import { PageQuery } from '../../platform/http/pagination.ts';
 
@@ -41,3 +42,29 @@ export const AuditEventView = Type.Object({
   hash: Type.String(),
 });
 export type AuditEventView = Static<typeof AuditEventView>;
+
+/** The export is a file, not JSON: one event per line (JSON Lines) or a CSV with a header row, streamed. */
+const File = (description: string) => Type.Unsafe<Readable | string>({ type: 'string', description });
+export const AuditExportFile = {
+  description: 'The file, sent as an attachment (Content-Disposition names it), oldest event first',
+  content: {
+    'application/jsonl': { schema: File('One audit event per line, as in GET /v1/audit-events') },
+    'text/csv': { schema: File('A header row, then one event per row') },
+  },
+};
+
+export const ChainVerdictView = Type.Object({
+  tenantId: Type.String({ format: 'uuid' }),
+  ok: Type.Boolean({ description: 'true: every event is intact and the chain is complete' }),
+  checked: Type.Integer({ description: 'Events read and found intact before the first problem (all of them when ok)' }),
+  head: Type.Object({ seq: Type.String(), hash: Type.String({ description: 'Keep a copy elsewhere: it proves later that nothing before it was rewritten' }) }),
+  problem: Type.Union([
+    Type.Object({
+      kind: Type.Union([Type.Literal('altered'), Type.Literal('missing')]),
+      seq: Type.String(),
+      id: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+      detail: Type.String(),
+    }),
+    Type.Null(),
+  ]),
+});

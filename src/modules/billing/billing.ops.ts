@@ -2,6 +2,7 @@ import type { Platform } from '../../platform/deps.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import type { OperatorScope } from '../../platform/auth/index.ts';
 import { alertsService } from '../alerts/index.ts';
+import { invoiceView } from './billing.service.ts';
 
 /**
  * What operators see of billing (the ops API and `brigade billing ...`): reconciliation runs,
@@ -82,6 +83,18 @@ export function billingOps(platform: Platform) {
       if (!alert || !alert.rule.startsWith('billing.') || alert.state === 'resolved') throw new AppError('not_found', 'No such open alert.');
       const resolved = await alertsService(platform).resolve(operator, id, 'Marked handled in the billing alerts list.');
       return { id: resolved.id, resolvedAt: resolved.resolvedAt!, resolvedBy: resolved.resolvedBy };
+    },
+
+    /** One business's invoices, newest first: operational billing facts, no grant needed. */
+    async invoices(q: OpsListQuery & { tenantId: string }) {
+      const limit = q.limit ?? 50;
+      const after = decodeCursor(q.cursor);
+      const rows = await tenancy.withSystem('ops: billing invoices', (trx) => {
+        let query = trx.selectFrom('billing_invoices').selectAll().where('tenant_id', '=', q.tenantId);
+        if (after) query = query.where((eb) => eb.or([eb('issued_at', '<', after.at), eb.and([eb('issued_at', '=', after.at), eb('id', '<', after.id)])]));
+        return query.orderBy('issued_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+      });
+      return page(rows, limit, (r) => ({ at: r.issued_at, id: r.id }), invoiceView);
     },
 
     async runs(q: OpsListQuery) {

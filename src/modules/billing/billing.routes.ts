@@ -12,6 +12,9 @@ import {
   CheckoutView,
   IdParams,
   InvoicePage,
+  OpsInvoicesQuery,
+  PlanCatalogueView,
+  BillingHistoryView,
   OpsListQuery,
   PageQuery,
   PaymentMethodBody,
@@ -77,7 +80,7 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
 
   r.get('/v1/billing/plans', {
     config: { access: { authenticated: true } },
-    schema: { tags, summary: 'The plan catalogue: prices, features and limits' },
+    schema: { tags, summary: 'The plan catalogue: prices, features and limits', response: { 200: PlanCatalogueView } },
     handler: async () => service.plans(),
   });
 
@@ -124,7 +127,7 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
 
   r.get('/v1/billing/history', {
     config: { access: { action: 'billing.read', branch: 'tenant' } },
-    schema: { tags, summary: 'Status changes of the subscription and the notices sent about it' },
+    schema: { tags, summary: 'Status changes of the subscription and the notices sent about it', response: { 200: BillingHistoryView } },
     handler: async (req) => service.history(scopeOf(req)),
   });
 
@@ -132,6 +135,18 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
     config: { access: { operator: true } },
     schema: { tags: opsTags, summary: 'Differences reconciliation found between Brigade and the payment provider', querystring: OpsListQuery, response: { 200: DivergencePage } },
     handler: async (req) => ops.divergences(req.query),
+  });
+
+  r.get('/ops/api/billing/invoices', {
+    config: { access: { operator: true } },
+    schema: { tags: opsTags, summary: "One business's invoices, newest first (operational facts: no support grant needed)", querystring: OpsInvoicesQuery, response: { 200: InvoicePage } },
+    handler: async (req) => ops.invoices(req.query),
+  });
+
+  r.get('/ops/api/billing/plans', {
+    config: { access: { operator: true } },
+    schema: { tags: opsTags, summary: 'The plan catalogue with its limits, for usage against them', response: { 200: PlanCatalogueView } },
+    handler: async () => service.plans(),
   });
 
   r.get('/ops/api/billing/alerts', {

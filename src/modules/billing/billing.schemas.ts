@@ -44,6 +44,40 @@ export const SubscriptionView = Type.Object({
   warnings: Type.Array(Type.Object({ code: Type.String(), message: Type.String() })),
 });
 
+export const PlanCatalogueView = Type.Object({
+  data: Type.Array(
+    Type.Object({
+      key: Type.String({ description: 'trial, starter, pro or enterprise' }),
+      name: Type.String(),
+      priceMinor: Type.Integer({ description: 'Price per interval in the currency\'s minor unit' }),
+      currency: Type.String(),
+      interval: Type.String({ description: 'month' }),
+      features: Type.Array(Type.String()),
+      limits: Limits,
+    }),
+  ),
+  features: Type.Record(Type.String(), Type.String(), { description: 'Every feature key with what it gives, in words' }),
+});
+
+export const BillingHistoryView = Type.Object({
+  transitions: Type.Array(
+    Type.Object({
+      id: Type.String({ format: 'uuid' }),
+      at: Timestamp,
+      from: Nullable(Type.String()),
+      to: Type.String(),
+      reason: Type.String(),
+      source: Type.String({ description: 'webhook, reconcile, lifecycle, owner, operator, ...' }),
+      providerEventId: Nullable(Type.String()),
+    }),
+    { description: 'Newest first' },
+  ),
+  notices: Type.Array(
+    Type.Object({ id: Type.String({ format: 'uuid' }), at: Timestamp, kind: Type.String(), subject: Type.String(), body: Type.String() }),
+    { description: 'What the owner was told (mailed through jobs), newest first' },
+  ),
+});
+
 export const ChangePlanBody = Type.Object({ plan: PaidPlan }, { additionalProperties: false });
 
 export const CancelBody = Type.Object(
@@ -109,6 +143,15 @@ export const OpsListQuery = Type.Object(
     tenantId: Type.Optional(Type.String({ format: 'uuid' })),
     open: Type.Optional(Type.Boolean()),
     runId: Type.Optional(Type.String({ format: 'uuid' })),
+  },
+  { additionalProperties: false },
+);
+
+export const OpsInvoicesQuery = Type.Object(
+  {
+    tenantId: Type.String({ format: 'uuid' }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: 500 })),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,6 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { aTenant, aMember, bearer, problem } from '../../../test/harness.ts';
+import { aTenant, aMember, anOperator, bearer, problem } from '../../../test/harness.ts';
 import { billingTestContext, DAY_SECONDS, type BillingTestContext } from './billing.fixtures.ts';
 
 let t: BillingTestContext;
@@ -198,6 +198,17 @@ describe('the trial at its end', () => {
     assert.equal(paid.amountPaidMinor, 2900);
     assert.match(paid.hostedInvoiceUrl, /\/_sim\/invoices\//);
     assert.equal((await fetch(paid.hostedInvoiceUrl)).status, 200);
+
+    // Operators see the same invoices on the business's page (billing facts: no grant needed),
+    // and only that business's.
+    const op = await anOperator(t);
+    const seen = (await t.app.inject({ method: 'GET', url: `/ops/api/billing/invoices?tenantId=${session.tenant.id}`, headers: bearer(op.token) })).json();
+    assert.deepEqual(seen.data, invoices.data);
+    const other = await t.signup('Other Bistro');
+    const theirs = (await t.app.inject({ method: 'GET', url: `/ops/api/billing/invoices?tenantId=${other.tenant.id}`, headers: bearer(op.token) })).json();
+    const mine = new Set(invoices.data.map((i: { id: string }) => i.id));
+    assert.ok(theirs.data.every((i: { id: string }) => !mine.has(i.id)), 'no invoice of the first business in the other\'s list');
+    assert.equal((await t.app.inject({ method: 'GET', url: `/ops/api/billing/invoices?tenantId=${session.tenant.id}`, headers: bearer(session) })).statusCode, 401, 'a tenant token is refused');
   });
 
   test('a trial that ends without a card goes to grace with a notice, never a silent cut-off', async () => {
