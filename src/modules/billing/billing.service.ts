@@ -2,6 +2,7 @@ import type { Platform, NewTenant } from '../../platform/deps.ts';
 import type { Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError } from '../../platform/errors/index.ts';
+import { decodeTimeCursor, toPage, timeKeyOf } from '../../platform/http/pagination.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
 import {
@@ -402,20 +403,9 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
 
     async invoices(scope: Scope, query: { limit?: number; cursor?: string }) {
       const limit = query.limit ?? 50;
-      let after: { issuedAt: Date; id: string } | null = null;
-      if (query.cursor) {
-        const [at, id] = Buffer.from(query.cursor, 'base64url').toString('utf8').split('|');
-        const issuedAt = new Date(at ?? '');
-        if (!id || Number.isNaN(issuedAt.getTime())) throw new AppError('validation_failed', 'The cursor is not valid.', { errors: [{ path: 'cursor', message: 'is not a cursor of this list' }] });
-        after = { issuedAt, id };
-      }
+      const after = decodeTimeCursor(query.cursor);
       const rows = await tenancy.readAsTenant(scope, (db) => invoicePage(db, scope.tenantId, limit, after));
-      const page = rows.slice(0, limit);
-      const last = page[page.length - 1];
-      return {
-        data: page.map(invoiceView),
-        nextCursor: rows.length > limit && last ? Buffer.from(`${last.issued_at.toISOString()}|${last.id}`).toString('base64url') : null,
-      };
+      return toPage(rows, limit, timeKeyOf, invoiceView);
     },
 
     async history(scope: Scope) {

@@ -1,3 +1,4 @@
+import { UUID } from '../../platform/http/validation.ts';
 import fp from 'fastify-plugin';
 import type { ColumnType, Generated } from 'kysely';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -41,7 +42,6 @@ export interface OpsActivityTable {
   request_id: Nullable<string>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Bigger answers are not summaries; the record keeps the action, not its output. */
 const RESULT_MAX = 4000;
 
