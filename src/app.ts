@@ -56,7 +56,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     // The request id reaches log lines through the context store; no second copy in bindings.
     childLoggerFactory: (logger, _bindings, opts) => logger.child({}, opts),
     bodyLimit: 1024 * 1024,
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     requestTimeout: platform.config.BRIGADE_REQUEST_TIMEOUT_MS,
     // Node looks for timed-out requests this often (30 s by default, longer than the timeout itself).
     http: { connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(platform.config.BRIGADE_REQUEST_TIMEOUT_MS / 4) || 30_000)) },

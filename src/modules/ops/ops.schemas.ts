@@ -28,7 +28,8 @@ export const JobsQuery = Type.Object(
 
 export const JobLookupQuery = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, description: 'A job id (the outbox id of a tenant job)' }) }, { additionalProperties: false });
 
-export const JobParams = Type.Object({ queue: Type.String({ maxLength: 64 }), id: Type.String({ maxLength: 200 }) });
+// Path parameters stay under the router's limit (MAX_PARAM_LENGTH), so the validator names the one that is too long.
+export const JobParams = Type.Object({ queue: Type.String({ maxLength: 64 }), id: Type.String({ maxLength: 100 }) });
 
 export const JobActionBody = Type.Object(
   { reason: Type.Optional(Type.String({ maxLength: 1000, description: 'Why; kept with the record of the action' })) },

@@ -11,8 +11,11 @@ export const RETRY_AFTER_SECONDS = 5;
 
 const PROBLEM = 'application/problem+json; charset=utf-8';
 
-/** The longest path parameter the router matches (Fastify's maxParamLength); longer is a 400. */
-export const MAX_PARAM_LENGTH = 100;
+/**
+ * The longest path parameter the router matches (Fastify's maxParamLength); longer is a 400.
+ * Above every path schema's maxLength, so that the validator names the parameter first.
+ */
+export const MAX_PARAM_LENGTH = 200;
 
 function send(reply: FastifyReply, appError: AppError): void {
   for (const [k, v] of Object.entries(appError.headers)) reply.header(k, v);
