@@ -16,6 +16,8 @@ import { MAX_ERRORS } from './validation.ts';
  */
 export function acceptBareBodies(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
+  // Bodies are JSON: a text/plain one is refused with 415 like any other type, not read as a string.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (typeof body === 'string' && body.trim() === '') return done(null, undefined);
     return parse(req, body as string, done);
