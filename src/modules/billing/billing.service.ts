@@ -235,7 +235,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     }
     const subscriptionId = requireProviderSubscription(row);
     await provider.changePlan(subscriptionId, planKey).catch(unavailable);
-    const previous = row.plan in plans ? (row.plan as PaidPlanKey) : defaultPaidPlan;
+    const previous = row.plan !== 'trial' && row.plan in plans ? (row.plan as PaidPlanKey) : defaultPaidPlan;
     await settleChange(scope, `plan changed to ${planKey}`, 'billing.plan_change', () => ({ before: { plan: row.plan }, after: { plan: planKey } }), () => provider.changePlan(subscriptionId, previous));
     return view(scope);
   }
