@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import pg from 'pg';
-import { createTestContext, aTenant, aBranch, anOperator, bearer, type TestContext, type Session } from './harness.ts';
+import { createTestContext, aTenant, aBranch, anOperator, bearer, eventually, type TestContext, type Session } from './harness.ts';
 
 type Schema = {
   type?: string | string[];
@@ -295,4 +295,16 @@ test('a cursor whose time or id is not real is refused on every list keyed by ti
   // Job runs and provider events have text or bigint ids: only the time can be wrong there.
   for (const cursor of cursors.slice(0, 3)) for (const url of jobLists) await check(url, operator, cursor);
   assert.deepEqual(failures, []);
+});
+
+test("an operator's refused request is still in the activity log, whatever its text held", async () => {
+  const res = await t.app.inject({ method: 'POST', url: `/ops/api/alerts/${crypto.randomUUID()}/acknowledge`, headers: bearer(operator), payload: { note: 'looked\u0000at' } });
+  assert.equal(res.statusCode, 400);
+  // Written once the answer has left (onResponse).
+  const row = await eventually(() =>
+    t.platform.tenancy.withSystem('test', (trx) =>
+      trx.selectFrom('ops_activity').select(['status', 'reason']).where('request_id', '=', String(res.headers['x-request-id'])).executeTakeFirst(),
+    ),
+  'the activity row');
+  assert.deepEqual(row, { status: 400, reason: 'looked\ufffdat' });
 });

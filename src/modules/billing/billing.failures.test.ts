@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { bearer, problem } from '../../../test/harness.ts';
+import { bearer, problem, type Session } from '../../../test/harness.ts';
 import { billingTestContext, type BillingTestContext } from './billing.fixtures.ts';
 
 let t: BillingTestContext;
@@ -29,7 +29,7 @@ async function refuseAudit(action: string): Promise<() => Promise<void>> {
   };
 }
 
-const cancel = (session: { token: string }, payload: unknown) => t.app.inject({ method: 'POST', url: '/v1/billing/subscription/cancel', headers: bearer(session), payload: payload as object });
+const cancel = (session: Session, payload: unknown) => t.app.inject({ method: 'POST', url: '/v1/billing/subscription/cancel', headers: bearer(session), payload: payload as object });
 
 test('a cancellation with a NUL byte in its reason is refused before the provider hears of it', async () => {
   const session = await t.signup('Nul Bistro');

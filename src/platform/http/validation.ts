@@ -15,6 +15,8 @@ export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export const isStorable = (text: string): boolean => !UNSTORABLE.test(text);
+/** The text with what PostgreSQL cannot store replaced (U+FFFD): for records of refused requests. */
+export const storable = (text: string): string => text.replace(new RegExp(UNSTORABLE.source, 'g'), '\ufffd');
 
 /** A failed request with at most this many values gets every error listed, others the first. */
 const LIST_EVERY_ERROR_UP_TO = 200;
