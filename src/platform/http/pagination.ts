@@ -47,7 +47,7 @@ const partOk: Record<KeyPart, (v: unknown) => boolean> = {
   n: (v) => Number.isSafeInteger(v) && (v as number) >= 0,
   uuid: (v) => typeof v === 'string' && UUID.test(v),
   time: (v) => typeof v === 'string' && isTime(v),
-  int: (v) => typeof v === 'string' && /^-?\d{1,18}$/.test(v),
+  int: (v) => typeof v === 'string' && /^-?\d{1,19}$/.test(v),
   num: (v) => typeof v === 'string' && /^-?\d{1,18}(\.\d{1,17})?(e[-+]?\d{1,3})?$/i.test(v),
 };
 
