@@ -32,7 +32,7 @@ async function walk(url: string, limit: number): Promise<string[]> {
   const seen: string[] = [];
   let cursor: string | null = null;
   for (let page = 0; page < 20; page++) {
-    const res = await t.app.inject({ method: 'GET', url: `${url}${url.includes('?') ? '&' : '?'}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, headers: bearer(operator) });
+    const res: { statusCode: number; body: string; json(): unknown } = await t.app.inject({ method: 'GET', url: `${url}${url.includes('?') ? '&' : '?'}limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`, headers: bearer(operator) });
     assert.equal(res.statusCode, 200, res.body);
     const body = res.json() as { data: { id: string }[]; nextCursor: string | null };
     seen.push(...body.data.map((r) => r.id));
