@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Type } from 'typebox';
 import type { Platform } from './platform/deps.ts';
 import { validatorCompiler } from './platform/http/validation.ts';
-import { installProblemHandlers } from './platform/http/problems.ts';
+import { installProblemHandlers, frameworkErrors, clientErrorHandler, MAX_PARAM_LENGTH } from './platform/http/problems.ts';
 import { installRouteDocumentation, documentTransform, securitySchemes } from './platform/http/openapi.ts';
 import { acceptBareBodies } from './platform/http/bodies.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
@@ -56,6 +56,12 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     // The request id reaches log lines through the context store; no second copy in bindings.
     childLoggerFactory: (logger, _bindings, opts) => logger.child({}, opts),
     bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    requestTimeout: platform.config.BRIGADE_REQUEST_TIMEOUT_MS,
+    // Node looks for timed-out requests this often (30 s by default, longer than the timeout itself).
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(platform.config.BRIGADE_REQUEST_TIMEOUT_MS / 4) || 30_000)) },
+    frameworkErrors,
+    clientErrorHandler,
     exposeHeadRoutes: false,
     ajv: { customOptions: { removeAdditional: false } },
     // Which proxies may say who the client is (X-Forwarded-For): the throttles key on req.ip.

@@ -137,6 +137,7 @@ const schema = {
   BRIGADE_DB_CONNECT_TIMEOUT_MS: { description: 'How long getting a PostgreSQL connection may take before the request answers 503 (or the job is held)', default: '10000', parse: integer(100, 600_000) },
   BRIGADE_DB_QUERY_TIMEOUT_MS: { description: 'How long one PostgreSQL statement may wait for its answer (0: no limit); migrations have none', default: '30000', parse: integer(0, 3_600_000) },
   BRIGADE_REDIS_TIMEOUT_MS: { description: 'How long one Redis command may take before it fails (every client but the blocking job workers)', default: '2000', parse: integer(50, 600_000) },
+  BRIGADE_REQUEST_TIMEOUT_MS: { description: 'How long a client may take to send one whole request, headers and body (0: no limit); past it the connection is answered 408 and closed', default: '30000', parse: integer(0, 600_000) },
   BRIGADE_TRUST_PROXY: {
     description: 'Which proxies in front of Brigade to believe about the client address (X-Forwarded-For): false, a hop count, or comma-separated addresses/CIDRs of your load balancers',
     default: 'false',

@@ -77,3 +77,40 @@ test('the two token kinds are separate security schemes and public routes carry 
   }
   for (const p of ['/healthz', '/readyz', '/metrics']) assert.ok(doc.paths[p]?.get, `${p} is documented`);
 });
+
+type Schema = Record<string, any>;
+/** Every request field (path, query, body) that has no bound, and every body object open to unknown fields. */
+function unbounded(): string[] {
+  const out: string[] = [];
+  const walk = (s0: Schema | undefined, where: string, inBody: boolean): void => {
+    if (!s0 || typeof s0 !== 'object') return;
+    const s = s0.$ref ? doc.components.schemas[String(s0.$ref).replace(/^#\/components\/schemas\//, '')] as Schema : s0;
+    for (const k of ['anyOf', 'oneOf', 'allOf']) for (const alt of (s[k] ?? []) as Schema[]) walk(alt, where, inBody);
+    const types = ([] as string[]).concat(s.type ?? []);
+    const fixed = s.enum !== undefined || s.const !== undefined;
+    if ((types.includes('number') || types.includes('integer')) && !fixed && s.maximum === undefined && s.exclusiveMaximum === undefined) out.push(`${where}: number without maximum`);
+    if (types.includes('string') && !fixed && s.maxLength === undefined) out.push(`${where}: string without maxLength`);
+    if (types.includes('array') && s.maxItems === undefined) out.push(`${where}: array without maxItems`);
+    if (types.includes('object') && inBody && s.additionalProperties !== false) out.push(`${where}: object open to unknown fields`);
+    for (const [k, v] of Object.entries((s.properties ?? {}) as Record<string, Schema>)) walk(v, `${where}.${k}`, inBody);
+    walk(s.items, `${where}[]`, inBody);
+  };
+  for (const [name, op] of operations() as [string, Operation & { parameters?: { in: string; name: string; schema: Schema }[]; requestBody?: { content: Record<string, { schema: Schema }> } }][]) {
+    for (const p of op.parameters ?? []) walk(p.schema, `${name} ${p.in} ${p.name}`, false);
+    for (const media of Object.values(op.requestBody?.content ?? {})) walk(media.schema, `${name} body`, true);
+  }
+  return out;
+}
+
+test('every number in a request has a maximum, every string a maxLength, every array maxItems, and every body object is closed', () => {
+  assert.deepEqual(unbounded(), []);
+});
+
+test('every path parameter is shorter than the router accepts, so the validator names it', async () => {
+  const { MAX_PARAM_LENGTH } = await import('../src/platform/http/problems.ts');
+  const long: string[] = [];
+  for (const [name, op] of operations() as [string, Operation & { parameters?: { in: string; name: string; schema: Schema }[] }][]) {
+    for (const p of (op.parameters ?? []).filter((x) => x.in === 'path')) if (!(p.schema.maxLength < MAX_PARAM_LENGTH)) long.push(`${name} ${p.name}: maxLength ${p.schema.maxLength}`);
+  }
+  assert.deepEqual(long, []);
+});

@@ -179,19 +179,6 @@ const matrix: Record<string, Case[]> = {
     { name: 'one business', expect: operatorOnly(200), request: async (f) => ({ method: 'POST', url: '/ops/api/billing/reconcile', payload: { tenantId: f.closedTenantId } }) },
   ],
   'GET /ops/api/billing/events': [{ name: 'the inbox', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/billing/events' }) }],
-  'GET /ops/api/alerts': [{ name: 'the list', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/alerts' }) }],
-  'GET /ops/api/alerts/:id': [{ name: 'an unknown alert', expect: operatorOnly(404), request: async () => ({ method: 'GET', url: `/ops/api/alerts/${crypto.randomUUID()}` }) }],
-  'POST /ops/api/alerts/:id/acknowledge': [
-    { name: 'an unknown alert', expect: operatorOnly(404), request: async () => ({ method: 'POST', url: `/ops/api/alerts/${crypto.randomUUID()}/acknowledge`, payload: { note: 'on it' } }) },
-  ],
-  'POST /ops/api/alerts/:id/resolve': [
-    { name: 'an unknown alert', expect: operatorOnly(404), request: async () => ({ method: 'POST', url: `/ops/api/alerts/${crypto.randomUUID()}/resolve`, payload: { note: 'fixed' } }) },
-  ],
-  'GET /ops/api/tenants': [{ name: 'the list', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/tenants' }) }],
-  'GET /ops/api/tenants/:tenantId': [{ name: 'a business', expect: operatorOnly(200), request: async (f) => ({ method: 'GET', url: `/ops/api/tenants/${f.owner.tenant.id}` }) }],
-  'GET /ops/api/tenants/:tenantId/health': [{ name: 'its series', expect: operatorOnly(200), request: async (f) => ({ method: 'GET', url: `/ops/api/tenants/${f.owner.tenant.id}/health` }) }],
-  'GET /ops/api/health': [{ name: 'the platform series', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/health' }) }],
-  'GET /ops/api/top-tenants': [{ name: 'the busiest', expect: operatorOnly(200), request: async () => ({ method: 'GET', url: '/ops/api/top-tenants' }) }],
   'POST /ops/api/login': [
     { name: 'with right credentials', expect: everyone(200), request: async (f) => ({ method: 'POST', url: '/ops/api/login', payload: { email: f.operator.email, password: 'operator password 1' } }) },
   ],

@@ -6,11 +6,11 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union(
 
 const filters = {
   action: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'An action ("member.roles_changed") or a family ("member.*")' })),
-  actorId: Type.Optional(Type.String({ format: 'uuid', description: 'Events by this user (or operator)' })),
+  actorId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'Events by this user (or operator)' })),
   targetType: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
   targetId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'Events at or after this instant' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'Events before this instant' })),
+  from: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Events at or after this instant' })),
+  to: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Events before this instant' })),
 };
 
 export const AuditQuery = Type.Object({ ...PageQuery, ...filters }, { additionalProperties: false });
@@ -23,9 +23,9 @@ export const AuditExportQuery = Type.Object(
 export type AuditExportQuery = Static<typeof AuditExportQuery>;
 
 export const AuditEventView = Type.Object({
-  id: Type.String({ format: 'uuid' }),
+  id: Type.String({ format: 'uuid', maxLength: 36 }),
   seq: Type.String({ description: 'Position in the tenant\'s hash chain' }),
-  at: Type.String({ format: 'date-time' }),
+  at: Type.String({ format: 'date-time', maxLength: 40 }),
   actor: Type.Object({
     type: Type.Enum(['user', 'operator', 'system']),
     userId: Nullable(Type.String()),

@@ -1,3 +1,4 @@
+import { UUID } from '../../platform/http/validation.ts';
 import type { Platform } from '../../platform/deps.ts';
 import { eventById, settleEvent, storeEvent, type EventOutcome } from './billing.repository.ts';
 import type { PaymentProvider, ProviderEvent } from './billing.provider.ts';
@@ -13,7 +14,6 @@ import type { SubscriptionSync } from './billing.sync.ts';
 
 export const WEBHOOK_JOB = 'billing.webhook_event';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The event types Brigade acts on; anything else is stored and ignored. */
 const handled = new Set([

@@ -20,7 +20,7 @@ import { MAIL_NOTICE_JOB } from './billing.sync.ts';
  * Every handler is idempotent: a retry, a replay or a job running beside its own first attempt
  * changes nothing twice (see billing.sync.ts and the unique notice keys).
  */
-const Uuid = Type.String({ format: 'uuid' });
+const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 
 export const LIFECYCLE_EVERY_MS = 15 * 60_000;
 export const RECONCILE_CRON = '17 * * * *';

@@ -3,33 +3,13 @@ import { AppError } from '../../platform/errors/index.ts';
 import type { OperatorScope } from '../../platform/auth/index.ts';
 import { alertsService } from '../alerts/index.ts';
 import { invoiceView } from './billing.service.ts';
+import { afterCursor, cursorAt, decodeTimeCursor, toPage, timeKeyOf } from '../../platform/http/pagination.ts';
 
 /**
  * What operators see of billing (the ops API and `brigade billing ...`): reconciliation runs,
  * the divergences they found, alerts, and the webhook inbox. Platform tables, read through
  * withSystem; no tenant route reaches this.
  */
-
-interface Page<T> {
-  data: T[];
-  nextCursor: string | null;
-}
-
-function decodeCursor(cursor: string | undefined): { at: Date; id: string } | null {
-  if (!cursor) return null;
-  const [at, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const date = new Date(at ?? '');
-  if (!id || Number.isNaN(date.getTime())) throw new AppError('validation_failed', 'The cursor is not valid.', { errors: [{ path: 'cursor', message: 'is not a cursor of this list' }] });
-  return { at: date, id };
-}
-
-const encodeCursor = (at: Date, id: string) => Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
-
-function page<R, T>(rows: R[], limit: number, key: (r: R) => { at: Date; id: string }, view: (r: R) => T): Page<T> {
-  const shown = rows.slice(0, limit);
-  const last = shown[shown.length - 1];
-  return { data: shown.map(view), nextCursor: rows.length > limit && last ? encodeCursor(key(last).at, key(last).id) : null };
-}
 
 export interface OpsListQuery {
   limit?: number;
@@ -45,15 +25,15 @@ export function billingOps(platform: Platform) {
   return {
     async divergences(q: OpsListQuery) {
       const limit = q.limit ?? 50;
-      const after = decodeCursor(q.cursor);
+      const after = decodeTimeCursor(q.cursor);
       const rows = await tenancy.withSystem('ops: billing divergences', (trx) => {
-        let query = trx.selectFrom('billing_divergences as d').leftJoin('tenants as t', 't.id', 'd.tenant_id').selectAll('d').select('t.name as tenant_name');
+        let query = trx.selectFrom('billing_divergences as d').leftJoin('tenants as t', 't.id', 'd.tenant_id').selectAll('d').select(['t.name as tenant_name', cursorAt('d.detected_at').as('cursor_at')]);
         if (q.tenantId) query = query.where('d.tenant_id', '=', q.tenantId);
         if (q.runId) query = query.where('d.run_id', '=', q.runId);
-        if (after) query = query.where((eb) => eb.or([eb('d.detected_at', '<', after.at), eb.and([eb('d.detected_at', '=', after.at), eb('d.id', '<', after.id)])]));
+        if (after) query = query.where(afterCursor('d.detected_at', 'd.id', after, 'desc'));
         return query.orderBy('d.detected_at', 'desc').orderBy('d.id', 'desc').limit(limit + 1).execute();
       });
-      return page(rows, limit, (r) => ({ at: r.detected_at, id: r.id }), (r) => ({
+      return toPage(rows, limit, timeKeyOf, (r) => ({
         id: r.id,
         runId: r.run_id,
         tenantId: r.tenant_id,
@@ -88,26 +68,26 @@ export function billingOps(platform: Platform) {
     /** One business's invoices, newest first: operational billing facts, no grant needed. */
     async invoices(q: OpsListQuery & { tenantId: string }) {
       const limit = q.limit ?? 50;
-      const after = decodeCursor(q.cursor);
+      const after = decodeTimeCursor(q.cursor);
       const rows = await tenancy.withSystem('ops: billing invoices', (trx) => {
-        let query = trx.selectFrom('billing_invoices').selectAll().where('tenant_id', '=', q.tenantId);
-        if (after) query = query.where((eb) => eb.or([eb('issued_at', '<', after.at), eb.and([eb('issued_at', '=', after.at), eb('id', '<', after.id)])]));
-        return query.orderBy('issued_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+        let query = trx.selectFrom('billing_invoices as i').selectAll('i').select(cursorAt('i.issued_at').as('cursor_at')).where('i.tenant_id', '=', q.tenantId);
+        if (after) query = query.where(afterCursor('i.issued_at', 'i.id', after, 'desc'));
+        return query.orderBy('i.issued_at', 'desc').orderBy('i.id', 'desc').limit(limit + 1).execute();
       });
-      return page(rows, limit, (r) => ({ at: r.issued_at, id: r.id }), invoiceView);
+      return toPage(rows, limit, timeKeyOf, invoiceView);
     },
 
     async runs(q: OpsListQuery) {
       const limit = q.limit ?? 50;
-      const after = decodeCursor(q.cursor);
+      const after = decodeTimeCursor(q.cursor);
       const rows = await tenancy.withSystem('ops: billing reconciliations', (trx) => {
-        let query = trx.selectFrom('billing_reconcile_runs as r').leftJoin('tenants as t', 't.id', 'r.tenant_id').selectAll('r').select('t.name as tenant_name');
+        let query = trx.selectFrom('billing_reconcile_runs as r').leftJoin('tenants as t', 't.id', 'r.tenant_id').selectAll('r').select(['t.name as tenant_name', cursorAt('r.started_at').as('cursor_at')]);
         if (q.tenantId) query = query.where('r.tenant_id', '=', q.tenantId);
         if (q.runId) query = query.where('r.id', '=', q.runId);
-        if (after) query = query.where((eb) => eb.or([eb('r.started_at', '<', after.at), eb.and([eb('r.started_at', '=', after.at), eb('r.id', '<', after.id)])]));
+        if (after) query = query.where(afterCursor('r.started_at', 'r.id', after, 'desc'));
         return query.orderBy('r.started_at', 'desc').orderBy('r.id', 'desc').limit(limit + 1).execute();
       });
-      return page(rows, limit, (r) => ({ at: r.started_at, id: r.id }), (r) => ({
+      return toPage(rows, limit, timeKeyOf, (r) => ({
         id: r.id,
         trigger: r.trigger,
         tenantId: r.tenant_id,
@@ -126,21 +106,19 @@ export function billingOps(platform: Platform) {
 
     async events(q: OpsListQuery & { outcome?: string; type?: string }) {
       const limit = q.limit ?? 50;
-      const after = decodeCursor(q.cursor);
+      const after = decodeTimeCursor(q.cursor, 'text');
       const rows = await tenancy.withSystem('ops: billing webhook inbox', (trx) => {
         let query = trx
           .selectFrom('billing_events as e')
           .leftJoin('tenants as t', 't.id', 'e.tenant_id')
-          .select(['e.provider_event_id', 'e.provider', 'e.type', 'e.tenant_id', 'e.object_id', 'e.provider_created_at', 'e.received_at', 'e.via', 'e.outcome', 'e.processed_at', 'e.attempts', 'e.last_error', 't.name as tenant_name']);
+          .select(['e.provider_event_id', 'e.provider', 'e.type', 'e.tenant_id', 'e.object_id', 'e.provider_created_at', 'e.received_at', 'e.via', 'e.outcome', 'e.processed_at', 'e.attempts', 'e.last_error', 't.name as tenant_name', cursorAt('e.received_at').as('cursor_at')]);
         if (q.tenantId) query = query.where('e.tenant_id', '=', q.tenantId);
         if (q.outcome) query = query.where('e.outcome', '=', q.outcome as 'pending');
         if (q.type) query = query.where('e.type', '=', q.type);
-        if (after) {
-          query = query.where((eb) => eb.or([eb('e.received_at', '<', after.at), eb.and([eb('e.received_at', '=', after.at), eb('e.provider_event_id', '<', after.id)])]));
-        }
+        if (after) query = query.where(afterCursor('e.received_at', 'e.provider_event_id', after, 'desc', 'text'));
         return query.orderBy('e.received_at', 'desc').orderBy('e.provider_event_id', 'desc').limit(limit + 1).execute();
       });
-      return page(rows, limit, (r) => ({ at: r.received_at, id: r.provider_event_id }), (r) => ({
+      return toPage(rows, limit, (r) => [r.cursor_at, r.provider_event_id], (r) => ({
         id: r.provider_event_id,
         provider: r.provider,
         type: r.type,

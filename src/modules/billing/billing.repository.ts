@@ -1,4 +1,5 @@
 import { sql, type ColumnType, type Generated, type Selectable } from 'kysely';
+import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
 import type { Tx } from '../../platform/db/index.ts';
 import { currentTraceparent } from '../../platform/telemetry.ts';
 import type { SubscriptionStatus } from './billing.states.ts';
@@ -220,11 +221,9 @@ export async function upsertInvoice(trx: Tx, tenantId: string, i: ProviderInvoic
     .execute();
 }
 
-export function invoicePage(trx: Tx, tenantId: string, limit: number, after: { issuedAt: Date; id: string } | null) {
-  let q = trx.selectFrom('billing_invoices').selectAll().where('tenant_id', '=', tenantId);
-  if (after) {
-    q = q.where((eb) => eb.or([eb('issued_at', '<', after.issuedAt), eb.and([eb('issued_at', '=', after.issuedAt), eb('id', '<', after.id)])]));
-  }
+export function invoicePage(trx: Tx, tenantId: string, limit: number, after: PageKey | null) {
+  let q = trx.selectFrom('billing_invoices').selectAll().select(cursorAt('issued_at').as('cursor_at')).where('tenant_id', '=', tenantId);
+  if (after) q = q.where(afterCursor('issued_at', 'id', after, 'desc'));
   return q.orderBy('issued_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
 }
 

@@ -4,7 +4,7 @@ import { paidPlans, type PaidPlanKey } from './billing.plans.ts';
 import { AlertViewSchema } from '../alerts/index.ts';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
-const Timestamp = Type.String({ format: 'date-time' });
+const Timestamp = Type.String({ format: 'date-time', maxLength: 40 });
 const PaidPlan = Type.Unsafe<PaidPlanKey>({ type: 'string', enum: [...paidPlans], description: 'A paid plan: starter, pro or enterprise' });
 const HttpUrl = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000 });
 
@@ -108,7 +108,7 @@ export const CheckoutView = Type.Object({
 });
 
 export const InvoiceView = Type.Object({
-  id: Type.String({ format: 'uuid' }),
+  id: Type.String({ format: 'uuid', maxLength: 36 }),
   providerInvoiceId: Type.String(),
   number: Nullable(Type.String()),
   status: Type.String(),
@@ -140,32 +140,32 @@ export const OpsListQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
     cursor: Type.Optional(Type.String({ maxLength: 500 })),
-    tenantId: Type.Optional(Type.String({ format: 'uuid' })),
+    tenantId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
     open: Type.Optional(Type.Boolean()),
-    runId: Type.Optional(Type.String({ format: 'uuid' })),
+    runId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
   },
   { additionalProperties: false },
 );
 
 export const OpsInvoicesQuery = Type.Object(
   {
-    tenantId: Type.String({ format: 'uuid' }),
+    tenantId: Type.String({ format: 'uuid', maxLength: 36 }),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
     cursor: Type.Optional(Type.String({ maxLength: 500 })),
   },
   { additionalProperties: false },
 );
 
-export const ReconcileBody = Type.Object({ tenantId: Type.Optional(Type.String({ format: 'uuid' })) }, { additionalProperties: false });
+export const ReconcileBody = Type.Object({ tenantId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })) }, { additionalProperties: false });
 
-export const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+export const IdParams = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) });
 
 // What operators read of billing (the ops API): pages of runs, divergences, alerts and events.
 const TenantName = Nullable(Type.String({ description: 'The business\'s name beside its id' }));
 const opsPage = <T extends Parameters<typeof Type.Array>[0]>(item: T) => Type.Object({ data: Type.Array(item), nextCursor: Nullable(Type.String()) });
 
 export const ReconcileSummaryView = Type.Object({
-  runId: Type.String({ format: 'uuid' }),
+  runId: Type.String({ format: 'uuid', maxLength: 36 }),
   tenantsChecked: Type.Integer(),
   divergences: Type.Integer({ description: 'Differences found between Brigade and the provider' }),
   repaired: Type.Integer({ description: 'Of those, repaired from the provider' }),
@@ -178,9 +178,9 @@ export const ReconcileSummaryView = Type.Object({
 
 export const ReconcileRunPage = opsPage(
   Type.Object({
-    id: Type.String({ format: 'uuid' }),
+    id: Type.String({ format: 'uuid', maxLength: 36 }),
     trigger: Type.String({ description: 'schedule, operator or cli' }),
-    tenantId: Nullable(Type.String({ format: 'uuid', description: 'null: every business' })),
+    tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36, description: 'null: every business' })),
     tenantName: TenantName,
     startedAt: Timestamp,
     finishedAt: Nullable(Timestamp),
@@ -196,9 +196,9 @@ export const ReconcileRunPage = opsPage(
 
 export const DivergencePage = opsPage(
   Type.Object({
-    id: Type.String({ format: 'uuid' }),
-    runId: Type.String({ format: 'uuid' }),
-    tenantId: Type.String({ format: 'uuid' }),
+    id: Type.String({ format: 'uuid', maxLength: 36 }),
+    runId: Type.String({ format: 'uuid', maxLength: 36 }),
+    tenantId: Type.String({ format: 'uuid', maxLength: 36 }),
     tenantName: TenantName,
     field: Type.String({ description: 'status, plan, currentPeriodEnd, ...' }),
     local: Type.Unknown({ description: 'What Brigade had' }),
@@ -212,14 +212,14 @@ export const DivergencePage = opsPage(
 /** Billing's alerts are the billing.* alerts of the one alert model (modules/alerts). */
 export const BillingAlertPage = opsPage(AlertViewSchema);
 
-export const ResolvedAlertView = Type.Object({ id: Type.String({ format: 'uuid' }), resolvedAt: Timestamp, resolvedBy: Nullable(Type.String()) });
+export const ResolvedAlertView = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }), resolvedAt: Timestamp, resolvedBy: Nullable(Type.String()) });
 
 export const WebhookEventPage = opsPage(
   Type.Object({
     id: Type.String({ description: 'The provider\'s event id' }),
     provider: Type.String(),
     type: Type.String(),
-    tenantId: Nullable(Type.String({ format: 'uuid' })),
+    tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
     tenantName: TenantName,
     objectId: Nullable(Type.String()),
     createdAt: Timestamp,

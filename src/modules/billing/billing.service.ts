@@ -2,6 +2,7 @@ import type { Platform, NewTenant } from '../../platform/deps.ts';
 import type { Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError } from '../../platform/errors/index.ts';
+import { decodeTimeCursor, toPage, timeKeyOf } from '../../platform/http/pagination.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
 import {
@@ -156,8 +157,20 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     };
   }
 
-  /** Applies the provider's state after a change made through the API, with the caller's audit event in the same transaction. */
-  async function settleChange(scope: Scope, reason: string, action: string, changes: (before: SubscriptionRow | null) => Record<string, unknown>): Promise<void> {
+  /**
+   * Applies the provider's state after a change made through the API, with the caller's audit
+   * event in the same transaction. Should that fail for any reason but the provider's absence,
+   * `undo` takes the change back at the provider before the error leaves: a failed request
+   * leaves nothing behind, there or here. (An immediate cancellation cannot be undone; its
+   * input is checked in full before the provider is called.)
+   */
+  async function settleChange(
+    scope: Scope,
+    reason: string,
+    action: string,
+    changes: (before: SubscriptionRow | null) => Record<string, unknown>,
+    undo: (() => Promise<unknown>) | null,
+  ): Promise<void> {
     try {
       await sync.syncTenant(scope.tenantId, {
         source: 'api',
@@ -173,8 +186,17 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
         },
       });
     } catch (err) {
+      if (!(err instanceof ProviderUnavailableError)) {
+        if (undo) {
+          await undo().catch((undoErr: unknown) =>
+            log.error({ err: undoErr, tenantId: scope.tenantId, action }, 'billing: a failed change could not be undone at the provider; reconciliation will report the divergence'),
+          );
+        } else {
+          log.error({ err, tenantId: scope.tenantId, action }, 'billing: the provider has a change Brigade failed to record; reconciliation will bring it here');
+        }
+        throw err;
+      }
       // The provider has the change; the webhook or reconciliation will bring it here.
-      if (!(err instanceof ProviderUnavailableError)) throw err;
       log.warn({ tenantId: scope.tenantId, action }, 'billing: change made at the provider, local update deferred');
       await tenancy.withTenant(scope, (trx) =>
         recordAudit(trx, auditSourceOfUser(scope), { action, permission: 'billing.manage', target: { type: 'subscription', id: scope.tenantId }, changes: changes(null) }),
@@ -213,7 +235,8 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     }
     const subscriptionId = requireProviderSubscription(row);
     await provider.changePlan(subscriptionId, planKey).catch(unavailable);
-    await settleChange(scope, `plan changed to ${planKey}`, 'billing.plan_change', () => ({ before: { plan: row.plan }, after: { plan: planKey } }));
+    const previous = row.plan !== 'trial' && row.plan in plans ? (row.plan as PaidPlanKey) : defaultPaidPlan;
+    await settleChange(scope, `plan changed to ${planKey}`, 'billing.plan_change', () => ({ before: { plan: row.plan }, after: { plan: planKey } }), () => provider.changePlan(subscriptionId, previous));
     return view(scope);
   }
 
@@ -327,7 +350,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
         before: { status: row.status, cancelAtPeriodEnd: row.cancel_at_period_end },
         after: input.atPeriodEnd ? { cancelAtPeriodEnd: true, endsAt: iso(row.current_period_end) } : { status: 'canceled' },
         ...(input.reason ? { reason: input.reason } : {}),
-      }));
+      }), input.atPeriodEnd ? () => provider.setCancelAtPeriodEnd(subscriptionId, row.cancel_at_period_end) : null);
       return view(scope);
     },
 
@@ -339,7 +362,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
       if (!row.cancel_at_period_end) return view(scope);
       const subscriptionId = requireProviderSubscription(row);
       await provider.setCancelAtPeriodEnd(subscriptionId, false).catch(unavailable);
-      await settleChange(scope, 'scheduled cancellation undone', 'billing.cancel_undone', () => ({ before: { cancelAtPeriodEnd: true }, after: { cancelAtPeriodEnd: false } }));
+      await settleChange(scope, 'scheduled cancellation undone', 'billing.cancel_undone', () => ({ before: { cancelAtPeriodEnd: true }, after: { cancelAtPeriodEnd: false } }), () => provider.setCancelAtPeriodEnd(subscriptionId, true));
       return view(scope);
     },
 
@@ -402,20 +425,9 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
 
     async invoices(scope: Scope, query: { limit?: number; cursor?: string }) {
       const limit = query.limit ?? 50;
-      let after: { issuedAt: Date; id: string } | null = null;
-      if (query.cursor) {
-        const [at, id] = Buffer.from(query.cursor, 'base64url').toString('utf8').split('|');
-        const issuedAt = new Date(at ?? '');
-        if (!id || Number.isNaN(issuedAt.getTime())) throw new AppError('validation_failed', 'The cursor is not valid.', { errors: [{ path: 'cursor', message: 'is not a cursor of this list' }] });
-        after = { issuedAt, id };
-      }
+      const after = decodeTimeCursor(query.cursor);
       const rows = await tenancy.readAsTenant(scope, (db) => invoicePage(db, scope.tenantId, limit, after));
-      const page = rows.slice(0, limit);
-      const last = page[page.length - 1];
-      return {
-        data: page.map(invoiceView),
-        nextCursor: rows.length > limit && last ? Buffer.from(`${last.issued_at.toISOString()}|${last.id}`).toString('base64url') : null,
-      };
+      return toPage(rows, limit, timeKeyOf, invoiceView);
     },
 
     async history(scope: Scope) {

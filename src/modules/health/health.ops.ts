@@ -121,19 +121,19 @@ export function healthOps(platform: Platform) {
       }
       let key: (r: Record<string, unknown>) => (string | number)[];
       if (sort === 'name') {
-        const after = decodeCursor(q.cursor, ['s', 's']);
+        const after = decodeCursor(q.cursor, ['s', 'uuid']);
         if (after) query = query.where(sql<SqlBool>`(t.name, t.id) > (${after[0]}, ${after[1]}::uuid)`);
         query = query.orderBy('t.name').orderBy('t.id');
         key = (r) => [r.name as string, r.id as string];
       } else if (sort === 'created') {
-        const after = decodeCursor(q.cursor, ['s', 's']);
+        const after = decodeCursor(q.cursor, ['time', 'uuid']);
         if (after) query = query.where(sql<SqlBool>`(t.created_at, t.id) < (${after[0]}::timestamptz, ${after[1]}::uuid)`);
         query = query.orderBy('t.created_at', 'desc').orderBy('t.id', 'desc');
         key = (r) => [r.created_key as string, r.id as string];
       } else {
         const { column, cast } = sortColumn[sort];
         const value = sql.raw(`coalesce(${column}, 0)`);
-        const after = decodeCursor(q.cursor, ['s', 's']);
+        const after = decodeCursor(q.cursor, ['num', 'uuid']);
         if (after) {
           const v = sql`${after[0]}::${sql.raw(cast)}`;
           query = query.where(sql<SqlBool>`(${value} < ${v} OR (${value} = ${v} AND t.id > ${after[1]}::uuid))`);

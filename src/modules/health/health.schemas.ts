@@ -11,7 +11,7 @@ const literals = <T extends string>(values: readonly T[]) => Type.Unsafe<T>({ ty
 export const TenantsQuery = Type.Object(
   {
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Part of the business name or slug, or its id' })),
-    plan: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$', description: 'Plan key (trial, starter, ...)' })),
+    plan: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,39}$', maxLength: 40, description: 'Plan key (trial, starter, ...)' })),
     status: Type.Optional(literals(['trialing', 'active', 'past_due', 'grace', 'suspended', 'canceled', 'expired'] as const)),
     hasOpenAlert: Type.Optional(Type.Boolean({ description: 'Only tenants with (true) or without (false) an alert that is not resolved' })),
     sort: Type.Optional(literals(tenantSorts)),
@@ -24,8 +24,8 @@ export const TenantParams = Type.Object({ tenantId: Uuid }, { additionalProperti
 
 export const HealthQuery = Type.Object(
   {
-    from: Type.Optional(Type.String({ format: 'date-time', description: 'Default: 24 hours before `to`' })),
-    to: Type.Optional(Type.String({ format: 'date-time', description: 'Default: now' })),
+    from: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Default: 24 hours before `to`' })),
+    to: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Default: now' })),
     step: Type.Optional(literals(['minute', 'hour', 'day'] as const)),
   },
   { additionalProperties: false },

@@ -10,7 +10,7 @@ export const SignupBody = Type.Object(
     name: PersonName,
     email: Email,
     password: Password,
-    currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code; default EUR' })),
+    currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', maxLength: 3, description: 'ISO 4217 code; default EUR' })),
     timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone; default UTC' })),
   },
   { additionalProperties: false },
@@ -48,7 +48,7 @@ export const PasswordResetConfirmBody = Type.Object(
 export type PasswordResetConfirmInput = Static<typeof PasswordResetConfirmBody>;
 
 export const TenantView = Type.Object({
-  id: Type.String({ format: 'uuid' }),
+  id: Type.String({ format: 'uuid', maxLength: 36 }),
   name: Type.String(),
   slug: Type.String(),
   currency: Type.String(),
@@ -56,7 +56,7 @@ export const TenantView = Type.Object({
 });
 
 export const UserView = Type.Object({
-  id: Type.String({ format: 'uuid' }),
+  id: Type.String({ format: 'uuid', maxLength: 36 }),
   email: Type.String(),
   name: Type.String(),
 });

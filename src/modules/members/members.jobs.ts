@@ -5,7 +5,7 @@ import { sendOnce } from '../../platform/mail.ts';
 import { issueInvitationLink } from './members.service.ts';
 import { invitationMail } from './members.mails.ts';
 
-const Uuid = Type.String({ format: 'uuid' });
+const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 
 async function person(trx: Tx, tenantId: string, userId: string) {
   return trx

@@ -3,7 +3,7 @@ import { PageQuery } from '../../platform/http/pagination.ts';
 import { Email, Password, PersonName } from '../identity/index.ts';
 import { PermissionName, allPermissions } from '../access/index.ts';
 
-const Uuid = Type.String({ format: 'uuid' });
+const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 
 export const RoleGrant = Type.Object(
   {
@@ -23,7 +23,7 @@ export const MemberView = Type.Object({
   email: Type.String(),
   roles: Type.Array(Type.Object({ role: Type.String(), branchId: Type.Union([Type.String(), Type.Null()]) })),
   status: MemberStatus,
-  createdAt: Type.String({ format: 'date-time' }),
+  createdAt: Type.String({ format: 'date-time', maxLength: 40 }),
 });
 export type MemberView = Static<typeof MemberView>;
 
@@ -67,7 +67,7 @@ export type RoleView = Static<typeof RoleView>;
 
 export const CreateRoleBody = Type.Object(
   {
-    key: Type.String({ pattern: '^[a-z][a-z0-9_]{1,39}$', description: 'Lowercase letters, digits and _, starting with a letter (2 to 40 characters)' }),
+    key: Type.String({ pattern: '^[a-z][a-z0-9_]{1,39}$', maxLength: 40, description: 'Lowercase letters, digits and _, starting with a letter (2 to 40 characters)' }),
     name: Type.String({ minLength: 1, maxLength: 100 }),
     description: Type.Optional(Type.String({ maxLength: 500 })),
     permissions: Type.Array(PermissionName, { minItems: 1, maxItems: allPermissions.length, uniqueItems: true }),

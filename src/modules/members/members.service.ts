@@ -101,7 +101,7 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
   return {
     async listMembers(scope: Scope, query: MembersQuery) {
       const limit = query.limit ?? DEFAULT_LIMIT;
-      const after = decodeCursor(query.cursor, ['s', 's']);
+      const after = decodeCursor(query.cursor, ['s', 'uuid']);
       const statuses: MemberStatus[] = query.status ? [query.status] : ['active', 'invited'];
       const rows = await tenancy.readAsTenant(scope, (db) =>
         findMembers(db, scope.tenantId, {
@@ -240,7 +240,7 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
     /** For the support module: one page of a tenant's members inside a transaction it holds. */
     membersPageIn: async (trx: Tx, tenantId: string, query: MembersQuery) => {
       const limit = query.limit ?? DEFAULT_LIMIT;
-      const after = decodeCursor(query.cursor, ['s', 's']);
+      const after = decodeCursor(query.cursor, ['s', 'uuid']);
       const rows = await findMembers(trx, tenantId, {
         visible: 'all',
         statuses: query.status ? [query.status] : ['active', 'invited'],

@@ -49,7 +49,7 @@ export const ListMenuItemsQuery = Type.Object(
   {
     ...PageQuery,
     category: Type.Optional(Category),
-    branchId: Type.Optional(Type.String({ format: 'uuid', description: 'Only items available in this branch' })),
+    branchId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'Only items available in this branch' })),
     includeArchived: Type.Optional(Type.Boolean({ default: false })),
   },
   { additionalProperties: false },

@@ -1,3 +1,4 @@
+import { UUID, storable } from '../../platform/http/validation.ts';
 import fp from 'fastify-plugin';
 import type { ColumnType, Generated } from 'kysely';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -41,7 +42,6 @@ export interface OpsActivityTable {
   request_id: Nullable<string>;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Bigger answers are not summaries; the record keeps the action, not its output. */
 const RESULT_MAX = 4000;
 
@@ -55,7 +55,8 @@ export function actionOfRoute(url: string): string {
 }
 
 function textOf(value: unknown): string | null {
-  return typeof value === 'string' && value.trim() ? value.slice(0, 1000) : null;
+  // The activity of a refused request is kept too: its text may hold what PostgreSQL cannot store.
+  return typeof value === 'string' && value.trim() ? storable(value.slice(0, 1000)) : null;
 }
 
 function tenantOf(req: FastifyRequest, result: Record<string, unknown> | null): string | null {
@@ -95,7 +96,7 @@ export const opsActivityPlugin = fp(async function opsActivityPlugin(app: Fastif
     }
     if (result && reply.statusCode >= 400) result = { code: result.code, detail: result.detail };
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const params = Object.fromEntries(Object.entries((req.params ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+    const params = Object.fromEntries(Object.entries((req.params ?? {}) as Record<string, unknown>).map(([k, v]) => [storable(k), storable(String(v))]));
     try {
       await opts.tenancy.withSystem('ops: record operator activity', (trx) =>
         trx

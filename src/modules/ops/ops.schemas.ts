@@ -3,7 +3,7 @@ import { listableStates } from '../../platform/jobs/index.ts';
 
 const Limit = Type.Integer({ minimum: 1, maximum: 200, default: 50 });
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601, UTC' });
+const Timestamp = Type.String({ format: 'date-time', maxLength: 40, description: 'ISO 8601, UTC' });
 const TenantName = Nullable(Type.String({ description: 'The business\'s name, shown next to its id (null: no tenant, or one that no longer exists)' }));
 const jobStates = ['waiting', 'active', 'delayed', 'failed', 'dead', 'completed', 'replayed', 'discarded'] as const;
 const JobState = Type.Unsafe<(typeof jobStates)[number]>({
@@ -18,8 +18,8 @@ export const JobsQuery = Type.Object(
     tenantId: Type.Optional(Type.String({ maxLength: 64 })),
     type: Type.Optional(Type.String({ maxLength: 100 })),
     queue: Type.Optional(Type.String({ maxLength: 64 })),
-    from: Type.Optional(Type.String({ format: 'date-time', description: 'Finished (dead, failed, completed) or created (live states) at or after' })),
-    to: Type.Optional(Type.String({ format: 'date-time', description: '... and before this instant' })),
+    from: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Finished (dead, failed, completed) or created (live states) at or after' })),
+    to: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: '... and before this instant' })),
     limit: Limit,
     cursor: Type.Optional(Type.String({ maxLength: 500 })),
   },
@@ -28,7 +28,8 @@ export const JobsQuery = Type.Object(
 
 export const JobLookupQuery = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200, description: 'A job id (the outbox id of a tenant job)' }) }, { additionalProperties: false });
 
-export const JobParams = Type.Object({ queue: Type.String({ maxLength: 64 }), id: Type.String({ maxLength: 200 }) });
+// Path parameters stay under the router's limit (MAX_PARAM_LENGTH), so the validator names the one that is too long.
+export const JobParams = Type.Object({ queue: Type.String({ maxLength: 64 }), id: Type.String({ maxLength: 100 }) });
 
 export const JobActionBody = Type.Object(
   { reason: Type.Optional(Type.String({ maxLength: 1000, description: 'Why; kept with the record of the action' })) },
@@ -39,10 +40,10 @@ export const BulkActionBody = Type.Object(
   {
     state: Type.Optional(Type.Literal('dead')),
     queue: Type.Optional(Type.String({ maxLength: 64 })),
-    tenantId: Type.Optional(Type.String({ format: 'uuid' })),
+    tenantId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
     type: Type.Optional(Type.String({ maxLength: 100 })),
-    from: Type.Optional(Type.String({ format: 'date-time', description: 'Died at or after' })),
-    to: Type.Optional(Type.String({ format: 'date-time', description: 'Died before' })),
+    from: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Died at or after' })),
+    to: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Died before' })),
     reason: Type.Optional(Type.String({ maxLength: 1000 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'At most this many jobs (default 100), oldest first' })),
   },
@@ -61,8 +62,8 @@ export const MailsQuery = Type.Object(
 
 export const ActivityQuery = Type.Object(
   {
-    operatorId: Type.Optional(Type.String({ format: 'uuid' })),
-    tenantId: Type.Optional(Type.String({ format: 'uuid', description: 'Actions about this business' })),
+    operatorId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
+    tenantId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'Actions about this business' })),
     action: Type.Optional(Type.String({ maxLength: 100, description: 'jobs.replay, jobs.discard, billing.reconcile, support.read_members, ...' })),
     limit: Limit,
     cursor: Type.Optional(Type.String({ maxLength: 500 })),
@@ -99,7 +100,7 @@ const jobSummaryFields = {
   queue: Type.String(),
   id: Type.String(),
   type: Type.String({ description: 'Dotted name (mail.welcome, billing.reconcile)' }),
-  tenantId: Nullable(Type.String({ format: 'uuid' })),
+  tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
   tenantName: TenantName,
   state: JobState,
   attempts: Type.Integer(),
@@ -157,13 +158,13 @@ export const ReplayView = Type.Object({
   queue: Type.String(),
   id: Type.String({ description: 'The new job; follow it at GET /ops/api/jobs/{queue}/{id}' }),
   replayOf: Type.String(),
-  tenantId: Nullable(Type.String({ format: 'uuid' })),
+  tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
 });
 export const DiscardView = Type.Object({ queue: Type.String(), id: Type.String(), state: Type.Literal('discarded') });
 
 const bulk = <T extends TSchema>(job: T) =>
   Type.Object({
-    bulkId: Type.String({ format: 'uuid' }),
+    bulkId: Type.String({ format: 'uuid', maxLength: 36 }),
     count: Type.Integer({ description: 'Same as done' }),
     done: Type.Integer({ description: 'Jobs replayed (or discarded)' }),
     skipped: Type.Integer({ description: 'Jobs no longer dead when their turn came (another operator resolved them)' }),
@@ -176,9 +177,9 @@ export const BulkDiscardView = bulk(DiscardView);
 
 export const MailPage = page(
   Type.Object({
-    id: Type.String({ format: 'uuid' }),
+    id: Type.String({ format: 'uuid', maxLength: 36 }),
     messageId: Type.String(),
-    tenantId: Nullable(Type.String({ format: 'uuid' })),
+    tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
     tenantName: TenantName,
     jobId: Nullable(Type.String()),
     from: Type.String(),
@@ -191,7 +192,7 @@ export const MailPage = page(
 );
 
 export const OperatorMeView = Type.Object({
-  operator: Type.Object({ id: Type.String({ format: 'uuid' }), email: Type.String(), name: Type.String() }),
+  operator: Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }), email: Type.String(), name: Type.String() }),
   session: Type.Object({ expiresAt: Nullable(Timestamp) }),
   mail: Type.Object({
     transport: Type.Union([Type.Literal('smtp'), Type.Literal('catcher')], { description: 'smtp: SMTP_URL is set and mail leaves Brigade; catcher: mails are kept for the console' }),
@@ -201,14 +202,14 @@ export const OperatorMeView = Type.Object({
 
 export const ActivityPage = page(
   Type.Object({
-    id: Type.String({ format: 'uuid' }),
+    id: Type.String({ format: 'uuid', maxLength: 36 }),
     at: Timestamp,
-    operator: Type.Object({ id: Nullable(Type.String({ format: 'uuid' })), email: Type.String() }),
+    operator: Type.Object({ id: Nullable(Type.String({ format: 'uuid', maxLength: 36 })), email: Type.String() }),
     action: Type.String({ description: 'jobs.replay, jobs.bulk_replay, jobs.discard, billing.reconcile, support.read_members, ...' }),
     method: Type.String(),
     route: Type.String(),
     target: Type.Record(Type.String(), Type.String(), { description: 'The path parameters of the request (queue and job id, alert id, ...)' }),
-    tenantId: Nullable(Type.String({ format: 'uuid' })),
+    tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
     tenantName: TenantName,
     reason: Nullable(Type.String()),
     status: Type.Integer({ description: 'HTTP status of the answer' }),

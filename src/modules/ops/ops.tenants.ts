@@ -1,6 +1,6 @@
+import { UUID } from '../../platform/http/validation.ts';
 import type { Tenancy } from '../../platform/db/index.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Business names for the ids a list shows, so an operator reads "Harbour Café" next to the

@@ -55,8 +55,8 @@ export const ListOrdersQuery = Type.Object(
     ...PageQuery,
     branchId: Type.Optional(Uuid),
     status: Type.Optional(OrderStatus),
-    from: Type.Optional(Type.String({ format: 'date-time', description: 'Created at or after (ISO 8601)' })),
-    to: Type.Optional(Type.String({ format: 'date-time', description: 'Created before (ISO 8601)' })),
+    from: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Created at or after (ISO 8601)' })),
+    to: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Created before (ISO 8601)' })),
   },
   { additionalProperties: false },
 );

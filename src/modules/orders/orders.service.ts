@@ -17,7 +17,7 @@ import type { Order, PlaceOrderInput, PayOrderInput, RefundOrderInput, VoidOrder
 const statusWords = { open: 'open', paid: 'already paid', refunded: 'refunded', voided: 'voided' } as const;
 
 function notOpen(order: OrderRow, action: string): AppError {
-  return new AppError('order_not_open', `This order is ${statusWords[order.status]}: only open orders can be ${action}.`, { status: order.status });
+  return new AppError('order_not_open', `This order is ${statusWords[order.status]}: only open orders can be ${action}.`, { orderStatus: order.status });
 }
 
 /** Recipe quantities times portions, per inventory item: what paying the order takes from stock. */
@@ -133,7 +133,7 @@ export function ordersService(platform: Platform) {
       return tenancy.withTenant(scope, async (trx) => {
         const order = await lockForChange(trx, scope, id);
         if (order.status !== 'paid') {
-          throw new AppError('order_not_paid', `This order is ${order.status}: only paid orders can be refunded.`, { status: order.status });
+          throw new AppError('order_not_paid', `This order is ${order.status}: only paid orders can be refunded.`, { orderStatus: order.status });
         }
         const reason = input.reason.trim();
         if (input.restock) {

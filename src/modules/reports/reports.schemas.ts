@@ -2,6 +2,7 @@ import { Type, type Static } from 'typebox';
 import { Uuid } from '../../platform/http/schemas.ts';
 
 const DateOrInstant = Type.String({
+  maxLength: 40,
   pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
   description: 'A day (YYYY-MM-DD) in the business\'s time zone, or an instant (ISO 8601 with offset)',
 });

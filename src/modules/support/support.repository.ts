@@ -1,5 +1,6 @@
 import { sql, type ColumnType, type Generated } from 'kysely';
 import type { Tx } from '../../platform/db/index.ts';
+import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
 
 export interface SupportGrantsTable {
   tenant_id: string;
@@ -53,9 +54,9 @@ export async function findGrant(trx: Tx, tenantId: string, id: string, forUpdate
 }
 
 /** Newest first, strictly after the (created_at, id) cursor. */
-export async function findGrants(trx: Tx, tenantId: string, page: { after: { at: string; id: string } | null; limit: number }): Promise<SupportGrantRow[]> {
-  let qb = selectGrants(trx, tenantId);
-  if (page.after) qb = qb.where(sql<boolean>`(g.created_at, g.id) < (${page.after.at}::timestamptz, ${page.after.id}::uuid)`);
+export async function findGrants(trx: Tx, tenantId: string, page: { after: PageKey | null; limit: number }) {
+  let qb = selectGrants(trx, tenantId).select(cursorAt('g.created_at').as('cursor_at'));
+  if (page.after) qb = qb.where(afterCursor('g.created_at', 'g.id', page.after, 'desc'));
   return qb.orderBy('g.created_at', 'desc').orderBy('g.id', 'desc').limit(page.limit + 1).execute();
 }
 

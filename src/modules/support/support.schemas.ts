@@ -6,38 +6,38 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union(
 export const GrantSupportBody = Type.Object(
   {
     reason: Type.String({ minLength: 1, maxLength: 500, description: 'Why support needs access; shown to operators and kept in the audit log' }),
-    expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'When access ends (give this or durationMinutes)' })),
-    durationMinutes: Type.Optional(Type.Integer({ minimum: 1, description: 'How long access lasts (give this or expiresAt)' })),
+    expiresAt: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'When access ends (give this or durationMinutes)' })),
+    durationMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 525_600, description: 'How long access lasts, in minutes (give this or expiresAt); at most BRIGADE_SUPPORT_GRANT_MAX_HOURS' })),
   },
   { additionalProperties: false },
 );
 export type GrantSupportInput = Static<typeof GrantSupportBody>;
 
 export const SupportGrantView = Type.Object({
-  id: Type.String({ format: 'uuid' }),
+  id: Type.String({ format: 'uuid', maxLength: 36 }),
   reason: Type.String(),
   status: Type.Enum(['active', 'expired', 'revoked']),
   grantedBy: Type.Object({ userId: Type.String(), name: Nullable(Type.String()) }),
-  createdAt: Type.String({ format: 'date-time' }),
-  expiresAt: Type.String({ format: 'date-time' }),
-  revokedAt: Nullable(Type.String({ format: 'date-time' })),
+  createdAt: Type.String({ format: 'date-time', maxLength: 40 }),
+  expiresAt: Type.String({ format: 'date-time', maxLength: 40 }),
+  revokedAt: Nullable(Type.String({ format: 'date-time', maxLength: 40 })),
 });
 export type SupportGrantView = Static<typeof SupportGrantView>;
 
 export const SupportGrantResponse = Type.Object({ supportGrant: SupportGrantView });
 export const SupportGrantsQuery = Type.Object(PageQuery, { additionalProperties: false });
-export const GrantParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
-export const TenantParams = Type.Object({ tenantId: Type.String({ format: 'uuid' }) });
+export const GrantParams = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) });
+export const TenantParams = Type.Object({ tenantId: Type.String({ format: 'uuid', maxLength: 36 }) });
 
 /** For operators: where they may read now (grant metadata, no tenant data). */
 export const OpenGrantPage = Type.Object({
   data: Type.Array(
     Type.Object({
-      id: Type.String({ format: 'uuid' }),
-      tenant: Type.Object({ id: Type.String({ format: 'uuid' }), name: Type.String(), slug: Type.String() }),
+      id: Type.String({ format: 'uuid', maxLength: 36 }),
+      tenant: Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }), name: Type.String(), slug: Type.String() }),
       reason: Type.String(),
-      createdAt: Type.String({ format: 'date-time' }),
-      expiresAt: Type.String({ format: 'date-time' }),
+      createdAt: Type.String({ format: 'date-time', maxLength: 40 }),
+      expiresAt: Type.String({ format: 'date-time', maxLength: 40 }),
     }),
   ),
   nextCursor: Nullable(Type.String()),

@@ -2,7 +2,7 @@ import type { Platform } from '../../platform/deps.ts';
 import type { Tx } from '../../platform/db/index.ts';
 import type { Scope, OperatorScope } from '../../platform/auth/index.ts';
 import { AppError, notFound } from '../../platform/errors/index.ts';
-import { decodeCursor, toPage, DEFAULT_LIMIT } from '../../platform/http/pagination.ts';
+import { decodeTimeCursor, toPage, timeKeyOf, DEFAULT_LIMIT } from '../../platform/http/pagination.ts';
 import { recordAudit, auditSourceOfUser, auditSourceOfOperator } from '../audit/index.ts';
 import { insertGrant, findGrant, findGrants, markRevoked, activeGrant, openGrantsAcrossTenants, type SupportGrantRow } from './support.repository.ts';
 import type { GrantSupportInput, SupportGrantView } from './support.schemas.ts';
@@ -57,12 +57,10 @@ export function supportService(platform: Platform) {
 
     async listSupportGrants(scope: Scope, query: { limit?: number; cursor?: string }) {
       const limit = query.limit ?? DEFAULT_LIMIT;
-      const after = decodeCursor(query.cursor, ['s', 's']);
-      const rows = await tenancy.readAsTenant(scope, (db) =>
-        findGrants(db, scope.tenantId, { after: after ? { at: after[0] as string, id: after[1] as string } : null, limit }),
-      );
+      const after = decodeTimeCursor(query.cursor);
+      const rows = await tenancy.readAsTenant(scope, (db) => findGrants(db, scope.tenantId, { after, limit }));
       const now = new Date();
-      return toPage(rows, limit, (r) => [r.created_at.toISOString(), r.id], (r) => supportGrantView(r, now));
+      return toPage(rows, limit, timeKeyOf, (r) => supportGrantView(r, now));
     },
 
     /** Ends access at once: the next operator request under this grant is refused. */

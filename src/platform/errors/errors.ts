@@ -23,6 +23,7 @@ export const errorStatus = {
   not_found: 404,
   method_not_allowed: 405,
   not_acceptable: 406,
+  request_timeout: 408,
   conflict: 409,
   idempotency_key_reused: 409,
   idempotency_key_in_use: 409,
@@ -39,6 +40,7 @@ export const errorStatus = {
   plan_limits_exceeded: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  headers_too_large: 431,
   unprocessable: 422,
   rate_limited: 429,
   internal_error: 500,
@@ -68,6 +70,12 @@ export function titleOf(code: ErrorCode): string {
   return titles[code] ?? code.replace(/_/g, ' ').replace(/^./, (c) => c.toUpperCase());
 }
 
+/** The members RFC 9457 (and the contract's `code`) define: an extra can never stand in for one. */
+const RESERVED = ['type', 'title', 'status', 'detail', 'instance', 'code'] as const;
+
+/** Members a code adds to its problem document, under names of their own (`orderStatus`, not `status`). */
+export type ProblemExtras = Record<string, unknown> & { [K in (typeof RESERVED)[number]]?: never };
+
 /**
  * An expected failure with a stable code. `extras` become members of the problem document
  * (`requiredPermission`, `errors`, `limit`, ...). `headers` go on the response (`Retry-After`).
@@ -77,7 +85,7 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly detail: string,
-    readonly extras: Record<string, unknown> = {},
+    readonly extras: ProblemExtras = {},
     readonly headers: Record<string, string> = {},
   ) {
     super(detail);
@@ -98,13 +106,16 @@ export interface Problem {
 }
 
 export function toProblem(err: AppError, instance?: string): Problem {
+  const extras: Record<string, unknown> = { ...err.extras };
+  // The type forbids these; the copy drops them too, should one arrive through a cast.
+  for (const member of RESERVED) delete extras[member];
   return {
+    ...extras,
     type: `/problems/${err.code}`,
     title: titleOf(err.code),
     status: err.status,
     detail: err.detail,
     code: err.code,
     ...(instance ? { instance } : {}),
-    ...err.extras,
   };
 }

@@ -1,3 +1,5 @@
+import { UUID } from '../http/validation.ts';
+import { afterCursor, cursorAt, decodeCursor, decodeTimeCursor, encodeCursor } from '../http/pagination.ts';
 import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import type { Job } from 'bullmq';
@@ -102,21 +104,6 @@ export interface QueueCounts {
 }
 
 const iso = (d: Date | number | null | undefined) => (d === null || d === undefined ? null : new Date(d).toISOString());
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function encodeCursor(values: unknown[]): string {
-  return Buffer.from(JSON.stringify(values)).toString('base64url');
-}
-function decodeCursor(cursor: string | undefined): unknown[] | null {
-  if (!cursor) return null;
-  try {
-    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(v)) return v;
-  } catch {
-    /* fall through */
-  }
-  throw new AppError('validation_failed', 'The cursor is not one this API gave out.', { errors: [{ path: 'cursor', message: 'is not valid' }] });
-}
 
 /**
  * What operators do with jobs, for the ops API and the `brigade jobs` command: counts, lists,
@@ -213,16 +200,16 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
   async function listJobs(state: ListableState, filter: JobFilter, limit: number, cursor?: string): Promise<{ data: JobSummary[]; nextCursor: string | null }> {
     if (filter.queue) requireQueue(filter.queue);
     if (filter.tenantId && !UUID.test(filter.tenantId)) return { data: [], nextCursor: null };
-    const after = decodeCursor(cursor);
     if (state === 'dead') {
+      const after = decodeTimeCursor(cursor, 'text');
       const rows = await tenancy.withSystem('ops: list dead jobs', (trx) => {
-        let query = trx.selectFrom('dead_jobs').selectAll().where('resolved_at', 'is', null);
+        let query = trx.selectFrom('dead_jobs').selectAll().select(cursorAt('died_at').as('cursor_at')).where('resolved_at', 'is', null);
         if (filter.queue) query = query.where('queue', '=', filter.queue);
         if (filter.tenantId) query = query.where('tenant_id', '=', filter.tenantId);
         if (filter.type) query = query.where('type', '=', filter.type);
         if (filter.from) query = query.where('died_at', '>=', new Date(filter.from));
         if (filter.to) query = query.where('died_at', '<', new Date(filter.to));
-        if (after) query = query.where(sql<boolean>`(died_at, job_id) < (${String(after[0])}::timestamptz, ${String(after[1])})`);
+        if (after) query = query.where(afterCursor('died_at', 'job_id', after, 'desc', 'text'));
         return query.orderBy('died_at', 'desc').orderBy('job_id', 'desc').limit(limit + 1).execute();
       });
       const page = rows.slice(0, limit);
@@ -239,12 +226,13 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
           finishedAt: iso(r.died_at),
           replayOf: r.replay_of,
         })),
-        nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.died_at.toISOString(), page.at(-1)!.job_id]) : null,
+        nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.cursor_at, page.at(-1)!.job_id]) : null,
       };
     }
     if (state === 'failed' || state === 'completed') {
+      const after = decodeTimeCursor(cursor, 'bigint');
       const rows = await tenancy.withSystem(`ops: list ${state} jobs`, (trx) => {
-        let query = trx.selectFrom('job_runs as r').selectAll('r').where('r.state', '=', state);
+        let query = trx.selectFrom('job_runs as r').selectAll('r').select(cursorAt('r.finished_at').as('cursor_at')).where('r.state', '=', state);
         if (state === 'failed') {
           query = query
             .where(sql<boolean>`NOT EXISTS (SELECT 1 FROM job_runs l WHERE l.queue = r.queue AND l.job_id = r.job_id AND l.id > r.id)`)
@@ -255,7 +243,7 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
         if (filter.type) query = query.where('r.type', '=', filter.type);
         if (filter.from) query = query.where('r.finished_at', '>=', new Date(filter.from));
         if (filter.to) query = query.where('r.finished_at', '<', new Date(filter.to));
-        if (after) query = query.where(sql<boolean>`(r.finished_at, r.id) < (${String(after[0])}::timestamptz, ${String(after[1])}::bigint)`);
+        if (after) query = query.where(afterCursor('r.finished_at', 'r.id', after, 'desc', 'bigint'));
         return query.orderBy('r.finished_at', 'desc').orderBy('r.id', 'desc').limit(limit + 1).execute();
       });
       const page = rows.slice(0, limit);
@@ -272,11 +260,11 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
           finishedAt: state === 'completed' ? iso(r.finished_at) : null,
           replayOf: r.replay_of,
         })),
-        nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.finished_at.toISOString(), page.at(-1)!.id]) : null,
+        nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.cursor_at, String(page.at(-1)!.id)]) : null,
       };
     }
     // Live states are known to BullMQ alone; filtered here, paged by offset.
-    const offset = after ? Number(after[0]) || 0 : 0;
+    const offset = Number(decodeCursor(cursor, ['n'])?.[0] ?? 0);
     const bullStates = state === 'waiting' ? (['wait', 'prioritized'] as const) : ([state] as const);
     const out: JobSummary[] = [];
     for (const name of filter.queue ? [filter.queue] : registry.queues) {
@@ -580,13 +568,13 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
     eachMatching(filter, limit, (queue, id, bulkId) => discard(queue, id, actor, reason, bulkId));
 
   async function listMails(filter: { to?: string; tenantId?: string }, limit: number, cursor?: string) {
-    const after = decodeCursor(cursor);
+    const after = decodeTimeCursor(cursor);
     if (filter.tenantId && !UUID.test(filter.tenantId)) return { data: [], nextCursor: null };
     const rows = await tenancy.withSystem('ops: list caught mails', (trx) => {
-      let query = trx.selectFrom('caught_mails').selectAll();
+      let query = trx.selectFrom('caught_mails').selectAll().select(cursorAt('created_at').as('cursor_at'));
       if (filter.to) query = query.where('recipient', '=', filter.to.toLowerCase());
       if (filter.tenantId) query = query.where('tenant_id', '=', filter.tenantId);
-      if (after) query = query.where(sql<boolean>`(created_at, id) < (${String(after[0])}::timestamptz, ${String(after[1])}::uuid)`);
+      if (after) query = query.where(afterCursor('created_at', 'id', after, 'desc'));
       return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
     });
     const page = rows.slice(0, limit);
@@ -603,7 +591,7 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
         html: m.html_body,
         createdAt: iso(m.created_at)!,
       })),
-      nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.created_at.toISOString(), page.at(-1)!.id]) : null,
+      nextCursor: rows.length > limit ? encodeCursor([page.at(-1)!.cursor_at, page.at(-1)!.id]) : null,
     };
   }
 
