@@ -26,7 +26,7 @@ export async function activeAlerts(filter: { tenantId?: string; severity?: Sever
 }
 
 /** An alert's measure in its unit: a ratio as a percentage, milliseconds, seconds or a count. */
-export function measured(value: number | null, unit: string | null): string {
+function measured(value: number | null, unit: string | null): string {
   if (value === null) return '—';
   if (unit === 'ratio' || unit === 'share') return percent(value);
   if (unit === 'ms') return ms(value);
