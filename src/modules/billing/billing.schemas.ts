@@ -70,7 +70,8 @@ export const CheckoutView = Type.Object({
   id: Type.String(),
   url: Type.String({ description: 'Send the user here: the provider\'s hosted payment page' }),
   mode: Type.Union([Type.Literal('subscription'), Type.Literal('setup')]),
-  plan: Type.String(),
+  plan: Type.String({ description: 'The plan the business is on once the page is completed' }),
+  currentPlan: Type.String({ description: 'The plan until then: opening the page changes nothing' }),
 });
 
 export const InvoiceView = Type.Object({

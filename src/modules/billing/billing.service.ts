@@ -5,8 +5,8 @@ import { AppError } from '../../platform/errors/index.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
 import {
-  countedLimits,
   defaultPaidPlan,
+  limitsExceeded,
   features as featureCatalogue,
   hasFeature,
   paidPlans,
@@ -194,23 +194,26 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     return customerId;
   }
 
-  async function changePlan(scope: Scope, planKey: PaidPlanKey) {
-    const row = await rowOf(scope);
-    if (!statusRules[row.status].live) {
-      throw new AppError('invalid_state', `A ${row.status} subscription cannot change plan; start one with POST /v1/billing/checkout.`, { subscriptionStatus: row.status });
-    }
-    if (row.plan === planKey) return view(scope);
+  /** A business moves to a plan only when it fits in it: 409 naming every limit it exceeds. */
+  async function assertFits(tenantId: string, row: SubscriptionRow, planKey: PaidPlanKey): Promise<void> {
     const target = planOf(planKey);
-    const usage = await meter.usageOf(scope.tenantId, usagePeriod(row.current_period_start, row.current_period_end));
-    const over = countedLimits
-      .filter((limit) => target.limits[limit] !== null && usage[limit] > (target.limits[limit] as number))
-      .map((limit) => ({ limit, current: usage[limit], allowed: target.limits[limit] }));
+    const usage = await meter.usageOf(tenantId, usagePeriod(row.current_period_start, row.current_period_end));
+    const over = limitsExceeded(target, usage);
     if (over.length > 0) {
       throw new AppError('plan_limits_exceeded', `This business uses more than the ${target.name} plan allows (${over.map((o) => `${o.limit}: ${o.current} of ${o.allowed}`).join(', ')}).`, {
         plan: planKey,
         limits: over,
       });
     }
+  }
+
+  async function changePlan(scope: Scope, planKey: PaidPlanKey) {
+    const row = await rowOf(scope);
+    if (!statusRules[row.status].live) {
+      throw new AppError('invalid_state', `A ${row.status} subscription cannot change plan; start one with POST /v1/billing/checkout.`, { subscriptionStatus: row.status });
+    }
+    if (row.plan === planKey) return view(scope);
+    await assertFits(scope.tenantId, row, planKey);
     const subscriptionId = requireProviderSubscription(row);
     await provider.changePlan(subscriptionId, planKey).catch(unavailable);
     await settleChange(scope, `plan changed to ${planKey}`, 'billing.plan_change', () => ({ before: { plan: row.plan }, after: { plan: planKey } }));
@@ -349,11 +352,16 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
      * page saves a card for the running subscription (open invoices are then retried at once).
      */
     async checkout(scope: Scope, input: CheckoutRequest) {
-      let row = await rowOf(scope);
+      const row = await rowOf(scope);
       const ended = row.status === 'canceled' || row.status === 'expired' || !row.provider_subscription_id;
-      if (!ended && input.plan && input.plan !== row.plan) {
-        await changePlan(scope, input.plan);
-        row = await rowOf(scope);
+      // Opening the page changes nothing: a new plan for the running subscription is carried by
+      // the session and applied when the owner completes it (billing.inbox.ts, completeCheckout).
+      const switchTo = !ended && input.plan && input.plan !== row.plan ? input.plan : null;
+      if (switchTo) {
+        if (!statusRules[row.status].live) {
+          throw new AppError('invalid_state', `A ${row.status} subscription cannot change plan; start one with POST /v1/billing/checkout.`, { subscriptionStatus: row.status });
+        }
+        await assertFits(scope.tenantId, row, switchTo);
       }
       const customerId = await ensureCustomer(scope.tenantId, row).catch(unavailable);
       const mode: 'subscription' | 'setup' = ended ? 'subscription' : 'setup';
@@ -363,20 +371,21 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
           tenantId: scope.tenantId,
           customerId,
           mode,
-          ...(mode === 'subscription' ? { planKey } : {}),
+          ...(mode === 'subscription' ? { planKey } : switchTo ? { planKey: switchTo } : {}),
           successUrl: input.successUrl ?? defaultSuccessUrl,
           cancelUrl: input.cancelUrl ?? defaultCancelUrl,
         })
         .catch(unavailable);
+      const plan = mode === 'subscription' ? planKey : (switchTo ?? row.plan);
       await tenancy.withTenant(scope, (trx) =>
         recordAudit(trx, auditSourceOfUser(scope), {
           action: 'billing.checkout_started',
           permission: 'billing.manage',
           target: { type: 'subscription', id: scope.tenantId },
-          changes: { after: { mode, plan: mode === 'subscription' ? planKey : row.plan, sessionId: session.id } },
+          changes: { before: { plan: row.plan }, after: { mode, plan, sessionId: session.id } },
         }),
       );
-      return { id: session.id, url: session.url, mode, plan: mode === 'subscription' ? planKey : row.plan };
+      return { id: session.id, url: session.url, mode, plan, currentPlan: row.plan };
     },
 
     /** A hosted page that saves a card for the running subscription. */
@@ -397,7 +406,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
           changes: { after: { sessionId: session.id } },
         }),
       );
-      return { id: session.id, url: session.url, mode: 'setup' as const, plan: row.plan };
+      return { id: session.id, url: session.url, mode: 'setup' as const, plan: row.plan, currentPlan: row.plan };
     },
 
     async invoices(scope: Scope, query: { limit?: number; cursor?: string }) {

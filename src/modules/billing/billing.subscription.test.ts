@@ -159,6 +159,45 @@ describe('checkout', () => {
     assert.equal(problem(other).code, 'idempotency_key_reused');
   });
 
+  test('opening a Checkout for Pro during the trial changes no plan until the owner completes it', async () => {
+    const session = await t.signup('Undecided Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    const remotePlan = async () => (await t.stripe.subscriptions.retrieve(subscriptionId)).items.data[0]!.price.lookup_key;
+    const before = await remotePlan();
+    const res = await t.app.inject({ method: 'POST', url: '/v1/billing/checkout', headers: bearer(session), payload: { plan: 'pro' } });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json().mode, 'setup');
+    assert.equal(res.json().plan, 'pro');
+    assert.equal(res.json().currentPlan, 'trial');
+    await t.settle();
+    // Opened, not completed: nothing moved, here or at the provider.
+    assert.equal(await remotePlan(), before);
+    const open = await t.getSubscription(session);
+    assert.equal(open.plan, 'trial');
+    assert.equal(open.status, 'trialing');
+
+    const done = await fetch(`${t.sim.url}/_sim/checkout/${res.json().id}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payment_method: 'pm_card_visa' }) });
+    assert.equal(done.status, 200);
+    await t.settle();
+    assert.equal(await remotePlan(), 'pro');
+    const confirmed = await t.getSubscription(session);
+    assert.equal(confirmed.plan, 'pro');
+    assert.equal(confirmed.status, 'trialing', 'completing the page during the trial keeps the trial');
+    assert.equal(confirmed.paymentMethod.last4, '4242');
+  });
+
+  test('a Checkout for a plan the business does not fit in is refused before any page is opened', async () => {
+    const session = await t.signup('Crowded Bistro');
+    for (const name of ['North', 'South']) {
+      assert.equal((await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(session), payload: { name } })).statusCode, 201);
+    }
+    const { customerId } = await t.providerIds(session.tenant.id);
+    const res = await t.app.inject({ method: 'POST', url: '/v1/billing/checkout', headers: bearer(session), payload: { plan: 'starter' } });
+    assert.equal(res.statusCode, 409);
+    assert.equal(problem(res).code, 'plan_limits_exceeded');
+    assert.equal((await t.stripe.checkout.sessions.list({ customer: customerId })).data.length, 0);
+  });
+
   test('a business whose subscription ended subscribes again through a hosted page and is active at once', async () => {
     const session = await t.signup('Returning Bistro');
     await t.app.inject({ method: 'POST', url: '/v1/billing/subscription/cancel', headers: bearer(session), payload: { atPeriodEnd: false } });
