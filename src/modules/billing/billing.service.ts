@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Platform, NewTenant } from '../../platform/deps.ts';
 import type { Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
@@ -16,6 +17,7 @@ import {
   upgradeForLimit,
   type CountedLimit,
   type PaidPlanKey,
+  type Plan,
 } from './billing.plans.ts';
 import { ProviderUnavailableError, type PaymentProvider } from './billing.provider.ts';
 import {
@@ -31,7 +33,7 @@ import {
 } from './billing.repository.ts';
 import { statusRules, type SubscriptionStatus } from './billing.states.ts';
 import type { SubscriptionSync } from './billing.sync.ts';
-import { usagePeriod, type Usage, type UsageMeter } from './billing.usage.ts';
+import { countUsage, usagePeriod, type Usage, type UsageMeter } from './billing.usage.ts';
 import { trialReminder } from './billing.notices.ts';
 
 export const PROVISION_JOB = 'billing.provision';
@@ -63,6 +65,16 @@ export interface CheckoutRequest {
 }
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+/** The 402 for a counted limit; the route's early check and the exact claim say the same. */
+function limitReached(plan: Plan, limit: CountedLimit, current: number, allowed: number): AppError {
+  const upgradeTo = upgradeForLimit(limit, current + 1);
+  return new AppError(
+    'plan_limit_reached',
+    `The ${plan.name} plan allows ${allowed} ${limit}; this business has ${current}${upgradeTo ? `. ${planOf(upgradeTo).name} allows more` : ''}.`,
+    { limit, current, allowed, upgradeTo, plan: plan.key },
+  );
+}
 
 function unavailable(err: unknown): never {
   if (err instanceof ProviderUnavailableError) {
@@ -290,15 +302,28 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
         const allowed = plan.limits[limit];
         if (allowed === null || allowed === undefined) return;
         const current = (await usageOf(scope.tenantId, s))[limit];
-        if (current >= allowed) {
-          const upgradeTo = upgradeForLimit(limit, current + 1);
-          throw new AppError(
-            'plan_limit_reached',
-            `The ${plan.name} plan allows ${allowed} ${limit}; this business has ${current}${upgradeTo ? `. ${planOf(upgradeTo).name} allows more` : ''}.`,
-            { limit, current, allowed, upgradeTo, plan: plan.key },
-          );
-        }
+        if (current >= allowed) throw limitReached(plan, limit, current, allowed);
       }
+    },
+
+    /**
+     * platform.hooks.claimLimit: the exact check, inside the transaction that creates the thing.
+     * Creations of one kind in one business queue on a transaction-scoped advisory lock, and
+     * each counts after the one before it committed, so racers cannot overshoot the plan.
+     */
+    async claimLimit(trx: Tx, tenantId: string, limit: CountedLimit): Promise<void> {
+      const row = await trx
+        .selectFrom('subscriptions')
+        .select(['plan', 'current_period_start', 'current_period_end'])
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst();
+      const plan = planOf(row?.plan ?? 'trial');
+      const allowed = plan.limits[limit];
+      if (allowed === null) return;
+      // Its own statement: a READ COMMITTED snapshot taken after the lock sees the previous holder's row.
+      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`plan-limit:${tenantId}:${limit}`}, 0))`.execute(trx);
+      const current = await countUsage(trx, tenantId, limit, usagePeriod(row?.current_period_start ?? null, row?.current_period_end ?? null));
+      if (current >= allowed) throw limitReached(plan, limit, current, allowed);
     },
 
     /** Refuses writes of a read-only (suspended, canceled, expired) business; reads and billing stay open. */

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Platform } from '../../platform/deps.ts';
+import type { Tx } from '../../platform/db/index.ts';
 import type { CountedLimit } from './billing.plans.ts';
 
 /**
@@ -19,6 +20,18 @@ export function usagePeriod(periodStart: Date | null, periodEnd: Date | null, no
   if (periodStart && periodStart <= now && (!periodEnd || periodEnd > now)) return { start: periodStart, end: periodEnd };
   const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
   return { start, end: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)) };
+}
+
+/** How many of one counted limit a business has, inside the caller's transaction. */
+export async function countUsage(db: Tx, tenantId: string, limit: CountedLimit, period: UsagePeriod): Promise<number> {
+  const counted = {
+    branches: sql<string>`(SELECT count(*) FROM branches b WHERE b.tenant_id = ${tenantId} AND b.archived_at IS NULL)`,
+    members: sql<string>`(SELECT count(*) FROM users u WHERE u.tenant_id = ${tenantId} AND u.status <> 'removed')`,
+    ordersPerMonth: sql<string>`(SELECT count(*) FROM orders o WHERE o.tenant_id = ${tenantId} AND o.created_at >= ${period.start})`,
+    scheduledReports: sql<string>`0`,
+  }[limit];
+  const { rows } = await sql<{ n: string }>`SELECT ${counted} AS n`.execute(db);
+  return Number(rows[0]!.n);
 }
 
 export function usageMeter(platform: Platform) {

@@ -137,6 +137,7 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
         if (existing && existing.status !== 'removed') {
           throw new AppError('already_exists', 'Someone with this e-mail address is already a member of this business.', { memberId: existing.id });
         }
+        await platform.hooks.claimLimit?.(trx, scope.tenantId, 'members');
         let userId: string;
         if (existing) {
           userId = existing.id;

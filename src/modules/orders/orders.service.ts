@@ -64,6 +64,7 @@ export function ordersService(platform: Platform) {
     async placeOrder(scope: Scope, input: PlaceOrderInput): Promise<Order> {
       return tenancy.withTenant(scope, async (trx) => {
         await requireOpenBranch(trx, scope.tenantId, input.branchId);
+        await platform.hooks.claimLimit?.(trx, scope.tenantId, 'ordersPerMonth');
         const ids = [...new Set(input.lines.map((l) => l.menuItemId))];
         const items = new Map((await itemsForSale(trx, scope.tenantId, input.branchId, ids)).map((i) => [i.id, i]));
         const lines: NewLine[] = input.lines.map((l) => {
