@@ -41,6 +41,9 @@ export const SubscriptionView = Type.Object({
     usage: Usage,
   }),
   usagePeriod: Type.Object({ start: Timestamp, end: Nullable(Timestamp) }),
+  overLimit: Type.Array(Type.Object({ limit: Type.String(), current: Type.Integer(), allowed: Type.Integer() }), {
+    description: 'Limits of the plan this business is over (after a plan change): nothing is removed, no more can be added',
+  }),
   warnings: Type.Array(Type.Object({ code: Type.String(), message: Type.String() })),
 });
 

@@ -164,7 +164,11 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
         usage,
       },
       usagePeriod: { start: period.start.toISOString(), end: iso(period.end) },
-      warnings: warningsOf(row, new Date()),
+      overLimit: limitsExceeded(plan, usage),
+      warnings: [
+        ...warningsOf(row, new Date()),
+        ...limitsExceeded(plan, usage).map((o) => ({ code: 'over_limit', message: `${o.limit}: ${o.current} of ${o.allowed} on the ${plan.name} plan. Nothing was removed; no more can be added until the business is within the plan or on a larger one.` })),
+      ],
     };
   }
 

@@ -1,6 +1,6 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { aTenant, aMember, bearer, problem } from '../../../test/harness.ts';
+import { aTenant, aMember, anOperator, bearer, problem } from '../../../test/harness.ts';
 import { billingTestContext, DAY_SECONDS, type BillingTestContext } from './billing.fixtures.ts';
 
 let t: BillingTestContext;
@@ -237,6 +237,42 @@ describe('the trial at its end', () => {
     assert.equal(paid.amountPaidMinor, 2900);
     assert.match(paid.hostedInvoiceUrl, /\/_sim\/invoices\//);
     assert.equal((await fetch(paid.hostedInvoiceUrl)).status, 200);
+  });
+
+  test('a trial that ends on a plan the business outgrew leaves it over_limit: nothing removed, no more added, the owner mailed, operators see it', async () => {
+    const session = await t.signup('Outgrown Bistro');
+    for (const name of ['North', 'South']) {
+      assert.equal((await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(session), payload: { name } })).statusCode, 201);
+    }
+    const clock = await t.onClock(session.tenant.id);
+    await t.addCard(session);
+    await t.advanceClock(clock, 15 * DAY_SECONDS);
+    await t.settle();
+    const sub = await t.getSubscription(session);
+    assert.equal(sub.status, 'active');
+    assert.equal(sub.plan, 'starter');
+    assert.deepEqual(sub.overLimit, [{ limit: 'branches', current: 2, allowed: 1 }]);
+    assert.ok(sub.warnings.some((w: { code: string }) => w.code === 'over_limit'));
+    // Both branches keep working; a third is refused with the limit named.
+    const third = await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(session), payload: { name: 'East' } });
+    assert.equal(third.statusCode, 402);
+    assert.equal(problem(third).limit, 'branches');
+    assert.equal((await t.app.inject({ method: 'GET', url: '/v1/branches', headers: bearer(session) })).json().data.length, 2);
+    const mails = await t.platform.tenancy.withSystem('test', (trx) =>
+      trx.selectFrom('outbox').select('payload').where('tenant_id', '=', session.tenant.id).where('type', '=', 'mail.billing_notice').execute(),
+    );
+    assert.equal(mails.filter((m) => (m.payload as { kind: string }).kind === 'over_limit').length, 1);
+    const operator = await anOperator(t);
+    const ops = await t.app.inject({ method: 'GET', url: `/ops/api/tenants?q=${encodeURIComponent('Outgrown Bistro')}`, headers: { authorization: `Bearer ${operator.token}` } });
+    assert.equal(ops.statusCode, 200, ops.body);
+    assert.deepEqual(ops.json().data[0].overLimit, [{ limit: 'branches', current: 2, allowed: 1 }]);
+    // Settling again (a duplicated webhook, a reconciliation) mails nothing more.
+    await t.billing.reconciler.reconcile({ trigger: 'test', tenantId: session.tenant.id });
+    await t.settle();
+    const again = await t.platform.tenancy.withSystem('test', (trx) =>
+      trx.selectFrom('outbox').select('payload').where('tenant_id', '=', session.tenant.id).where('type', '=', 'mail.billing_notice').execute(),
+    );
+    assert.equal(again.filter((m) => (m.payload as { kind: string }).kind === 'over_limit').length, 1);
   });
 
   test('a trial that ends without a card goes to grace with a notice, never a silent cut-off', async () => {
