@@ -75,25 +75,23 @@ export async function permissionManifest(scope: Scope, plan?: { routes: GuardedR
     return block;
   }
 
-  return {
-    permissions: grantsToList(scope.grants),
-    actions: await Promise.all(
-      allActions.map(async (action) => {
-        const { permission, where, label } = actions[action];
-        const permitted = where === 'tenant' ? can(scope.grants, permission, null) : canSomewhere(scope.grants, permission);
-        const planBlock = permitted ? await planBlockOf(action) : null;
-        const allowed = permitted && !(planBlock && planBlock.operations.length === routesOf.get(action));
-        const branches = branchesWith(scope.grants, permission);
-        return {
-          action,
-          label,
-          allowed,
-          requiredPermission: permission,
-          branchIds: !allowed ? [] : branches === 'all' || where === 'tenant' ? null : branches,
-          reason: allowed ? null : permitted ? planBlock!.detail : forbidden(scope, permission, null).detail,
-          planBlock,
-        };
-      }),
-    ),
-  };
+  // One action after the other: each distinct plan check runs once, on one connection at a time.
+  const out = [];
+  for (const action of allActions) {
+    const { permission, where, label } = actions[action];
+    const permitted = where === 'tenant' ? can(scope.grants, permission, null) : canSomewhere(scope.grants, permission);
+    const planBlock = permitted ? await planBlockOf(action) : null;
+    const allowed = permitted && !(planBlock && planBlock.operations.length === routesOf.get(action));
+    const branches = branchesWith(scope.grants, permission);
+    out.push({
+      action,
+      label,
+      allowed,
+      requiredPermission: permission,
+      branchIds: !allowed ? [] : branches === 'all' || where === 'tenant' ? null : branches,
+      reason: allowed ? null : permitted ? planBlock!.detail : forbidden(scope, permission, null).detail,
+      planBlock,
+    });
+  }
+  return { permissions: grantsToList(scope.grants), actions: out };
 }

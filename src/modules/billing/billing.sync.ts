@@ -15,8 +15,8 @@ import {
   type TransitionSource,
 } from './billing.repository.ts';
 import { statusNotice, paymentFailedAttempt, renewalReceipt, overLimitNotice, type Notice, type NoticeContext } from './billing.notices.ts';
-import { countedLimits, limitsExceeded, planOf } from './billing.plans.ts';
-import { countUsage, usagePeriod } from './billing.usage.ts';
+import { limitsExceeded, planOf } from './billing.plans.ts';
+import { usageIn, usagePeriod } from './billing.usage.ts';
 import type { PaymentProvider, ProviderInvoice, ProviderSubscription } from './billing.provider.ts';
 import { canTransition, transitionPath, type SubscriptionStatus } from './billing.states.ts';
 import { pickSubscription, truthOf, type ProviderTruth } from './billing.truth.ts';
@@ -175,8 +175,7 @@ export function subscriptionSync(platform: Platform, provider: PaymentProvider, 
       // Whatever changed the plan (the provider at a trial's end, a webhook, a reconciliation),
       // a business over the new plan's limits keeps what it has, may add no more of it, and is told.
       const period = usagePeriod(target.currentPeriodStart ?? row.current_period_start, target.currentPeriodEnd ?? row.current_period_end, now);
-      const usage = Object.fromEntries(await Promise.all(countedLimits.map(async (l) => [l, await countUsage(trx, tenantId, l, period)] as const)));
-      const over = limitsExceeded(planOf(target.plan), usage as Record<(typeof countedLimits)[number], number>);
+      const over = limitsExceeded(planOf(target.plan), await usageIn(trx, tenantId, period));
       if (over.length > 0) {
         await recordAudit(trx, actor, {
           action: 'billing.over_limit',

@@ -5,7 +5,7 @@ import { AppError } from '../../platform/errors/index.ts';
 import { decodeCursor, encodeCursor } from '../../platform/http/pagination.ts';
 import { F, quantileMs, addFigures, emptyFigures } from '../../platform/signals/index.ts';
 import { alertsService } from '../alerts/index.ts';
-import { plans } from '../billing/index.ts';
+import { planOf, limitsExceeded } from '../billing/index.ts';
 import { baselineFor, expectedRequests, DEFAULT_PRIOR, type HourSample } from './health.baselines.ts';
 import { seriesRows, tenantTotals, platformTotals, sampleOf, grainMs, type Grain } from './health.repository.ts';
 
@@ -379,10 +379,5 @@ export type HealthOps = ReturnType<typeof healthOps>;
 
 /** The plan's limits the tenant's usage exceeds (the ops view of billing's over-limit state). */
 function overLimitOf(plan: string | null, usage: { branches: number; members: number; ordersThisPeriod: number }) {
-  const limits = (plan && Object.hasOwn(plans, plan) ? plans[plan as keyof typeof plans] : plans.trial).limits;
-  const used = { branches: usage.branches, members: usage.members, ordersPerMonth: usage.ordersThisPeriod };
-  return (Object.keys(used) as (keyof typeof used)[]).flatMap((limit) => {
-    const allowed = limits[limit];
-    return allowed !== null && used[limit] > allowed ? [{ limit, current: used[limit], allowed }] : [];
-  });
+  return limitsExceeded(planOf(plan ?? 'trial'), { branches: usage.branches, members: usage.members, ordersPerMonth: usage.ordersThisPeriod, scheduledReports: 0 });
 }
