@@ -131,6 +131,7 @@ const schema = {
   BRIGADE_PUBLIC_URL: { description: 'Base URL used in links inside mails', default: 'http://localhost:3000', parse: url(['http', 'https']) },
   BRIGADE_SESSION_TTL_HOURS: { description: 'Lifetime of a login token', default: '720', parse: integer(1, 24 * 365) },
   BRIGADE_INVITATION_TTL_HOURS: { description: 'How long an e-mailed invitation to join a business stays valid', default: '168', parse: integer(1, 24 * 90) },
+  BRIGADE_INVITATION_SENDS_PER_HOUR: { description: 'Invitation mails one invited member may be sent per hour, the first included (re-sends past it answer 429)', default: '3', parse: integer(1, 100) },
   BRIGADE_SUPPORT_GRANT_MAX_HOURS: { description: 'Longest support access a tenant owner can grant at once', default: '168', parse: integer(1, 24 * 90) },
   BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
   BRIGADE_TENANT_RATE_LIMIT: { description: 'Ceiling of API requests per second per tenant (0: no limit at all); below it each plan sets its own rate', default: '200', parse: integer(0, 1_000_000) },

@@ -45,6 +45,21 @@ const anyMember = (ok: number) => only(ok, ['owner', 'branch_manager', 'accounta
 const everyone = (status: number) => Object.fromEntries(actorKeys.map((k) => [k, status])) as Record<ActorKey, number>;
 const operatorOnly = (ok: number) => ({ ...everyone(401), operator: ok });
 
+/** A custom role of the owner's business, made by the owner (nobody holds it). */
+async function aCustomRole(f: Fixture): Promise<string> {
+  const key = `r${crypto.randomBytes(4).toString('hex')}`;
+  const res = await f.t.app.inject({ method: 'POST', url: '/v1/roles', headers: bearer(f.owner), payload: { key, name: 'R', permissions: ['menu.read'] } });
+  assert.equal(res.statusCode, 201, res.body);
+  return key;
+}
+
+/** An invited (not yet accepted) cashier of a branch; returns the member id. */
+async function anInvited(f: Fixture, branchId: string): Promise<string> {
+  const res = await f.t.app.inject({ method: 'POST', url: '/v1/members', headers: bearer(f.owner), payload: { name: 'Invitee', email: unique('i'), roles: [{ role: 'cashier', branchId }] } });
+  assert.equal(res.statusCode, 201, res.body);
+  return res.json().member.id;
+}
+
 let counter = 0;
 const unique = (what: string) => `${what}+m${++counter}-${crypto.randomBytes(3).toString('hex')}@example.com`;
 
@@ -103,6 +118,16 @@ const matrix: Record<string, Case[]> = {
   'GET /v1/roles': [{ name: 'the list', expect: anyMember(200), request: async () => ({ method: 'GET', url: '/v1/roles' }) }],
   'POST /v1/roles': [
     { name: 'a custom role', expect: only(201, ['owner']), request: async () => ({ method: 'POST', url: '/v1/roles', payload: { key: `r${crypto.randomBytes(4).toString('hex')}`, name: 'R', permissions: ['orders.read'] } }) },
+  ],
+  'PATCH /v1/roles/:key': [
+    { name: 'a custom role', expect: only(200, ['owner']), request: async (f) => ({ method: 'PATCH', url: `/v1/roles/${await aCustomRole(f)}`, payload: { name: 'Renamed' } }) },
+  ],
+  'DELETE /v1/roles/:key': [
+    { name: 'a custom role nobody holds', expect: only(204, ['owner']), request: async (f) => ({ method: 'DELETE', url: `/v1/roles/${await aCustomRole(f)}` }) },
+  ],
+  'POST /v1/members/:id/invitation': [
+    { name: 'an invited cashier of A', expect: only(202, ['owner', 'branch_manager']), request: async (f) => ({ method: 'POST', url: `/v1/members/${await anInvited(f, f.a)}/invitation` }) },
+    { name: 'an invited cashier of B', expect: only(202, ['owner'], { branch_manager: 404 }), request: async (f) => ({ method: 'POST', url: `/v1/members/${await anInvited(f, f.b)}/invitation` }) },
   ],
   'GET /v1/audit-events': [{ name: 'the log', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/audit-events' }) }],
   'GET /v1/audit-events/export': [
@@ -328,6 +353,8 @@ const hospitalityMatrix: Record<string, Case[]> = {
   'GET /v1/orders/:id': [
     { name: 'an order of branch A', expect: anyMember(200), request: async (f) => ({ method: 'GET', url: `/v1/orders/${await anOrderOf(f, 'a')}` }) },
     { name: 'an order of branch B', expect: only(200, ['owner', 'accountant', 'support']), request: async (f) => ({ method: 'GET', url: `/v1/orders/${await anOrderOf(f, 'b')}` }) },
+    // Cashiers read their branch's open orders, not its history.
+    { name: 'a paid order of branch A', expect: only(200, ['owner', 'branch_manager', 'accountant', 'support']), request: async (f) => ({ method: 'GET', url: `/v1/orders/${await anOrderOf(f, 'a', 'paid')}` }) },
   ],
   'POST /v1/orders/:id/pay': [
     {

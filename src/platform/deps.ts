@@ -36,5 +36,11 @@ export interface Platform {
     tenantCreated: ((trx: Tx, tenant: NewTenant) => Promise<void>)[];
     /** Requests per second a tenant may make (billing sets it from the plan); default from config. */
     tenantRateLimit?: (tenantId: string) => Promise<number>;
+    /**
+     * Inside the transaction that creates a counted thing (a branch, a member, an order):
+     * throws the plan's 402 when the business already has what its plan allows. Billing sets
+     * it; exact under concurrency.
+     */
+    claimLimit?: (trx: Tx, tenantId: string, limit: 'branches' | 'members' | 'ordersPerMonth' | 'scheduledReports') => Promise<void>;
   };
 }

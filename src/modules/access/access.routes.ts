@@ -14,6 +14,6 @@ export async function accessRoutes(app: FastifyInstance) {
       summary: 'The permission manifest: what the caller may do, where, and why not',
       response: { 200: PermissionManifest },
     },
-    handler: async (req) => permissionManifest(scopeOf(req)),
+    handler: async (req) => permissionManifest(scopeOf(req), { routes: app.accessTable, check: app.entitlementCheck, req }),
   });
 }

@@ -12,6 +12,7 @@ export interface PermissionInfo {
 
 export const permissions = {
   'orders.read': { level: 'branch', action: 'Viewing orders', description: 'See orders and their payments' },
+  'orders.read_open': { level: 'branch', action: 'Viewing open orders', description: 'See the open orders of a branch (orders.read includes it)' },
   'orders.create': { level: 'branch', action: 'Creating an order', description: 'Open new orders' },
   'orders.pay': { level: 'branch', action: 'Taking a payment', description: 'Record payment of an open order' },
   'orders.refund': { level: 'branch', action: 'Refunding an order', description: 'Refund a paid order' },
@@ -81,7 +82,8 @@ export const systemRoles = {
     name: 'Cashier',
     plural: 'cashiers',
     description: 'Serves customers: reads the menu, creates and takes payment for orders in their branch.',
-    permissions: ['menu.read', 'orders.read', 'orders.create', 'orders.pay', 'branches.read'],
+    // The contract: their branch's open orders, not its history.
+    permissions: ['menu.read', 'orders.read_open', 'orders.create', 'orders.pay', 'branches.read'],
   },
   support: {
     key: 'support',

@@ -16,10 +16,13 @@ export function permissionsOfRole(role: string, custom: CustomRoleDefinitions): 
   return (custom[role] ?? []).filter(isPermission);
 }
 
+/** Permissions that include a narrower one: whoever reads every order reads the open ones. */
+const implied: Partial<Record<Permission, readonly Permission[]>> = { 'orders.read': ['orders.read_open'] };
+
 export function computeGrants(assignments: readonly RoleAssignment[], custom: CustomRoleDefinitions): Grants {
   const grants = new Map<Permission, 'tenant' | Set<string>>();
   for (const a of assignments) {
-    for (const p of permissionsOfRole(a.role, custom)) {
+    for (const p of permissionsOfRole(a.role, custom).flatMap((held) => [held, ...(implied[held] ?? [])])) {
       const held = grants.get(p);
       if (held === 'tenant') continue;
       if (a.branchId === null) {

@@ -4,6 +4,7 @@ import crypto from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import { createTestContext, aTenant, aBranch, aMember, bearer, problem, type TestContext, type Session } from '../../../test/harness.ts';
 import { allActions, actions, type Action } from './index.ts';
+import { billingModule } from '../billing/index.ts';
 
 interface ManifestAction {
   action: Action;
@@ -11,6 +12,7 @@ interface ManifestAction {
   requiredPermission: string;
   branchIds: string[] | null;
   reason: string | null;
+  planBlock: { code: string; limit: string | null; feature: string | null; current: unknown; allowed: unknown; upgradeTo: string | null; detail: string; operations: string[] } | null;
 }
 
 let t: TestContext;
@@ -65,10 +67,12 @@ test('the manifest explains a refusal with the sentence the route\'s 403 gives',
     requiredPermission: 'orders.refund',
     branchIds: [],
     reason: 'Refunding an order requires the orders.refund permission, which cashiers do not have.',
+    planBlock: null,
   });
-  assert.deepEqual({ ...m.get('orders.create'), label: undefined }, { action: 'orders.create', label: undefined, allowed: true, requiredPermission: 'orders.create', branchIds: [branchA], reason: null });
+  assert.deepEqual({ ...m.get('orders.create'), label: undefined }, { action: 'orders.create', label: undefined, allowed: true, requiredPermission: 'orders.create', branchIds: [branchA], reason: null, planBlock: null });
   const o = await manifestOf(owner);
-  assert.ok([...o.values()].every((a) => a.allowed && a.branchIds === null && a.reason === null));
+  // The trial does not include the audit export: the plan, not a permission, withholds it.
+  assert.ok([...o.values()].every((a) => a.action === 'audit.export' || (a.allowed && a.branchIds === null && a.reason === null)));
 });
 
 test('for every role and every route that performs an action, the manifest agrees with enforcement', async () => {
@@ -84,12 +88,16 @@ test('for every role and every route that performs an action, the manifest agree
       if (!('action' in route.access)) continue;
       const said = manifest.get(route.access.action)!;
       const res = await t.app.inject({ ...probe(route.method, route.url), headers: bearer(session) });
-      const refused = res.statusCode === 403;
+      const refused = res.statusCode === 403 || (res.statusCode === 402 && ['plan_limit_reached', 'feature_not_in_plan'].includes(String(problem(res).code)));
       if (said.allowed === refused) {
         disagreements.push(`${who}: manifest says ${route.access.action} ${said.allowed ? 'allowed' : 'refused'}, ${route.method} ${route.url} answered ${res.statusCode}`);
       } else if (refused) {
         const p = problem(res);
-        if (p.detail !== said.reason || p.requiredPermission !== said.requiredPermission) {
+        if (res.statusCode === 402) {
+          if (p.detail !== said.reason || p.detail !== said.planBlock?.detail || said.planBlock?.operations.includes(`${route.method} ${route.url}`) !== true) {
+            disagreements.push(`${who}: ${route.method} ${route.url} answered 402 "${p.detail}", the manifest "${said.reason}"`);
+          }
+        } else if (p.detail !== said.reason || p.requiredPermission !== said.requiredPermission) {
           disagreements.push(`${who}: ${route.method} ${route.url} explains "${p.detail}" (${p.requiredPermission}), the manifest "${said.reason}" (${said.requiredPermission})`);
         }
       }
@@ -111,4 +119,29 @@ test('a role change shows in the manifest on the very next request', async () =>
   const now = (await manifestOf(cashier)).get('members.manage')!;
   assert.equal(now.allowed, true);
   assert.deepEqual(now.branchIds, [branchA]);
+});
+
+test('the manifest says which action the plan blocks, with the limit and the sentence of the route\'s 402', async () => {
+  const small = await aTenant(t.app, 'Small Bistro');
+  await t.platform.tenancy.withSystem('test: starter plan', (trx) => trx.updateTable('subscriptions').set({ plan: 'starter', status: 'active' }).where('tenant_id', '=', small.tenant.id).execute());
+  billingModule(t.platform).service.invalidate(small.tenant.id);
+  await aBranch(t, small.tenant.id, 'Only');
+  const m = await manifestOf(small);
+  const branches = m.get('branches.manage')!;
+  assert.equal(branches.allowed, true, 'renaming and closing branches stay allowed');
+  assert.equal(branches.planBlock?.code, 'plan_limit_reached');
+  assert.equal(branches.planBlock?.limit, 'branches');
+  assert.equal(branches.planBlock?.current, 1);
+  assert.equal(branches.planBlock?.allowed, 1);
+  assert.equal(branches.planBlock?.upgradeTo, 'pro');
+  assert.deepEqual(branches.planBlock?.operations, ['POST /v1/branches']);
+  const res = await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(small), payload: { name: 'Second' } });
+  assert.equal(res.statusCode, 402);
+  assert.equal(problem(res).detail, branches.planBlock?.detail);
+  // Starter has no audit export: every route of that action is blocked, so it is not allowed.
+  const exp = m.get('audit.export')!;
+  assert.equal(exp.allowed, false);
+  assert.equal(exp.planBlock?.code, 'feature_not_in_plan');
+  assert.equal(exp.reason, exp.planBlock?.detail);
+  assert.equal(m.get('orders.create')!.planBlock, null);
 });

@@ -46,6 +46,35 @@ describe('limits', () => {
     assert.equal(Number(count.n), 1);
   });
 
+  test('concurrent creations cannot overshoot a limit: of eight racing branches the trial opens exactly its three', async () => {
+    const owner = await aTenant(t.app, 'Racing Bistro');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(owner), payload: { name: `Racer ${i}` } })),
+    );
+    const codes = results.map((r) => r.statusCode).sort();
+    assert.deepEqual(codes, [201, 201, 201, 402, 402, 402, 402, 402], results.map((r) => r.body).join('\n'));
+    for (const refused of results.filter((r) => r.statusCode === 402)) {
+      assert.equal(problem(refused).limit, 'branches');
+      assert.equal(problem(refused).allowed, 3);
+    }
+    const count = await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) =>
+      trx.selectFrom('branches').select((eb) => eb.fn.countAll<string>().as('n')).where('tenant_id', '=', owner.tenant.id).where('archived_at', 'is', null).executeTakeFirstOrThrow(),
+    );
+    assert.equal(Number(count.n), 3);
+  });
+
+  test('concurrent invitations stop exactly at the plan\'s member limit', async () => {
+    const owner = await aTenant(t.app, 'Hiring Bistro');
+    await putOnPlan(owner, 'starter');
+    const results = await Promise.all(
+      Array.from({ length: 7 }, (_, i) =>
+        app.inject({ method: 'POST', url: '/v1/members', headers: bearer(owner), payload: { name: `Racer ${i}`, email: `racer${i}@example.com`, roles: [{ role: 'accountant' }] } }),
+      ),
+    );
+    // Starter allows 5 members; the owner is one of them.
+    assert.deepEqual(results.map((r) => r.statusCode).sort(), [201, 201, 201, 201, 402, 402, 402], results.map((r) => r.body).join('\n'));
+  });
+
   test('the plan is checked after the permission: a cashier gets 403, not 402', async () => {
     const owner = await aTenant(t.app, 'Order Bistro');
     await putOnPlan(owner, 'starter');

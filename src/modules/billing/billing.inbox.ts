@@ -3,6 +3,7 @@ import type { Platform } from '../../platform/deps.ts';
 import { eventById, settleEvent, storeEvent, type EventOutcome } from './billing.repository.ts';
 import type { PaymentProvider, ProviderEvent } from './billing.provider.ts';
 import { describeEvent } from './billing.stripe.ts';
+import { isPaidPlanKey } from './billing.plans.ts';
 import type { SubscriptionSync } from './billing.sync.ts';
 
 /**
@@ -109,6 +110,9 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
   /**
    * A finished Checkout: in setup mode the new card becomes the default and any open invoice is
    * tried again at once (a business in grace or past_due is back the moment its card works).
+   * A plan the session carries is applied now, once the owner has completed the page, never
+   * when it was opened. Retried or duplicated, it changes the plan once (the provider's current
+   * plan is compared first).
    */
   async function completeCheckout(tenantId: string, sessionId: string): Promise<void> {
     const session = await provider.retrieveCheckout(sessionId);
@@ -121,7 +125,11 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
     const current = row.provider_subscription_id ? await provider.retrieveSubscription(row.provider_subscription_id) : null;
     const live = current !== null && current.status !== 'canceled' && current.status !== 'incomplete_expired';
     await provider.setDefaultPaymentMethod(session.customerId, live ? current.id : null, session.setupPaymentMethodId);
-    if (live) await provider.payOpenInvoices(current.id);
+    if (!live) return;
+    if (session.planKey && isPaidPlanKey(session.planKey) && current.planKey !== session.planKey) {
+      await provider.changePlan(current.id, session.planKey);
+    }
+    await provider.payOpenInvoices(current.id);
   }
 }
 

@@ -51,6 +51,7 @@ export function billingModule(platform: Platform, opts: { provider?: PaymentProv
   };
   platform.hooks.tenantCreated.push((trx, tenant) => service.startTrial(trx, tenant));
   platform.hooks.tenantRateLimit = (tenantId) => service.rateLimitOf(tenantId);
+  platform.hooks.claimLimit = (trx, tenantId, limit) => service.claimLimit(trx, tenantId, limit);
   instances.set(platform, billing);
   return billing;
 }

@@ -128,3 +128,19 @@ export function renewalReceipt(ctx: NoticeContext, invoice: ProviderInvoice): No
     data: { invoiceId: invoice.id, number: invoice.number, hostedInvoiceUrl: invoice.hostedInvoiceUrl, invoicePdfUrl: invoice.invoicePdfUrl },
   };
 }
+
+/** A plan change left the business over the new plan's limits: what to do, and what is blocked meanwhile. */
+export function overLimitNotice(ctx: NoticeContext, planKey: string, over: { limit: string; current: number; allowed: number }[], at: Date): Notice {
+  const plan = planOf(planKey);
+  const list = over.map((o) => `${o.limit}: ${o.current} of ${o.allowed}`).join(', ');
+  return {
+    kind: 'over_limit',
+    key: `over_limit:${planKey}:${at.toISOString()}`,
+    subject: `${ctx.businessName} uses more than the ${plan.name} plan allows`,
+    body:
+      `${ctx.businessName} is now on the ${plan.name} plan and uses more than it allows (${list}). ` +
+      `Nothing was removed and everything keeps working, but no more of these can be added until the business is back within the plan, ` +
+      `or on a larger one at ${ctx.billingUrl}.`,
+    data: { plan: planKey, limits: over },
+  };
+}

@@ -116,3 +116,11 @@ export function upgradeForLimit(limit: LimitName, needed: number): PaidPlanKey |
     }) ?? null
   );
 }
+
+/** The counted limits `usage` exceeds on `plan`, each with what is used and what is allowed. */
+export function limitsExceeded(plan: Plan, usage: Record<CountedLimit, number>): { limit: CountedLimit; current: number; allowed: number }[] {
+  return countedLimits.flatMap((limit) => {
+    const allowed = plan.limits[limit];
+    return allowed !== null && usage[limit] > allowed ? [{ limit, current: usage[limit], allowed }] : [];
+  });
+}

@@ -78,6 +78,7 @@ export interface CheckoutInput {
   tenantId: string;
   customerId: string;
   mode: 'subscription' | 'setup';
+  /** Subscription mode: the plan subscribed to. Setup mode: the plan to move to once the session completes. */
   planKey?: PaidPlanKey;
   successUrl: string;
   cancelUrl: string;
@@ -91,6 +92,8 @@ export interface CheckoutSession {
   subscriptionId: string | null;
   /** The card saved by a completed setup-mode session. */
   setupPaymentMethodId: string | null;
+  /** The plan a setup-mode session moves the subscription to when it completes (our metadata). */
+  planKey: string | null;
   tenantId: string | null;
   customerId: string | null;
 }

@@ -41,6 +41,9 @@ export const SubscriptionView = Type.Object({
     usage: Usage,
   }),
   usagePeriod: Type.Object({ start: Timestamp, end: Nullable(Timestamp) }),
+  overLimit: Type.Array(Type.Object({ limit: Type.String(), current: Type.Integer(), allowed: Type.Integer() }), {
+    description: 'Limits of the plan this business is over (after a plan change): nothing is removed, no more can be added',
+  }),
   warnings: Type.Array(Type.Object({ code: Type.String(), message: Type.String() })),
 });
 
@@ -104,7 +107,8 @@ export const CheckoutView = Type.Object({
   id: Type.String(),
   url: Type.String({ description: 'Send the user here: the provider\'s hosted payment page' }),
   mode: Type.Union([Type.Literal('subscription'), Type.Literal('setup')]),
-  plan: Type.String(),
+  plan: Type.String({ description: 'The plan the business is on once the page is completed' }),
+  currentPlan: Type.String({ description: 'The plan until then: opening the page changes nothing' }),
 });
 
 export const InvoiceView = Type.Object({

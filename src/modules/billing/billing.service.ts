@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Platform, NewTenant } from '../../platform/deps.ts';
 import type { Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
@@ -6,8 +7,8 @@ import { decodeTimeCursor, toPage, timeKeyOf } from '../../platform/http/paginat
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
 import {
-  countedLimits,
   defaultPaidPlan,
+  limitsExceeded,
   features as featureCatalogue,
   hasFeature,
   paidPlans,
@@ -17,6 +18,7 @@ import {
   upgradeForLimit,
   type CountedLimit,
   type PaidPlanKey,
+  type Plan,
 } from './billing.plans.ts';
 import { ProviderUnavailableError, type PaymentProvider } from './billing.provider.ts';
 import {
@@ -32,7 +34,7 @@ import {
 } from './billing.repository.ts';
 import { statusRules, type SubscriptionStatus } from './billing.states.ts';
 import type { SubscriptionSync } from './billing.sync.ts';
-import { usagePeriod, type Usage, type UsageMeter } from './billing.usage.ts';
+import { countUsage, usagePeriod, type Usage, type UsageMeter } from './billing.usage.ts';
 import { trialReminder } from './billing.notices.ts';
 
 export const PROVISION_JOB = 'billing.provision';
@@ -64,6 +66,16 @@ export interface CheckoutRequest {
 }
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+/** The 402 for a counted limit; the route's early check and the exact claim say the same. */
+function limitReached(plan: Plan, limit: CountedLimit, current: number, allowed: number): AppError {
+  const upgradeTo = upgradeForLimit(limit, current + 1);
+  return new AppError(
+    'plan_limit_reached',
+    `The ${plan.name} plan allows ${allowed} ${limit}; this business has ${current}${upgradeTo ? `. ${planOf(upgradeTo).name} allows more` : ''}.`,
+    { limit, current, allowed, upgradeTo, plan: plan.key },
+  );
+}
 
 function unavailable(err: unknown): never {
   if (err instanceof ProviderUnavailableError) {
@@ -153,7 +165,11 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
         usage,
       },
       usagePeriod: { start: period.start.toISOString(), end: iso(period.end) },
-      warnings: warningsOf(row, new Date()),
+      overLimit: limitsExceeded(plan, usage),
+      warnings: [
+        ...warningsOf(row, new Date()),
+        ...limitsExceeded(plan, usage).map((o) => ({ code: 'over_limit', message: `${o.limit}: ${o.current} of ${o.allowed} on the ${plan.name} plan. Nothing was removed; no more can be added until the business is within the plan or on a larger one.` })),
+      ],
     };
   }
 
@@ -216,23 +232,26 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     return customerId;
   }
 
-  async function changePlan(scope: Scope, planKey: PaidPlanKey) {
-    const row = await rowOf(scope);
-    if (!statusRules[row.status].live) {
-      throw new AppError('invalid_state', `A ${row.status} subscription cannot change plan; start one with POST /v1/billing/checkout.`, { subscriptionStatus: row.status });
-    }
-    if (row.plan === planKey) return view(scope);
+  /** A business moves to a plan only when it fits in it: 409 naming every limit it exceeds. */
+  async function assertFits(tenantId: string, row: SubscriptionRow, planKey: PaidPlanKey): Promise<void> {
     const target = planOf(planKey);
-    const usage = await meter.usageOf(scope.tenantId, usagePeriod(row.current_period_start, row.current_period_end));
-    const over = countedLimits
-      .filter((limit) => target.limits[limit] !== null && usage[limit] > (target.limits[limit] as number))
-      .map((limit) => ({ limit, current: usage[limit], allowed: target.limits[limit] }));
+    const usage = await meter.usageOf(tenantId, usagePeriod(row.current_period_start, row.current_period_end));
+    const over = limitsExceeded(target, usage);
     if (over.length > 0) {
       throw new AppError('plan_limits_exceeded', `This business uses more than the ${target.name} plan allows (${over.map((o) => `${o.limit}: ${o.current} of ${o.allowed}`).join(', ')}).`, {
         plan: planKey,
         limits: over,
       });
     }
+  }
+
+  async function changePlan(scope: Scope, planKey: PaidPlanKey) {
+    const row = await rowOf(scope);
+    if (!statusRules[row.status].live) {
+      throw new AppError('invalid_state', `A ${row.status} subscription cannot change plan; start one with POST /v1/billing/checkout.`, { subscriptionStatus: row.status });
+    }
+    if (row.plan === planKey) return view(scope);
+    await assertFits(scope.tenantId, row, planKey);
     const subscriptionId = requireProviderSubscription(row);
     await provider.changePlan(subscriptionId, planKey).catch(unavailable);
     const previous = row.plan !== 'trial' && row.plan in plans ? (row.plan as PaidPlanKey) : defaultPaidPlan;
@@ -310,15 +329,28 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
         const allowed = plan.limits[limit];
         if (allowed === null || allowed === undefined) return;
         const current = (await usageOf(scope.tenantId, s))[limit];
-        if (current >= allowed) {
-          const upgradeTo = upgradeForLimit(limit, current + 1);
-          throw new AppError(
-            'plan_limit_reached',
-            `The ${plan.name} plan allows ${allowed} ${limit}; this business has ${current}${upgradeTo ? `. ${planOf(upgradeTo).name} allows more` : ''}.`,
-            { limit, current, allowed, upgradeTo, plan: plan.key },
-          );
-        }
+        if (current >= allowed) throw limitReached(plan, limit, current, allowed);
       }
+    },
+
+    /**
+     * platform.hooks.claimLimit: the exact check, inside the transaction that creates the thing.
+     * Creations of one kind in one business queue on a transaction-scoped advisory lock, and
+     * each counts after the one before it committed, so racers cannot overshoot the plan.
+     */
+    async claimLimit(trx: Tx, tenantId: string, limit: CountedLimit): Promise<void> {
+      const row = await trx
+        .selectFrom('subscriptions')
+        .select(['plan', 'current_period_start', 'current_period_end'])
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirst();
+      const plan = planOf(row?.plan ?? 'trial');
+      const allowed = plan.limits[limit];
+      if (allowed === null) return;
+      // Its own statement: a READ COMMITTED snapshot taken after the lock sees the previous holder's row.
+      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`plan-limit:${tenantId}:${limit}`}, 0))`.execute(trx);
+      const current = await countUsage(trx, tenantId, limit, usagePeriod(row?.current_period_start ?? null, row?.current_period_end ?? null));
+      if (current >= allowed) throw limitReached(plan, limit, current, allowed);
     },
 
     /** Refuses writes of a read-only (suspended, canceled, expired) business; reads and billing stay open. */
@@ -372,11 +404,16 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
      * page saves a card for the running subscription (open invoices are then retried at once).
      */
     async checkout(scope: Scope, input: CheckoutRequest) {
-      let row = await rowOf(scope);
+      const row = await rowOf(scope);
       const ended = row.status === 'canceled' || row.status === 'expired' || !row.provider_subscription_id;
-      if (!ended && input.plan && input.plan !== row.plan) {
-        await changePlan(scope, input.plan);
-        row = await rowOf(scope);
+      // Opening the page changes nothing: a new plan for the running subscription is carried by
+      // the session and applied when the owner completes it (billing.inbox.ts, completeCheckout).
+      const switchTo = !ended && input.plan && input.plan !== row.plan ? input.plan : null;
+      if (switchTo) {
+        if (!statusRules[row.status].live) {
+          throw new AppError('invalid_state', `A ${row.status} subscription cannot change plan; start one with POST /v1/billing/checkout.`, { subscriptionStatus: row.status });
+        }
+        await assertFits(scope.tenantId, row, switchTo);
       }
       const customerId = await ensureCustomer(scope.tenantId, row).catch(unavailable);
       const mode: 'subscription' | 'setup' = ended ? 'subscription' : 'setup';
@@ -386,20 +423,21 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
           tenantId: scope.tenantId,
           customerId,
           mode,
-          ...(mode === 'subscription' ? { planKey } : {}),
+          ...(mode === 'subscription' ? { planKey } : switchTo ? { planKey: switchTo } : {}),
           successUrl: input.successUrl ?? defaultSuccessUrl,
           cancelUrl: input.cancelUrl ?? defaultCancelUrl,
         })
         .catch(unavailable);
+      const plan = mode === 'subscription' ? planKey : (switchTo ?? row.plan);
       await tenancy.withTenant(scope, (trx) =>
         recordAudit(trx, auditSourceOfUser(scope), {
           action: 'billing.checkout_started',
           permission: 'billing.manage',
           target: { type: 'subscription', id: scope.tenantId },
-          changes: { after: { mode, plan: mode === 'subscription' ? planKey : row.plan, sessionId: session.id } },
+          changes: { before: { plan: row.plan }, after: { mode, plan, sessionId: session.id } },
         }),
       );
-      return { id: session.id, url: session.url, mode, plan: mode === 'subscription' ? planKey : row.plan };
+      return { id: session.id, url: session.url, mode, plan, currentPlan: row.plan };
     },
 
     /** A hosted page that saves a card for the running subscription. */
@@ -420,7 +458,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
           changes: { after: { sessionId: session.id } },
         }),
       );
-      return { id: session.id, url: session.url, mode: 'setup' as const, plan: row.plan };
+      return { id: session.id, url: session.url, mode: 'setup' as const, plan: row.plan, currentPlan: row.plan };
     },
 
     async invoices(scope: Scope, query: { limit?: number; cursor?: string }) {

@@ -127,6 +127,7 @@ function toCheckout(s: Stripe.Checkout.Session): CheckoutSession {
     status: s.status ?? 'open',
     subscriptionId: idOf(s.subscription as string | { id: string } | null),
     setupPaymentMethodId: intent ? idOf(intent.payment_method as string | { id: string } | null) : null,
+    planKey: s.mode === 'setup' ? s.metadata?.plan || null : null,
     tenantId: s.metadata?.tenantId || s.client_reference_id || null,
     customerId: idOf(s.customer as string | { id: string } | null),
   };
@@ -285,7 +286,14 @@ export function stripeAdapter(stripe: Stripe, opts: StripeAdapterOptions): Payme
       };
       const session =
         input.mode === 'setup'
-          ? await call(() => stripe.checkout.sessions.create({ ...base, mode: 'setup', setup_intent_data: { metadata: { tenantId: input.tenantId } } }))
+          ? await call(() =>
+              stripe.checkout.sessions.create({
+                ...base,
+                ...(input.planKey ? { metadata: { ...base.metadata, plan: input.planKey } } : {}),
+                mode: 'setup',
+                setup_intent_data: { metadata: { tenantId: input.tenantId } },
+              }),
+            )
           : await call(async () =>
               stripe.checkout.sessions.create({
                 ...base,

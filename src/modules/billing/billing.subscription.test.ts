@@ -159,6 +159,45 @@ describe('checkout', () => {
     assert.equal(problem(other).code, 'idempotency_key_reused');
   });
 
+  test('opening a Checkout for Pro during the trial changes no plan until the owner completes it', async () => {
+    const session = await t.signup('Undecided Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    const remotePlan = async () => (await t.stripe.subscriptions.retrieve(subscriptionId)).items.data[0]!.price.lookup_key;
+    const before = await remotePlan();
+    const res = await t.app.inject({ method: 'POST', url: '/v1/billing/checkout', headers: bearer(session), payload: { plan: 'pro' } });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(res.json().mode, 'setup');
+    assert.equal(res.json().plan, 'pro');
+    assert.equal(res.json().currentPlan, 'trial');
+    await t.settle();
+    // Opened, not completed: nothing moved, here or at the provider.
+    assert.equal(await remotePlan(), before);
+    const open = await t.getSubscription(session);
+    assert.equal(open.plan, 'trial');
+    assert.equal(open.status, 'trialing');
+
+    const done = await fetch(`${t.sim.url}/_sim/checkout/${res.json().id}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payment_method: 'pm_card_visa' }) });
+    assert.equal(done.status, 200);
+    await t.settle();
+    assert.equal(await remotePlan(), 'pro');
+    const confirmed = await t.getSubscription(session);
+    assert.equal(confirmed.plan, 'pro');
+    assert.equal(confirmed.status, 'trialing', 'completing the page during the trial keeps the trial');
+    assert.equal(confirmed.paymentMethod.last4, '4242');
+  });
+
+  test('a Checkout for a plan the business does not fit in is refused before any page is opened', async () => {
+    const session = await t.signup('Crowded Bistro');
+    for (const name of ['North', 'South']) {
+      assert.equal((await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(session), payload: { name } })).statusCode, 201);
+    }
+    const { customerId } = await t.providerIds(session.tenant.id);
+    const res = await t.app.inject({ method: 'POST', url: '/v1/billing/checkout', headers: bearer(session), payload: { plan: 'starter' } });
+    assert.equal(res.statusCode, 409);
+    assert.equal(problem(res).code, 'plan_limits_exceeded');
+    assert.equal((await t.stripe.checkout.sessions.list({ customer: customerId })).data.length, 0);
+  });
+
   test('a business whose subscription ended subscribes again through a hosted page and is active at once', async () => {
     const session = await t.signup('Returning Bistro');
     await t.app.inject({ method: 'POST', url: '/v1/billing/subscription/cancel', headers: bearer(session), payload: { atPeriodEnd: false } });
@@ -209,6 +248,42 @@ describe('the trial at its end', () => {
     const mine = new Set(invoices.data.map((i: { id: string }) => i.id));
     assert.ok(theirs.data.every((i: { id: string }) => !mine.has(i.id)), 'no invoice of the first business in the other\'s list');
     assert.equal((await t.app.inject({ method: 'GET', url: `/ops/api/billing/invoices?tenantId=${session.tenant.id}`, headers: bearer(session) })).statusCode, 401, 'a tenant token is refused');
+  });
+
+  test('a trial that ends on a plan the business outgrew leaves it over_limit: nothing removed, no more added, the owner mailed, operators see it', async () => {
+    const session = await t.signup('Outgrown Bistro');
+    for (const name of ['North', 'South']) {
+      assert.equal((await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(session), payload: { name } })).statusCode, 201);
+    }
+    const clock = await t.onClock(session.tenant.id);
+    await t.addCard(session);
+    await t.advanceClock(clock, 15 * DAY_SECONDS);
+    await t.settle();
+    const sub = await t.getSubscription(session);
+    assert.equal(sub.status, 'active');
+    assert.equal(sub.plan, 'starter');
+    assert.deepEqual(sub.overLimit, [{ limit: 'branches', current: 2, allowed: 1 }]);
+    assert.ok(sub.warnings.some((w: { code: string }) => w.code === 'over_limit'));
+    // Both branches keep working; a third is refused with the limit named.
+    const third = await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(session), payload: { name: 'East' } });
+    assert.equal(third.statusCode, 402);
+    assert.equal(problem(third).limit, 'branches');
+    assert.equal((await t.app.inject({ method: 'GET', url: '/v1/branches', headers: bearer(session) })).json().data.length, 2);
+    const mails = await t.platform.tenancy.withSystem('test', (trx) =>
+      trx.selectFrom('outbox').select('payload').where('tenant_id', '=', session.tenant.id).where('type', '=', 'mail.billing_notice').execute(),
+    );
+    assert.equal(mails.filter((m) => (m.payload as { kind: string }).kind === 'over_limit').length, 1);
+    const operator = await anOperator(t);
+    const ops = await t.app.inject({ method: 'GET', url: `/ops/api/tenants?q=${encodeURIComponent('Outgrown Bistro')}`, headers: { authorization: `Bearer ${operator.token}` } });
+    assert.equal(ops.statusCode, 200, ops.body);
+    assert.deepEqual(ops.json().data[0].overLimit, [{ limit: 'branches', current: 2, allowed: 1 }]);
+    // Settling again (a duplicated webhook, a reconciliation) mails nothing more.
+    await t.billing.reconciler.reconcile({ trigger: 'test', tenantId: session.tenant.id });
+    await t.settle();
+    const again = await t.platform.tenancy.withSystem('test', (trx) =>
+      trx.selectFrom('outbox').select('payload').where('tenant_id', '=', session.tenant.id).where('type', '=', 'mail.billing_notice').execute(),
+    );
+    assert.equal(again.filter((m) => (m.payload as { kind: string }).kind === 'over_limit').length, 1);
   });
 
   test('a trial that ends without a card goes to grace with a notice, never a silent cut-off', async () => {

@@ -14,7 +14,9 @@ import {
   type SubscriptionRow,
   type TransitionSource,
 } from './billing.repository.ts';
-import { statusNotice, paymentFailedAttempt, renewalReceipt, type Notice, type NoticeContext } from './billing.notices.ts';
+import { statusNotice, paymentFailedAttempt, renewalReceipt, overLimitNotice, type Notice, type NoticeContext } from './billing.notices.ts';
+import { limitsExceeded, planOf } from './billing.plans.ts';
+import { usageIn, usagePeriod } from './billing.usage.ts';
 import type { PaymentProvider, ProviderInvoice, ProviderSubscription } from './billing.provider.ts';
 import { canTransition, transitionPath, type SubscriptionStatus } from './billing.states.ts';
 import { pickSubscription, truthOf, type ProviderTruth } from './billing.truth.ts';
@@ -167,6 +169,21 @@ export function subscriptionSync(platform: Platform, provider: PaymentProvider, 
           target: { type: 'subscription', id: tenantId },
           changes: { before: { plan: row.plan }, after: { plan: target.plan }, source: meta.source, providerEventId: meta.providerEventId ?? null },
         });
+      }
+    }
+    if (target.plan !== undefined && target.plan !== row.plan) {
+      // Whatever changed the plan (the provider at a trial's end, a webhook, a reconciliation),
+      // a business over the new plan's limits keeps what it has, may add no more of it, and is told.
+      const period = usagePeriod(target.currentPeriodStart ?? row.current_period_start, target.currentPeriodEnd ?? row.current_period_end, now);
+      const over = limitsExceeded(planOf(target.plan), await usageIn(trx, tenantId, period));
+      if (over.length > 0) {
+        await recordAudit(trx, actor, {
+          action: 'billing.over_limit',
+          permission: null,
+          target: { type: 'subscription', id: tenantId },
+          changes: { after: { plan: target.plan, limits: over }, source: meta.source },
+        });
+        await announce(trx, tenantId, overLimitNotice(await noticeContext(trx, tenantId), target.plan, over, now));
       }
     }
     if (target.trialEndsAt !== undefined) set('trial_ends_at', target.trialEndsAt, row.trial_ends_at);

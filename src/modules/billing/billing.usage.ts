@@ -1,5 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Platform } from '../../platform/deps.ts';
+import type { Tx } from '../../platform/db/index.ts';
 import type { CountedLimit } from './billing.plans.ts';
 
 /**
@@ -21,19 +22,36 @@ export function usagePeriod(periodStart: Date | null, periodEnd: Date | null, no
   return { start, end: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)) };
 }
 
+/** The count of each counted limit, as SQL: the one definition of what a limit counts. */
+function counted(tenantId: string, period: UsagePeriod): Record<CountedLimit, RawBuilder<string>> {
+  return {
+    branches: sql<string>`(SELECT count(*) FROM branches b WHERE b.tenant_id = ${tenantId} AND b.archived_at IS NULL)`,
+    members: sql<string>`(SELECT count(*) FROM users u WHERE u.tenant_id = ${tenantId} AND u.status <> 'removed')`,
+    ordersPerMonth: sql<string>`(SELECT count(*) FROM orders o WHERE o.tenant_id = ${tenantId} AND o.created_at >= ${period.start})`,
+    scheduledReports: sql<string>`0`,
+  };
+}
+
+/** How many of one counted limit a business has, inside the caller's transaction. */
+export async function countUsage(db: Tx, tenantId: string, limit: CountedLimit, period: UsagePeriod): Promise<number> {
+  const { rows } = await sql<{ n: string }>`SELECT ${counted(tenantId, period)[limit]} AS n`.execute(db);
+  return Number(rows[0]!.n);
+}
+
+/** Every counted limit in one statement, inside the caller's transaction. */
+export async function usageIn(db: Tx, tenantId: string, period: UsagePeriod): Promise<Usage> {
+  const c = counted(tenantId, period);
+  const { rows } = await sql<Record<CountedLimit, string>>`
+    SELECT ${c.branches} AS branches, ${c.members} AS members, ${c.ordersPerMonth} AS "ordersPerMonth", ${c.scheduledReports} AS "scheduledReports"
+  `.execute(db);
+  const r = rows[0]!;
+  return { branches: Number(r.branches), members: Number(r.members), ordersPerMonth: Number(r.ordersPerMonth), scheduledReports: Number(r.scheduledReports) };
+}
+
 export function usageMeter(platform: Platform) {
   return {
     async usageOf(tenantId: string, period: UsagePeriod): Promise<Usage> {
-      const row = await platform.tenancy.readAsTenant({ tenantId }, (db) =>
-        sql<{ branches: string; members: string; orders: string }>`
-          SELECT
-            (SELECT count(*) FROM branches b WHERE b.tenant_id = ${tenantId} AND b.archived_at IS NULL) AS branches,
-            (SELECT count(*) FROM users u WHERE u.tenant_id = ${tenantId} AND u.status <> 'removed') AS members,
-            (SELECT count(*) FROM orders o WHERE o.tenant_id = ${tenantId} AND o.created_at >= ${period.start}) AS orders
-        `.execute(db),
-      );
-      const r = row.rows[0]!;
-      return { branches: Number(r.branches), members: Number(r.members), ordersPerMonth: Number(r.orders), scheduledReports: 0 };
+      return platform.tenancy.readAsTenant({ tenantId }, (db) => usageIn(db, tenantId, period));
     },
   };
 }

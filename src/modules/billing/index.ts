@@ -18,7 +18,7 @@ export {
   LIFECYCLE_EVERY_MS,
   RECONCILE_CRON,
 } from './billing.jobs.ts';
-export { plans, paidPlans, features, limitNames, type PlanKey, type PaidPlanKey, type Feature, type LimitName } from './billing.plans.ts';
+export { plans, paidPlans, features, limitNames, planOf, limitsExceeded, type PlanKey, type PaidPlanKey, type Feature, type LimitName } from './billing.plans.ts';
 export { subscriptionStatuses, allowedTransitions, canTransition, transitionPath, statusRules, type SubscriptionStatus } from './billing.states.ts';
 export type { PaymentProvider, ProviderSubscription, ProviderInvoice, ProviderEvent } from './billing.provider.ts';
 

@@ -69,6 +69,7 @@ export function branchesService(platform: Platform) {
       const values = { name: input.name.trim(), address: input.address?.trim() || null, timezone: input.timezone ?? scope.tenant.timezone };
       try {
         return await tenancy.withTenant(scope, async (trx) => {
+          await platform.hooks.claimLimit?.(trx, scope.tenantId, 'branches');
           const branch = toBranch(await insertBranch(trx, scope.tenantId, values));
           await recordAudit(trx, auditSourceOfUser(scope), {
             action: 'branch.opened',

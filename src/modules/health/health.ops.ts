@@ -5,6 +5,7 @@ import { AppError } from '../../platform/errors/index.ts';
 import { decodeCursor, encodeCursor } from '../../platform/http/pagination.ts';
 import { F, quantileMs, addFigures, emptyFigures } from '../../platform/signals/index.ts';
 import { alertsService } from '../alerts/index.ts';
+import { planOf, limitsExceeded } from '../billing/index.ts';
 import { baselineFor, expectedRequests, DEFAULT_PRIOR, type HourSample } from './health.baselines.ts';
 import { seriesRows, tenantTotals, platformTotals, sampleOf, grainMs, type Grain } from './health.repository.ts';
 
@@ -156,6 +157,7 @@ export function healthOps(platform: Platform) {
           currentPeriodEnd: r.current_period_end?.toISOString() ?? null,
           createdAt: r.created_at.toISOString(),
           usage: usage.get(r.id) ?? { branches: 0, members: 0, ordersThisPeriod: 0 },
+          overLimit: overLimitOf(r.plan, usage.get(r.id) ?? { branches: 0, members: 0, ordersThisPeriod: 0 }),
           health: {
             requests: Number(r.requests ?? 0),
             errors4xx: Number(r.errors_4xx ?? 0),
@@ -374,3 +376,8 @@ async function topFromHealth(trx: Tx, by: TopMeasure, limit: number, minRequests
 }
 
 export type HealthOps = ReturnType<typeof healthOps>;
+
+/** The plan's limits the tenant's usage exceeds (the ops view of billing's over-limit state). */
+function overLimitOf(plan: string | null, usage: { branches: number; members: number; ordersThisPeriod: number }) {
+  return limitsExceeded(planOf(plan ?? 'trial'), { branches: usage.branches, members: usage.members, ordersPerMonth: usage.ordersThisPeriod, scheduledReports: 0 });
+}

@@ -67,6 +67,9 @@ export const TenantSummary = Type.Object({
   currentPeriodEnd: NullableTimestamp,
   createdAt: Timestamp,
   usage: Type.Object({ branches: Type.Integer(), members: Type.Integer(), ordersThisPeriod: Type.Integer() }),
+  overLimit: Type.Array(Type.Object({ limit: Type.String(), current: Type.Integer(), allowed: Type.Integer() }), {
+    description: 'Limits of its plan the tenant is over (after a downgrade or a trial ending): new creations of these are refused with 402',
+  }),
   health: TenantHealth,
   openAlerts: Type.Integer({ description: 'Alerts about this tenant that are not resolved' }),
 });

@@ -245,3 +245,16 @@ export async function acceptInvitationRow(trx: Tx, tenantId: string, inv: { id: 
     .execute();
   await revokePendingInvitations(trx, tenantId, inv.userId);
 }
+
+/** When the member's invitations of the window were created, oldest first (withdrawn ones count: each was a mail). */
+export async function invitationsSentSince(trx: Tx, tenantId: string, userId: string, since: Date): Promise<Date[]> {
+  const rows = await trx
+    .selectFrom('invitations')
+    .select('created_at')
+    .where('tenant_id', '=', tenantId)
+    .where('user_id', '=', userId)
+    .where('created_at', '>', since)
+    .orderBy('created_at')
+    .execute();
+  return rows.map((r) => r.created_at);
+}

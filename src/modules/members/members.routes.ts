@@ -15,6 +15,9 @@ import {
   RoleView,
   CreateRoleBody,
   RolesQuery,
+  RoleParams,
+  UpdateRoleBody,
+  InvitationResent,
 } from './members.schemas.ts';
 import type { MembersService } from './members.service.ts';
 import type { RolesService } from './roles.service.ts';
@@ -71,6 +74,17 @@ export async function membersRoutes(app: FastifyInstance, opts: { members: Membe
     },
   });
 
+  r.post('/v1/members/:id/invitation', {
+    config: { access: { action: 'members.manage', branch: 'list' } },
+    schema: {
+      tags: ['members'],
+      summary: 'Send an invited member a new invitation: a new link, the previous one stops working (rate-limited per member)',
+      params: MemberParams,
+      response: { 202: InvitationResent },
+    },
+    handler: async (req, reply) => reply.code(202).send(await members.resendInvitation(scopeOf(req), req.params.id)),
+  });
+
   r.post('/v1/invitations/accept', {
     config: { access: { public: true }, clientRateLimit: true },
     schema: { tags: ['members'], summary: 'Accept an e-mailed invitation: set a password and get a token', body: AcceptInvitationBody, response: { 200: SessionResponse } },
@@ -88,5 +102,21 @@ export async function membersRoutes(app: FastifyInstance, opts: { members: Membe
     config: { access: { action: 'roles.manage', branch: 'tenant', entitlement: { feature: 'custom_roles' } }, idempotent: true },
     schema: { tags: ['members'], summary: 'Define a custom role from catalogue permissions', body: CreateRoleBody, response: { 201: RoleView } },
     handler: async (req, reply) => reply.code(201).send(await roles.createRole(scopeOf(req), req.body)),
+  });
+
+  r.patch('/v1/roles/:key', {
+    config: { access: { action: 'roles.manage', branch: 'tenant', entitlement: { feature: 'custom_roles' } } },
+    schema: { tags: ['members'], summary: 'Change a custom role (audited); its holders get the new permissions at once', params: RoleParams, body: UpdateRoleBody, response: { 200: RoleView } },
+    handler: async (req) => roles.updateRole(scopeOf(req), req.params.key, req.body),
+  });
+
+  // No plan check: a business that left a plan with custom roles may still clean them up.
+  r.delete('/v1/roles/:key', {
+    config: { access: { action: 'roles.manage', branch: 'tenant' } },
+    schema: { tags: ['members'], summary: 'Delete a custom role nobody holds (409 role_in_use otherwise; audited)', params: RoleParams, response: { 204: Type.Null({ description: 'Deleted' }) } },
+    handler: async (req, reply) => {
+      await roles.deleteRole(scopeOf(req), req.params.key);
+      return reply.code(204).send(null);
+    },
   });
 }

@@ -76,4 +76,21 @@ export const CreateRoleBody = Type.Object(
 );
 export type CreateRoleInput = Static<typeof CreateRoleBody>;
 
+export const RoleParams = Type.Object({ key: Type.String({ pattern: '^[a-z][a-z0-9_]{1,39}$' }) }, { additionalProperties: false });
+
+export const UpdateRoleBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    description: Type.Optional(Type.String({ maxLength: 500 })),
+    permissions: Type.Optional(Type.Array(PermissionName, { minItems: 1, maxItems: allPermissions.length, uniqueItems: true })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateRoleInput = Static<typeof UpdateRoleBody>;
+
+export const InvitationResent = Type.Object({
+  member: MemberView,
+  invitation: Type.Object({ expiresAt: Type.String({ format: 'date-time' }), sendsLeftThisHour: Type.Integer({ minimum: 0 }) }),
+});
+
 export const RolesQuery = Type.Object(PageQuery, { additionalProperties: false });

@@ -32,6 +32,7 @@ import {
   rotateInvitationToken,
   lockPendingInvitation,
   acceptInvitationRow,
+  invitationsSentSince,
   type MemberRow,
   type MemberStatus,
   type Visibility,
@@ -137,6 +138,7 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
         if (existing && existing.status !== 'removed') {
           throw new AppError('already_exists', 'Someone with this e-mail address is already a member of this business.', { memberId: existing.id });
         }
+        await platform.hooks.claimLimit?.(trx, scope.tenantId, 'members');
         let userId: string;
         if (existing) {
           userId = existing.id;
@@ -201,6 +203,40 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
       });
     },
 
+    /**
+     * A new invitation mail for a member who has not accepted yet: the pending invitation is
+     * withdrawn (its link stops working now) and a new one is sent. At most
+     * BRIGADE_INVITATION_SENDS_PER_HOUR invitations per member per hour, the first included.
+     */
+    async resendInvitation(scope: Scope, id: string, now = new Date()) {
+      return tenancy.withTenant(scope, async (trx) => {
+        const target = await findMember(trx, scope.tenantId, id, { visible: visibleMembers(scope), forUpdate: true });
+        if (!target) throw notFound('member');
+        const custom = await checkAssignments(trx, scope.tenantId, [], target.roles);
+        // Whoever may take the member's roles away may invite them again.
+        const permission = assertMayChangeAssignments(scope, { kind: 'remove', targetUserId: id, before: target.roles, after: [], custom });
+        if (target.status !== 'invited') {
+          throw new AppError('invalid_state', `This member is ${target.status}: only a member who has not accepted their invitation yet can be sent a new one.`, { memberStatus: target.status });
+        }
+        const hourAgo = new Date(now.getTime() - 3600_000);
+        const recent = await invitationsSentSince(trx, scope.tenantId, id, hourAgo);
+        const max = config.BRIGADE_INVITATION_SENDS_PER_HOUR;
+        if (recent.length >= max) {
+          const retryAfter = Math.max(1, Math.ceil((recent[0]!.getTime() + 3600_000 - now.getTime()) / 1000));
+          throw new AppError('rate_limited', `This member was sent ${recent.length} invitations in the last hour, the most allowed; try again in ${Math.ceil(retryAfter / 60)} minute(s).`, { retryAfterSeconds: retryAfter }, { 'Retry-After': String(retryAfter) });
+        }
+        const member = memberView(target);
+        const expiresAt = await sendInvitationLater(trx, scope, member, now);
+        await recordAudit(trx, auditSourceOfUser(scope), {
+          action: 'member.invitation_resent',
+          permission,
+          target: { type: 'member', id },
+          changes: { after: { expiresAt: expiresAt.toISOString() } },
+        });
+        return { member, invitation: { expiresAt: expiresAt.toISOString(), sendsLeftThisHour: max - recent.length - 1 } };
+      });
+    },
+
     /** Public: the invited person sets a password with the e-mailed token and is logged in. */
     async acceptInvitation(input: AcceptInvitationInput, meta: ClientMeta) {
       const tokenHash = hashToken(input.token);
@@ -256,12 +292,13 @@ export function membersService(platform: Platform, deps: { identity: IdentitySer
    * when it sends (`issueInvitationLink`), so no secret waits in the outbox or the queue.
    * Any earlier pending invitation of the member is withdrawn.
    */
-  async function sendInvitationLater(trx: Tx, scope: Scope, member: MemberView): Promise<void> {
-    const expiresAt = new Date(Date.now() + config.BRIGADE_INVITATION_TTL_HOURS * 3600_000);
+  async function sendInvitationLater(trx: Tx, scope: Scope, member: MemberView, now = new Date()): Promise<Date> {
+    const expiresAt = new Date(now.getTime() + config.BRIGADE_INVITATION_TTL_HOURS * 3600_000);
     await revokePendingInvitations(trx, scope.tenantId, member.id);
     const unusable = hashToken(newToken('inv'));
     const invitationId = await insertInvitation(trx, scope.tenantId, { userId: member.id, tokenHash: unusable, invitedBy: scope.userId, expiresAt });
     await enqueueLater(trx, scope.tenantId, 'mail.invitation', { userId: member.id, invitedBy: scope.userId, invitationId });
+    return expiresAt;
   }
 }
 

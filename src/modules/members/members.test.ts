@@ -272,9 +272,97 @@ test('roles list system and custom roles; a custom role is built from catalogue 
   const me = await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(lead) });
   assert.deepEqual(me.json().permissions, [
     { permission: 'orders.read', branchId: branch },
+    // orders.read includes the open orders.
+    { permission: 'orders.read_open', branchId: branch },
     { permission: 'orders.refund', branchId: branch },
     { permission: 'orders.void', branchId: branch },
   ]);
   const events = await auditActions(owner.tenant.id);
   assert.ok(events.some((e) => e.action === 'role.created' && e.permission === 'roles.manage' && e.target_id === 'shift_lead'));
+});
+
+async function invitationIdsOf(tenantId: string, userId: string) {
+  return t.platform.tenancy.withTenant({ tenantId }, async (trx) =>
+    (await trx.selectFrom('invitations').select('id').where('tenant_id', '=', tenantId).where('user_id', '=', userId).orderBy('created_at').execute()).map((r) => r.id),
+  );
+}
+
+test('an invitation can be sent again: a new link, the old one dead, and a limit per member per hour', async () => {
+  const owner = await aTenant(t.app);
+  const member = (await addMember(owner, { name: 'Late Larry', email: email('larry'), roles: [{ role: 'accountant' }] })).json().member;
+  const [firstId] = await invitationIdsOf(owner.tenant.id, member.id);
+  const link = (id: string) => t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) => issueInvitationLink(trx, t.platform.config, owner.tenant.id, id));
+  const old = (await link(firstId!))!;
+
+  const again = await t.app.inject({ method: 'POST', url: `/v1/members/${member.id}/invitation`, headers: bearer(owner) });
+  assert.equal(again.statusCode, 202, again.body);
+  assert.equal(again.json().invitation.sendsLeftThisHour, 1);
+  const ids = await invitationIdsOf(owner.tenant.id, member.id);
+  assert.equal(ids.length, 2);
+  // The old link is dead at once; the new invitation's link works.
+  const stale = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: old.token, password: 'my own password' } });
+  assert.equal(stale.statusCode, 404);
+  assert.equal(await link(firstId!), null);
+  const mails = await t.platform.tenancy.withSystem('test', (trx) =>
+    trx.selectFrom('outbox').select('payload').where('tenant_id', '=', owner.tenant.id).where('type', '=', 'mail.invitation').execute(),
+  );
+  assert.deepEqual(mails.map((m) => (m.payload as { invitationId: string }).invitationId), ids);
+
+  assert.equal((await t.app.inject({ method: 'POST', url: `/v1/members/${member.id}/invitation`, headers: bearer(owner) })).statusCode, 202);
+  const limited = await t.app.inject({ method: 'POST', url: `/v1/members/${member.id}/invitation`, headers: bearer(owner) });
+  assert.equal(limited.statusCode, 429);
+  assert.equal(problem(limited).code, 'rate_limited');
+  assert.ok(Number(limited.headers['retry-after']) > 0);
+  assert.equal((await invitationIdsOf(owner.tenant.id, member.id)).length, 3, 'the refused re-send changed nothing');
+
+  const fresh = (await link(ids[1]!)) ?? (await link((await invitationIdsOf(owner.tenant.id, member.id))[2]!));
+  const accepted = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token: fresh!.token, password: 'my own password' } });
+  assert.equal(accepted.statusCode, 200, accepted.body);
+  const done = await t.app.inject({ method: 'POST', url: `/v1/members/${member.id}/invitation`, headers: bearer(owner) });
+  assert.equal(problem(done).code, 'invalid_state');
+  assert.ok((await auditActions(owner.tenant.id)).some((a) => a.action === 'member.invitation_resent' && a.target_id === member.id));
+});
+
+test('a custom role can be changed, its holders get the change at once, and it is audited', async () => {
+  const owner = await aTenant(t.app);
+  const branch = await aBranch(t, owner.tenant.id);
+  assert.equal((await t.app.inject({ method: 'POST', url: '/v1/roles', headers: bearer(owner), payload: { key: 'host', name: 'Host', permissions: ['menu.read'] } })).statusCode, 201);
+  const host = await aMember(t, owner, 'host', branch);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/v1/orders', headers: bearer(host) })).statusCode, 403);
+  const res = await t.app.inject({ method: 'PATCH', url: '/v1/roles/host', headers: bearer(owner), payload: { name: 'Front of house', permissions: ['menu.read', 'orders.read'] } });
+  assert.equal(res.statusCode, 200, res.body);
+  assert.deepEqual(res.json(), { key: 'host', name: 'Front of house', description: '', permissions: ['orders.read', 'menu.read'], system: false });
+  assert.equal((await t.app.inject({ method: 'GET', url: '/v1/orders', headers: bearer(host) })).statusCode, 200);
+  const audit = (await auditActions(owner.tenant.id)).find((a) => a.action === 'role.updated');
+  assert.deepEqual((audit!.changes as { permissionsAdded: string[] }).permissionsAdded, ['orders.read']);
+
+  const system = await t.app.inject({ method: 'PATCH', url: '/v1/roles/cashier', headers: bearer(owner), payload: { name: 'Till' } });
+  assert.equal(problem(system).code, 'invalid_state');
+  const missing = await t.app.inject({ method: 'PATCH', url: '/v1/roles/nobody_here', headers: bearer(owner), payload: { name: 'X' } });
+  assert.equal(missing.statusCode, 404);
+  const empty = await t.app.inject({ method: 'PATCH', url: '/v1/roles/host', headers: bearer(owner), payload: {} });
+  assert.equal(empty.statusCode, 400);
+  // Nobody grants more than they hold: a branch-level people admin cannot widen the role.
+  const manager = await aMember(t, owner, 'branch_manager', branch);
+  assert.equal((await t.app.inject({ method: 'PATCH', url: '/v1/roles/host', headers: bearer(manager), payload: { permissions: ['billing.manage'] } })).statusCode, 403);
+});
+
+test('a custom role is deleted only when nobody holds it; deletion is audited', async () => {
+  const owner = await aTenant(t.app);
+  assert.equal((await t.app.inject({ method: 'POST', url: '/v1/roles', headers: bearer(owner), payload: { key: 'barista', name: 'Barista', permissions: ['menu.read'] } })).statusCode, 201);
+  const barista = await aMember(t, owner, 'barista');
+  const held = await t.app.inject({ method: 'DELETE', url: '/v1/roles/barista', headers: bearer(owner) });
+  assert.equal(held.statusCode, 409);
+  assert.equal(problem(held).code, 'role_in_use');
+  assert.equal(problem(held).holders, 1);
+  assert.equal((await t.app.inject({ method: 'PUT', url: `/v1/members/${barista.user.id}/roles`, headers: bearer(owner), payload: { roles: [{ role: 'support' }] } })).statusCode, 200);
+  assert.equal((await t.app.inject({ method: 'DELETE', url: '/v1/roles/barista', headers: bearer(owner) })).statusCode, 204);
+  const roles = (await t.app.inject({ method: 'GET', url: '/v1/roles?limit=200', headers: bearer(owner) })).json();
+  assert.ok(!roles.data.some((r: { key: string }) => r.key === 'barista'));
+  assert.equal((await t.app.inject({ method: 'DELETE', url: '/v1/roles/barista', headers: bearer(owner) })).statusCode, 404);
+  assert.equal(problem(await t.app.inject({ method: 'DELETE', url: '/v1/roles/owner', headers: bearer(owner) })).code, 'invalid_state');
+  // A deleted role cannot be given any more.
+  const give = await t.app.inject({ method: 'PUT', url: `/v1/members/${barista.user.id}/roles`, headers: bearer(owner), payload: { roles: [{ role: 'barista' }] } });
+  assert.equal(give.statusCode, 400);
+  assert.ok((await auditActions(owner.tenant.id)).some((a) => a.action === 'role.deleted' && a.target_id === 'barista'));
 });

@@ -251,7 +251,16 @@ export function markVoided(trx: Tx, tenantId: string, orderId: string, by: { use
 export function listOrderRows(
   trx: Tx,
   tenantId: string,
-  opts: { branchIds: 'all' | string[]; status?: OrderStatus; from?: string; to?: string; after: PageKey | null; limit: number },
+  opts: {
+    branchIds: 'all' | string[];
+    /** Further branches of which only the open orders are listed. */
+    openOnlyBranchIds?: 'all' | string[];
+    status?: OrderStatus;
+    from?: string;
+    to?: string;
+    after: PageKey | null;
+    limit: number;
+  },
 ) {
   let q = trx
     .selectFrom('orders')
@@ -261,7 +270,16 @@ export function listOrderRows(
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(opts.limit + 1);
-  if (opts.branchIds !== 'all') q = q.where('branch_id', 'in', opts.branchIds);
+  if (opts.branchIds !== 'all') {
+    const full = opts.branchIds;
+    const openOnly = opts.openOnlyBranchIds ?? [];
+    q = q.where((eb) =>
+      eb.or([
+        ...(full.length ? [eb('branch_id', 'in', full)] : []),
+        ...(openOnly === 'all' ? [eb('status', '=', 'open')] : openOnly.length ? [eb.and([eb('branch_id', 'in', openOnly), eb('status', '=', 'open')])] : []),
+      ]),
+    );
+  }
   if (opts.status) q = q.where('status', '=', opts.status);
   if (opts.from) q = q.where('created_at', '>=', new Date(opts.from));
   if (opts.to) q = q.where('created_at', '<', new Date(opts.to));

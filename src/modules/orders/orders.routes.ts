@@ -16,8 +16,8 @@ export async function ordersRoutes(app: FastifyInstance, opts: { orders: OrdersS
       orders.branchForAccess(scope, (req.params as { id: string }).id, permission);
 
   r.get('/v1/orders', {
-    config: { access: { permission: 'orders.read', branch: 'list' } },
-    schema: { tags, summary: 'Orders of the branches the caller may see, newest first', querystring: ListOrdersQuery, response: { 200: OrderPage } },
+    config: { access: { permission: 'orders.read_open', branch: 'list' } },
+    schema: { tags, summary: 'Orders of the branches the caller may see, newest first (with orders.read_open only: the open ones)', querystring: ListOrdersQuery, response: { 200: OrderPage } },
     handler: async (req) => orders.listOrders(scopeOf(req), req.query),
   });
 
@@ -28,8 +28,8 @@ export async function ordersRoutes(app: FastifyInstance, opts: { orders: OrdersS
   });
 
   r.get('/v1/orders/:id', {
-    config: { access: { permission: 'orders.read', branch: orderBranch('orders.read') } },
-    schema: { tags, summary: 'One order with its lines and payment', params: IdParams, response: { 200: OrderResponse } },
+    config: { access: { permission: 'orders.read_open', branch: orderBranch('orders.read_open') } },
+    schema: { tags, summary: 'One order with its lines and payment (an order that is no longer open needs orders.read)', params: IdParams, response: { 200: OrderResponse } },
     handler: async (req) => ({ order: await orders.getOrder(scopeOf(req), req.params.id) }),
   });
 

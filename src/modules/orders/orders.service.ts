@@ -3,7 +3,7 @@ import type { Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError, notFound } from '../../platform/errors/index.ts';
 import { decodeTimeCursor, toPage, timeKeyOf, type Page } from '../../platform/http/pagination.ts';
-import { can, type Permission } from '../access/index.ts';
+import { assertCan, branchesWith, can, type Permission } from '../access/index.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
 import { requireOpenBranch, requireBranch, visibleBranches } from '../branches/index.ts';
 import { itemsForSale, recipesOf } from '../menu/index.ts';
@@ -64,6 +64,7 @@ export function ordersService(platform: Platform) {
     async placeOrder(scope: Scope, input: PlaceOrderInput): Promise<Order> {
       return tenancy.withTenant(scope, async (trx) => {
         await requireOpenBranch(trx, scope.tenantId, input.branchId);
+        await platform.hooks.claimLimit?.(trx, scope.tenantId, 'ordersPerMonth');
         const ids = [...new Set(input.lines.map((l) => l.menuItemId))];
         const items = new Map((await itemsForSale(trx, scope.tenantId, input.branchId, ids)).map((i) => [i.id, i]));
         const lines: NewLine[] = input.lines.map((l) => {
@@ -191,14 +192,18 @@ export function ordersService(platform: Platform) {
       return tenancy.withTenant(scope, async (trx) => {
         const order = await findOrder(trx, scope.tenantId, id);
         if (!order) throw notFound('order');
+        if (order.status !== 'open') assertCan(scope, 'orders.read', order.branch_id);
         return viewOf(trx, scope.tenantId, order);
       });
     },
 
     /** Newest first; only branches where the caller may read orders. */
     async listOrders(scope: Scope, query: ListOrdersInput): Promise<Page<Order>> {
-      const branchIds = visibleBranches(scope, 'orders.read', query.branchId);
-      if (branchIds !== 'all' && branchIds.length === 0) return { data: [], nextCursor: null };
+      // Branches where every order may be read, and those (a cashier's) where only the open ones.
+      const readable = visibleBranches(scope, 'orders.read_open', query.branchId);
+      const branchIds = query.branchId ? (can(scope.grants, 'orders.read', query.branchId) ? [query.branchId] : []) : branchesWith(scope.grants, 'orders.read');
+      const openOnlyBranchIds = branchIds === 'all' ? [] : readable === 'all' ? 'all' : readable.filter((b) => !branchIds.includes(b));
+      if (branchIds !== 'all' && branchIds.length === 0 && openOnlyBranchIds.length === 0) return { data: [], nextCursor: null };
       if (query.from && query.to && new Date(query.from) > new Date(query.to)) {
         throw new AppError('validation_failed', 'The request does not match the expected shape.', {
           errors: [{ path: 'querystring.to', message: 'must not be before from' }],
@@ -208,7 +213,7 @@ export function ordersService(platform: Platform) {
       const after = decodeTimeCursor(query.cursor);
       return tenancy.withTenant(scope, async (trx) => {
         await requireBranch(trx, scope.tenantId, query.branchId);
-        const rows = await listOrderRows(trx, scope.tenantId, { branchIds, status: query.status, from: query.from, to: query.to, after, limit });
+        const rows = await listOrderRows(trx, scope.tenantId, { branchIds, openOnlyBranchIds, status: query.status, from: query.from, to: query.to, after, limit });
         const page = toPage(rows, limit, timeKeyOf, (r) => r);
         const ids = page.data.map((o) => o.id);
         const lines = await linesOf(trx, scope.tenantId, ids);

@@ -291,6 +291,32 @@ test("a cashier reads only their branch's orders", async () => {
   assert.deepEqual(new Set(all.data.map((o: { id: string }) => o.id)), new Set([mine.id, theirs.id]));
 });
 
+test("a cashier reads their branch's open orders only: paid, refunded and voided ones are history they do not see", async () => {
+  const owner = await aTenant(t.app);
+  const cafe = await aCafe(t, owner);
+  const cashier = await aMember(t, owner, 'cashier', cafe.branchId);
+  const open = await anOrder(t, cashier, cafe.branchId, [{ menuItemId: cafe.latte.id, quantity: 1 }]);
+  const paid = await anOrder(t, cashier, cafe.branchId, [{ menuItemId: cafe.latte.id, quantity: 1 }]);
+  expectStatus(await as(t, cashier).post(`/v1/orders/${paid.id}/pay`, { method: 'cash', amountMinor: 500 }), 200);
+  const voided = await anOrder(t, owner, cafe.branchId, [{ menuItemId: cafe.latte.id, quantity: 1 }]);
+  expectStatus(await as(t, owner).post(`/v1/orders/${voided.id}/void`, { reason: 'wrong table' }), 200);
+
+  const list = expectStatus(await as(t, cashier).get('/v1/orders'), 200).json();
+  assert.deepEqual(list.data.map((o: { id: string }) => o.id), [open.id]);
+  const byBranch = expectStatus(await as(t, cashier).get(`/v1/orders?branchId=${cafe.branchId}`), 200).json();
+  assert.deepEqual(byBranch.data.map((o: { id: string }) => o.id), [open.id]);
+  const paidOnes = expectStatus(await as(t, cashier).get(`/v1/orders?status=paid`), 200).json();
+  assert.deepEqual(paidOnes.data, []);
+  expectStatus(await as(t, cashier).get(`/v1/orders/${open.id}`), 200);
+  const history = await as(t, cashier).get(`/v1/orders/${paid.id}`);
+  assert.equal(history.statusCode, 403);
+  assert.equal(problem(history).requiredPermission, 'orders.read');
+  // The branch manager reads the branch's whole history.
+  const manager = await aMember(t, owner, 'branch_manager', cafe.branchId);
+  const all = expectStatus(await as(t, manager).get('/v1/orders'), 200).json();
+  assert.deepEqual(new Set(all.data.map((o: { id: string }) => o.id)), new Set([open.id, paid.id, voided.id]));
+});
+
 test('orders list filters by branch, status and time and pages with a cursor', async () => {
   const owner = await aTenant(t.app);
   const cafe = await aCafe(t, owner, { beans: 100, milk: 100 });

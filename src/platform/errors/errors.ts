@@ -32,6 +32,7 @@ export const errorStatus = {
   insufficient_stock: 409,
   invalid_state: 409,
   last_owner: 409,
+  role_in_use: 409,
   branch_archived: 409,
   menu_item_unavailable: 409,
   order_not_open: 409,
