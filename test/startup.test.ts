@@ -40,7 +40,8 @@ test('a newcomer’s first start: embedded PostgreSQL, migrations, demo logins, 
   // there); a private one is test/embedded.test.ts's case.
   await fs.chmod(dataDir, 0o755);
   const port = await freePort();
-  const env = { ...process.env, DATABASE_URL: '', BRIGADE_DATA_DIR: dataDir, PORT: String(port), BRIGADE_QUEUE_PREFIX: `bs${crypto.randomBytes(3).toString('hex')}`, LOG_LEVEL: 'info' };
+  // Its own simulator port: the default one may be another suite's (CI runs two side by side).
+  const env = { ...process.env, DATABASE_URL: '', BRIGADE_DATA_DIR: dataDir, PORT: String(port), BRIGADE_SIMULATOR_PORT: String(await freePort()), BRIGADE_QUEUE_PREFIX: `bs${crypto.randomBytes(3).toString('hex')}`, LOG_LEVEL: 'info' };
   const startOnce = async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
