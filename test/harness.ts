@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
+import type { ChildProcess } from 'node:child_process';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../src/config.ts';
 import { createLogger, type Logger } from '../src/platform/log.ts';
@@ -155,6 +156,28 @@ export async function anOperator(t: TestContext): Promise<{ token: string; email
   const res = await t.app.inject({ method: 'POST', url: '/ops/api/login', payload: { email, password: 'operator password 1' } });
   if (res.statusCode !== 200) throw new Error(`operator login failed: ${res.statusCode} ${res.body}`);
   return { token: (res.json() as { token: string }).token, email };
+}
+
+/**
+ * Resolves once `pattern` appears in a child process's output (`output()`, collected by the
+ * caller from its stdout and stderr); rejects with the output's tail if the child exits first.
+ * An event, not a poll: the check runs on every chunk the child writes.
+ */
+export function waitForOutput(child: ChildProcess, output: () => string, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (!pattern.test(output())) return;
+      child.stdout?.off('data', check);
+      child.stderr?.off('data', check);
+      child.off('exit', exited);
+      resolve();
+    };
+    const exited = (code: number | null, signal: string | null) => reject(new Error(`exited (${signal ?? code}) before ${pattern}:\n${output().slice(-3000)}`));
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('exit', exited);
+    check();
+  });
 }
 
 /** Polls `probe` until it returns something other than undefined/null/false; fails after `timeoutMs`. */

@@ -2,7 +2,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import Fastify from 'fastify';
-import { createTestContext, aTenant, bearer, problem, type TestContext } from './harness.ts';
+import { createTestContext, aTenant, bearer, problem, type Session, type TestContext } from './harness.ts';
+import { buildApp } from '../src/app.ts';
+import { tenantRateLimiter } from '../src/platform/http/tenant-rate-limit.ts';
 import { accessPlugin } from '../src/modules/access/index.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { runWithContext } from '../src/platform/context/index.ts';
@@ -154,44 +156,63 @@ test('/healthz answers and /readyz checks PostgreSQL and Redis', async () => {
   assert.deepEqual(ready.json().checks, { postgres: 'ok', redis: 'ok' });
 });
 
-test('a tenant that floods the API is slowed with 429 while its neighbour is served', async () => {
+/** A tenant rate limiter on a clock the test holds (counting windows are 10 s long), flushed only by hand. */
+function heldLimiter(t: TestContext, at = 1_000_000_000_000) {
+  const clock = { now: at };
+  const limiter = tenantRateLimiter(t.platform.redis, t.platform.config.BRIGADE_QUEUE_PREFIX, t.platform.log, { now: () => clock.now, flushMs: 3_600_000 });
+  return { clock, limiter };
+}
+
+test('a tenant that floods the API is slowed with 429 while its neighbour is served, until the window ends', async () => {
   const limited = await createTestContext({ BRIGADE_TENANT_RATE_LIMIT: '2' });
+  const { clock, limiter } = heldLimiter(limited);
+  const app = await buildApp(limited.platform, { tenantRateLimiter: limiter });
   try {
     const noisy = await aTenant(limited.app, 'Noisy');
     const quiet = await aTenant(limited.app, 'Quiet');
-    const statuses: number[] = [];
-    for (let i = 0; i < 45; i++) statuses.push((await limited.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(noisy) })).statusCode);
-    assert.ok(statuses.includes(429), `no 429 in ${statuses.join(',')}`);
-    const throttled = await limited.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(noisy) });
+    const me = (s: Session) => app.inject({ method: 'GET', url: '/v1/me', headers: bearer(s) });
+    // 2 per second over a 10-second window: 20 admitted, then 429 with the rest of the window to wait.
+    for (let i = 0; i < 20; i++) assert.equal((await me(noisy)).statusCode, 200, `request ${i + 1}`);
+    clock.now += 3_000;
+    const throttled = await me(noisy);
+    assert.equal(throttled.statusCode, 429);
     assert.equal(problem(throttled).code, 'rate_limited');
-    assert.ok(Number(throttled.headers['retry-after']) >= 1);
-    const neighbour = await limited.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(quiet) });
+    assert.equal(throttled.headers['retry-after'], '7');
+    assert.equal(problem(throttled).limit, 2);
+    const neighbour = await me(quiet);
     assert.equal(neighbour.statusCode, 200);
+    assert.equal(neighbour.json().tenant.id, quiet.tenant.id);
+    // The next window admits the tenant again.
+    clock.now += 7_000;
+    assert.equal((await me(noisy)).statusCode, 200);
   } finally {
+    await app.close();
+    limiter.close();
     await limited.close();
   }
 });
 
 test('the per-tenant limit is shared by every API process through Redis', async () => {
   const limited = await createTestContext({ BRIGADE_TENANT_RATE_LIMIT: '2' });
-  const { buildApp } = await import('../src/app.ts');
-  const second = await buildApp(limited.platform);
+  const first = heldLimiter(limited);
+  const second = heldLimiter(limited);
+  const apps = [await buildApp(limited.platform, { tenantRateLimiter: first.limiter }), await buildApp(limited.platform, { tenantRateLimiter: second.limiter })] as const;
   try {
     const noisy = await aTenant(limited.app, 'Spread');
-    // Counting windows are 10 s long: start early in one so the whole test falls inside it.
-    const intoWindow = Date.now() % 10_000;
-    if (intoWindow > 6_000) await new Promise((r) => setTimeout(r, 10_050 - intoWindow));
-    const me = (app: typeof limited.app) => app.inject({ method: 'GET', url: '/v1/me', headers: bearer(noisy) });
-    for (let i = 0; i < 15; i++) assert.equal((await me(limited.app)).statusCode, 200);
-    assert.equal((await me(second)).statusCode, 200);
-    // Let both processes add their counts to Redis and read the total back.
-    await new Promise((r) => setTimeout(r, 500));
+    const me = (app: (typeof apps)[number]) => app.inject({ method: 'GET', url: '/v1/me', headers: bearer(noisy) });
+    for (let i = 0; i < 15; i++) assert.equal((await me(apps[0])).statusCode, 200);
+    assert.equal((await me(apps[1])).statusCode, 200);
+    // Both processes add their counts to Redis and read the total back (what each does every 200 ms).
+    await first.limiter.flush();
+    await second.limiter.flush();
     const statuses: number[] = [];
-    for (let i = 0; i < 10; i++) statuses.push((await me(second)).statusCode);
-    assert.ok(statuses.includes(429), `the second process admitted ${statuses.join(',')}`);
-    assert.ok(statuses.filter((s) => s === 200).length <= 5);
+    for (let i = 0; i < 10; i++) statuses.push((await me(apps[1])).statusCode);
+    // 16 of 20 used: the second process admits 4 more, not its own 19.
+    assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429, 429, 429, 429, 429]);
   } finally {
-    await second.close();
+    for (const app of apps) await app.close();
+    first.limiter.close();
+    second.limiter.close();
     await limited.close();
   }
 });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import pg from 'pg';
-import { adminUrl, createTestDatabase } from './harness.ts';
+import { adminUrl, createTestDatabase, waitForOutput } from './harness.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { startPlatform } from '../src/platform/bootstrap.ts';
@@ -36,24 +36,20 @@ test('a missing or malformed setting stops the process with one line naming it',
 
 test('a newcomer’s first start: embedded PostgreSQL, migrations, demo logins, clean stop, reuse on the next start', { timeout: 240_000 }, async () => {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'brigade-start-'));
+  // A data directory every user can enter (as root, the server's postgres user keeps its cluster
+  // there); a private one is test/embedded.test.ts's case.
+  await fs.chmod(dataDir, 0o755);
   const port = await freePort();
-  const env = { ...process.env, DATABASE_URL: '', BRIGADE_DATA_DIR: dataDir, PORT: String(port), BRIGADE_QUEUE_PREFIX: `bs${crypto.randomBytes(3).toString('hex')}`, LOG_LEVEL: 'info' };
+  // Its own simulator port: the default one may be another suite's (CI runs two side by side).
+  const env = { ...process.env, DATABASE_URL: '', BRIGADE_DATA_DIR: dataDir, PORT: String(port), BRIGADE_SIMULATOR_PORT: String(await freePort()), BRIGADE_QUEUE_PREFIX: `bs${crypto.randomBytes(3).toString('hex')}`, LOG_LEVEL: 'info' };
   const startOnce = async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', cli, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    const deadline = Date.now() + 150_000;
-    let ready = false;
-    while (!ready && Date.now() < deadline && child.exitCode === null) {
-      try {
-        ready = (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 && /Brigade is running/.test(out);
-      } catch {
-        /* not listening yet */
-      }
-      if (!ready) await new Promise((r) => setTimeout(r, 300));
-    }
-    assert.ok(ready, `never became ready:\n${out.slice(-3000)}`);
+    // The output line comes after the listener is up: wait for it, then ask for readiness once.
+    await waitForOutput(child, () => out, /Brigade is running/);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200, out.slice(-3000));
     return { child, output: () => out };
   };
   try {

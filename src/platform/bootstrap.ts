@@ -17,10 +17,10 @@ export interface StartedPlatform extends Platform {
  * migrated when asked, and Redis.
  */
 export async function startPlatform(config: Config, log: Logger, opts: { migrate: boolean; tracing?: Tracing | null }): Promise<StartedPlatform> {
-  const embedded = config.DATABASE_URL ? undefined : await startEmbeddedPostgres(config.BRIGADE_DATA_DIR, log);
+  const embedded = await databaseServer(config, log);
   try {
     const db = await openDatabase({
-      url: config.DATABASE_URL ?? embedded!.url,
+      url: embedded.url,
       log,
       migrate: opts.migrate,
       connectTimeoutMs: config.BRIGADE_DB_CONNECT_TIMEOUT_MS,
@@ -53,12 +53,21 @@ export async function startPlatform(config: Config, log: Logger, opts: { migrate
         await db.close();
         redis.disconnect();
         await opts.tracing?.shutdown();
-        await embedded?.stop();
+        await embedded.stop();
       },
     };
     return platform;
   } catch (err) {
-    await embedded?.stop();
+    await embedded.stop();
     throw err;
   }
+}
+
+/**
+ * The owner URL of the database: DATABASE_URL, or the embedded server (started, or the one
+ * another Brigade process runs). `stop` stops only a server this call started.
+ */
+export async function databaseServer(config: Config, log: Logger): Promise<{ url: string; stop(): Promise<void> }> {
+  if (config.DATABASE_URL) return { url: config.DATABASE_URL, stop: async () => {} };
+  return startEmbeddedPostgres({ dataDir: config.BRIGADE_DATA_DIR, rootDir: config.BRIGADE_EMBEDDED_ROOT_DIR }, log);
 }

@@ -22,7 +22,15 @@ interface Tally {
   shared: number;
 }
 
-export function tenantRateLimiter(redis: Redis, prefix: string, log: Logger, opts: { flushMs?: number } = {}) {
+export interface TenantRateLimiterOptions {
+  /** How often counts go to Redis (tests that flush by hand set it beyond their length). */
+  flushMs?: number;
+  /** The clock of the counting windows (tests hold it still or move it; default Date.now). */
+  now?: () => number;
+}
+
+export function tenantRateLimiter(redis: Redis, prefix: string, log: Logger, opts: TenantRateLimiterOptions = {}) {
+  const now = opts.now ?? Date.now;
   const tallies = new Map<string, Tally>();
   let flushing = false;
 
@@ -32,7 +40,7 @@ export function tenantRateLimiter(redis: Redis, prefix: string, log: Logger, opt
     try {
       // Tallies with nothing pending are read back too (INCRBY 0), so a process that is quiet
       // for a tenant still learns what the others admitted.
-      const current = Math.floor(Date.now() / WINDOW_MS);
+      const current = Math.floor(now() / WINDOW_MS);
       const batch = [...tallies.entries()].filter(([, t]) => t.window === current);
       if (batch.length === 0) return;
       const multi = redis.multi();
@@ -51,8 +59,8 @@ export function tenantRateLimiter(redis: Redis, prefix: string, log: Logger, opt
       log.warn({ err: (err as Error).message }, 'rate-limit counts could not reach Redis');
     } finally {
       flushing = false;
-      const now = Math.floor(Date.now() / WINDOW_MS);
-      for (const [tenantId, t] of tallies) if (t.window < now && t.pending === 0) tallies.delete(tenantId);
+      const window = Math.floor(now() / WINDOW_MS);
+      for (const [tenantId, t] of tallies) if (t.window < window && t.pending === 0) tallies.delete(tenantId);
     }
   }
 
@@ -63,7 +71,7 @@ export function tenantRateLimiter(redis: Redis, prefix: string, log: Logger, opt
     /** Counts one request; throws 429 when the tenant is over its limit. No I/O. */
     consume(tenantId: string, perSecond: number): void {
       if (perSecond <= 0) return;
-      const window = Math.floor(Date.now() / WINDOW_MS);
+      const window = Math.floor(now() / WINDOW_MS);
       let t = tallies.get(tenantId);
       if (!t || t.window !== window) {
         t = { window, pending: 0, shared: 0 };
@@ -71,7 +79,7 @@ export function tenantRateLimiter(redis: Redis, prefix: string, log: Logger, opt
       }
       const allowed = perSecond * (WINDOW_MS / 1000);
       if (t.shared + t.pending >= allowed) {
-        const retryAfter = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - Date.now()) / 1000));
+        const retryAfter = Math.max(1, Math.ceil(((window + 1) * WINDOW_MS - now()) / 1000));
         throw new AppError(
           'rate_limited',
           `Your business is sending more than ${perSecond} requests per second. Slow down and retry in ${retryAfter} s.`,
@@ -81,6 +89,7 @@ export function tenantRateLimiter(redis: Redis, prefix: string, log: Logger, opt
       }
       t.pending++;
     },
+    /** Adds this process's counts to Redis and reads the shared totals back (also every flushMs). */
     flush,
     close(): void {
       clearInterval(timer);

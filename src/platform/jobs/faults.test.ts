@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import { createTestContext, aTenant, anOperator, bearer, eventually, adminUrl, t
 import { createEffectTables, faultJobs, slowEffectJob } from '../../../test/fixtures/test-jobs.ts';
 import { jobRegistry } from '../../jobs.ts';
 import { startJobs, type JobsRuntime } from './index.ts';
+import { createLogger } from '../log.ts';
 import { Queue } from 'bullmq';
 import { startTcpProxy, throughProxy } from '../../../test/fixtures/tcp-proxy.ts';
 
@@ -152,7 +154,23 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
   proxy.on('error', () => undefined);
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   const port = (proxy.address() as net.AddressInfo).port;
-  const r = await runtime({ relayRedisUrl: `redis://127.0.0.1:${port}` });
+  // The relay's log tells when a pass failed: the event this test waits for.
+  let relayFailures = 0;
+  const failed: { after: number; resolve: () => void }[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      if (String(chunk).includes('outbox relay pass failed')) {
+        relayFailures++;
+        for (const w of failed.filter((w) => relayFailures >= w.after)) {
+          failed.splice(failed.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+      done();
+    },
+  });
+  const relayFailed = (count: number) => new Promise<void>((resolve) => failed.push({ after: relayFailures + count, resolve }));
+  const r = await runtime({ relayRedisUrl: `redis://127.0.0.1:${port}`, log: createLogger('warn', sink) });
   const owner = await aTenant(t.app);
 
   await new Promise<void>((resolve) => {
@@ -160,7 +178,8 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
     cut();
   });
   const jobId = await enqueue(owner.tenant.id, 'redis-away', 10);
-  await new Promise((res) => setTimeout(res, 1500));
+  // Two failed passes after the commit: the second began after it, so it tried this row.
+  await relayFailed(2);
   const pending = await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) =>
     trx.selectFrom('outbox').select('relayed_at').where('tenant_id', '=', owner.tenant.id).where('id', '=', jobId).executeTakeFirstOrThrow(),
   );

@@ -16,12 +16,15 @@ export interface WebhookReceiver {
   received: ReceivedWebhook[];
   /** Status codes to answer with, one per delivery in turn; 200 once they run out. */
   answerWith(...statuses: number[]): void;
+  /** Resolves once `count` deliveries have been received (an event to wait on, not a poll). */
+  receivedCount(count: number): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
   const scripted: number[] = [];
+  const waiting: { count: number; resolve: () => void }[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -30,6 +33,10 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       received.push({ rawBody, signature: String(req.headers['stripe-signature'] ?? ''), event: JSON.parse(rawBody) as Stripe.Event });
       res.writeHead(scripted.shift() ?? 200, { 'content-type': 'application/json' });
       res.end('{"received":true}');
+      for (const w of waiting.filter((w) => received.length >= w.count)) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve();
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -38,6 +45,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     url: `http://127.0.0.1:${port}/webhooks/stripe`,
     received,
     answerWith: (...statuses) => scripted.push(...statuses),
+    receivedCount: (count) => (received.length >= count ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ count, resolve }))),
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
