@@ -7,7 +7,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import pg from 'pg';
 import { createTestContext, aTenant, aBranch, anOperator, bearer, eventually, type TestContext, type Session } from './harness.ts';
 
@@ -54,6 +53,11 @@ function seeded(seed: number) {
   };
 }
 const random = seeded(13);
+/** A v4-shaped UUID from the seeded generator. */
+const aUuid = (): string => {
+  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20)}`;
+};
 
 before(async () => {
   t = await createTestContext();
@@ -84,7 +88,7 @@ function idFor(name: string): string {
   if (/inventory/i.test(name)) return ids.inventory!;
   if (/tenant/i.test(name)) return owner.tenant.id;
   if (/order/i.test(name)) return ids.order!;
-  return crypto.randomUUID();
+  return aUuid();
 }
 
 /** A plausible value for a schema: every field filled, so that one spoiled value is the only fault. */
@@ -148,7 +152,7 @@ function spoil(s: Schema, rng: () => number): { value: unknown; why: string }[] 
     const at = Math.floor(rng() * 3);
     out.push({ value: ['\u0000name', 'na\u0000me', 'name\u0000'][at], why: 'NUL' });
     if (!s.enum) out.push({ value: ['\ud800name', 'na\udc00me', 'name\ud83d'][at], why: 'lone surrogate' });
-    if (s.format === 'uuid') out.push({ value: `urn:uuid:${crypto.randomUUID()}`, why: 'urn:uuid' });
+    if (s.format === 'uuid') out.push({ value: `urn:uuid:${aUuid()}`, why: 'urn:uuid' });
     if (s.maxLength !== undefined) out.push({ value: 'x'.repeat(s.maxLength + 1), why: 'too long' });
   } else if (type === 'integer' || type === 'number') {
     out.push({ value: 1e308, why: 'huge number' });
@@ -209,10 +213,10 @@ function casesOf(method: string, template: string, op: Operation): Case[] {
     if (typeOf(body) === 'object') {
       // A client-sent tenantId is the contract's example of an unknown field, where it is one.
       const unknown = body.properties?.tenantId ? 'notAField' : 'tenantId';
-      cases.push({ name: `${label} body: unknown field`, method, url: urlOf(base.path), headers, payload: { ...(base.body as object), [unknown]: crypto.randomUUID() }, field: unknown });
+      cases.push({ name: `${label} body: unknown field`, method, url: urlOf(base.path), headers, payload: { ...(base.body as object), [unknown]: aUuid() }, field: unknown });
     }
   } else if (method !== 'get' && !template.includes('webhooks')) {
-    cases.push({ name: `${label} (no body): unknown field`, method, url: urlOf(base.path), headers, payload: { tenantId: crypto.randomUUID() }, field: 'tenantId' });
+    cases.push({ name: `${label} (no body): unknown field`, method, url: urlOf(base.path), headers, payload: { tenantId: aUuid() }, field: 'tenantId' });
   }
   return cases;
 }
@@ -273,9 +277,9 @@ test('every operation refuses every spoiled input with a 4xx problem naming the 
 
 test('a cursor whose time or id is not real is refused on every list keyed by time', async () => {
   const cursors = [
-    cursorOf(['2026-13-45T25:61:61.000000Z', crypto.randomUUID()]),
-    cursorOf(['2026-02-30T00:00:00.000000Z', crypto.randomUUID()]),
-    cursorOf(['2026-01-01T00:00:00.000Z', crypto.randomUUID()]),
+    cursorOf(['2026-13-45T25:61:61.000000Z', aUuid()]),
+    cursorOf(['2026-02-30T00:00:00.000000Z', aUuid()]),
+    cursorOf(['2026-01-01T00:00:00.000Z', aUuid()]),
     cursorOf(['2026-01-01T00:00:00.000000Z', 'urn:uuid:00000000-0000-0000-0000-000000000000']),
     cursorOf(['2026-01-01T00:00:00.000000Z', 12]),
   ];
@@ -298,7 +302,7 @@ test('a cursor whose time or id is not real is refused on every list keyed by ti
 });
 
 test("an operator's refused request is still in the activity log, whatever its text held", async () => {
-  const res = await t.app.inject({ method: 'POST', url: `/ops/api/alerts/${crypto.randomUUID()}/acknowledge`, headers: bearer(operator), payload: { note: 'looked\u0000at' } });
+  const res = await t.app.inject({ method: 'POST', url: `/ops/api/alerts/${aUuid()}/acknowledge`, headers: bearer(operator), payload: { note: 'looked\u0000at' } });
   assert.equal(res.statusCode, 400);
   // Written once the answer has left (onResponse).
   const row = await eventually(() =>

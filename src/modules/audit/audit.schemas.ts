@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
 import { PageQuery } from '../../platform/http/pagination.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -23,7 +24,7 @@ export const AuditExportQuery = Type.Object(
 export type AuditExportQuery = Static<typeof AuditExportQuery>;
 
 export const AuditEventView = Type.Object({
-  id: Type.String({ format: 'uuid', maxLength: 36 }),
+  id: Uuid,
   seq: Type.String({ description: 'Position in the tenant\'s hash chain' }),
   at: Type.String({ format: 'date-time', maxLength: 40 }),
   actor: Type.Object({

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { bearer, problem, type Session } from '../../../test/harness.ts';
 import { billingTestContext, type BillingTestContext } from './billing.fixtures.ts';
+import { simulatorWebhookSecret } from './billing.simulator-host.ts';
 
 let t: BillingTestContext;
 before(async () => {
@@ -85,4 +86,20 @@ test('a plan change Brigade cannot record is taken back at the provider', async 
   }
   assert.equal((await t.stripe.subscriptions.retrieve(subscriptionId)).items.data[0]!.price.lookup_key, planBefore);
   assert.equal((await t.getSubscription(session)).plan, 'trial');
+});
+
+test('a signed event holding a NUL or an unpaired surrogate is stored (those characters replaced), not refused for days', async () => {
+  const id = `evt_nul_${Date.now()}`;
+  const payload = JSON.stringify({
+    id,
+    object: 'event',
+    type: 'customer.updated',
+    created: Math.floor(Date.now() / 1000),
+    data: { object: { id: 'cus_nobody', object: 'customer', name: 'Caf\u0000e \ud800', metadata: {} } },
+  });
+  const header = t.stripe.webhooks.generateTestHeaderString({ payload, secret: simulatorWebhookSecret });
+  const res = await t.app.inject({ method: 'POST', url: '/v1/billing/webhooks/stripe', headers: { 'content-type': 'application/json', 'stripe-signature': header }, payload });
+  assert.equal(res.statusCode, 200, res.body);
+  const row = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('billing_events').select(['payload']).where('provider_event_id', '=', id).executeTakeFirstOrThrow());
+  assert.equal((row.payload as { data: { object: { name: string } } }).data.object.name, 'Caf\ufffde \ufffd');
 });

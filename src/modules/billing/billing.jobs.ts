@@ -7,6 +7,7 @@ import { billingModule } from './billing.module.ts';
 import { WEBHOOK_JOB } from './billing.inbox.ts';
 import { PROVISION_JOB } from './billing.service.ts';
 import { MAIL_NOTICE_JOB } from './billing.sync.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
 /**
  * Billing's background work. Tenant jobs arrive through the outbox:
@@ -20,7 +21,6 @@ import { MAIL_NOTICE_JOB } from './billing.sync.ts';
  * Every handler is idempotent: a retry, a replay or a job running beside its own first attempt
  * changes nothing twice (see billing.sync.ts and the unique notice keys).
  */
-const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 
 export const LIFECYCLE_EVERY_MS = 15 * 60_000;
 export const RECONCILE_CRON = '17 * * * *';

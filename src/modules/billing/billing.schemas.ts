@@ -2,6 +2,7 @@ import { Type, type Static } from 'typebox';
 import { subscriptionStatuses, type SubscriptionStatus } from './billing.states.ts';
 import { paidPlans, type PaidPlanKey } from './billing.plans.ts';
 import { AlertViewSchema } from '../alerts/index.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time', maxLength: 40 });
@@ -112,7 +113,7 @@ export const CheckoutView = Type.Object({
 });
 
 export const InvoiceView = Type.Object({
-  id: Type.String({ format: 'uuid', maxLength: 36 }),
+  id: Uuid,
   providerInvoiceId: Type.String(),
   number: Nullable(Type.String()),
   status: Type.String(),
@@ -144,32 +145,32 @@ export const OpsListQuery = Type.Object(
   {
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
     cursor: Type.Optional(Type.String({ maxLength: 500 })),
-    tenantId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
+    tenantId: Type.Optional(Uuid),
     open: Type.Optional(Type.Boolean()),
-    runId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
+    runId: Type.Optional(Uuid),
   },
   { additionalProperties: false },
 );
 
 export const OpsInvoicesQuery = Type.Object(
   {
-    tenantId: Type.String({ format: 'uuid', maxLength: 36 }),
+    tenantId: Uuid,
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
     cursor: Type.Optional(Type.String({ maxLength: 500 })),
   },
   { additionalProperties: false },
 );
 
-export const ReconcileBody = Type.Object({ tenantId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })) }, { additionalProperties: false });
+export const ReconcileBody = Type.Object({ tenantId: Type.Optional(Uuid) }, { additionalProperties: false });
 
-export const IdParams = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) });
+export const IdParams = Type.Object({ id: Uuid });
 
 // What operators read of billing (the ops API): pages of runs, divergences, alerts and events.
 const TenantName = Nullable(Type.String({ description: 'The business\'s name beside its id' }));
 const opsPage = <T extends Parameters<typeof Type.Array>[0]>(item: T) => Type.Object({ data: Type.Array(item), nextCursor: Nullable(Type.String()) });
 
 export const ReconcileSummaryView = Type.Object({
-  runId: Type.String({ format: 'uuid', maxLength: 36 }),
+  runId: Uuid,
   tenantsChecked: Type.Integer(),
   divergences: Type.Integer({ description: 'Differences found between Brigade and the provider' }),
   repaired: Type.Integer({ description: 'Of those, repaired from the provider' }),
@@ -182,7 +183,7 @@ export const ReconcileSummaryView = Type.Object({
 
 export const ReconcileRunPage = opsPage(
   Type.Object({
-    id: Type.String({ format: 'uuid', maxLength: 36 }),
+    id: Uuid,
     trigger: Type.String({ description: 'schedule, operator or cli' }),
     tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36, description: 'null: every business' })),
     tenantName: TenantName,
@@ -200,9 +201,9 @@ export const ReconcileRunPage = opsPage(
 
 export const DivergencePage = opsPage(
   Type.Object({
-    id: Type.String({ format: 'uuid', maxLength: 36 }),
-    runId: Type.String({ format: 'uuid', maxLength: 36 }),
-    tenantId: Type.String({ format: 'uuid', maxLength: 36 }),
+    id: Uuid,
+    runId: Uuid,
+    tenantId: Uuid,
     tenantName: TenantName,
     field: Type.String({ description: 'status, plan, currentPeriodEnd, ...' }),
     local: Type.Unknown({ description: 'What Brigade had' }),
@@ -216,14 +217,14 @@ export const DivergencePage = opsPage(
 /** Billing's alerts are the billing.* alerts of the one alert model (modules/alerts). */
 export const BillingAlertPage = opsPage(AlertViewSchema);
 
-export const ResolvedAlertView = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }), resolvedAt: Timestamp, resolvedBy: Nullable(Type.String()) });
+export const ResolvedAlertView = Type.Object({ id: Uuid, resolvedAt: Timestamp, resolvedBy: Nullable(Type.String()) });
 
 export const WebhookEventPage = opsPage(
   Type.Object({
     id: Type.String({ description: 'The provider\'s event id' }),
     provider: Type.String(),
     type: Type.String(),
-    tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
+    tenantId: Nullable(Uuid),
     tenantName: TenantName,
     objectId: Nullable(Type.String()),
     createdAt: Timestamp,

@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import { storableCopy } from '../../platform/http/validation.ts';
 import { paidPlans, type PaidPlanKey } from './billing.plans.ts';
 import {
   ProviderUnavailableError,
@@ -134,7 +135,10 @@ function toCheckout(s: Stripe.Checkout.Session): CheckoutSession {
 }
 
 /** Routing facts of an event: which tenant, customer and subscription it is about. */
-export function describeEvent(raw: Record<string, unknown>): ProviderEvent {
+export function describeEvent(received: Record<string, unknown>): ProviderEvent {
+  // Kept as jsonb and in text columns: a NUL or an unpaired surrogate the provider sent would make
+  // the event unstorable (and retried for days), so those characters are replaced.
+  const raw = storableCopy(received) as Record<string, unknown>;
   const id = raw.id;
   const type = raw.type;
   const created = raw.created;

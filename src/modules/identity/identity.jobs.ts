@@ -4,8 +4,8 @@ import { defineJob } from '../../platform/jobs/index.ts';
 import { sendOnce } from '../../platform/mail.ts';
 import { newToken, hashToken } from '../../platform/auth/index.ts';
 import { welcomeMail, passwordResetMail } from './identity.mails.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
-const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 export const PASSWORD_RESET_MINUTES = 60;
 
 async function recipient(trx: Tx, tenantId: string, userId: string) {

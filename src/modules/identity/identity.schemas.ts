@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { Uuid } from '../../platform/http/schemas.ts';
 
 export const Email = Type.String({ format: 'email', maxLength: 254, description: 'E-mail address' });
 export const Password = Type.String({ minLength: 8, maxLength: 200, description: 'At least 8 characters' });
@@ -48,7 +49,7 @@ export const PasswordResetConfirmBody = Type.Object(
 export type PasswordResetConfirmInput = Static<typeof PasswordResetConfirmBody>;
 
 export const TenantView = Type.Object({
-  id: Type.String({ format: 'uuid', maxLength: 36 }),
+  id: Uuid,
   name: Type.String(),
   slug: Type.String(),
   currency: Type.String(),
@@ -56,7 +57,7 @@ export const TenantView = Type.Object({
 });
 
 export const UserView = Type.Object({
-  id: Type.String({ format: 'uuid', maxLength: 36 }),
+  id: Uuid,
   email: Type.String(),
   name: Type.String(),
 });

@@ -4,8 +4,8 @@ import { defineJob } from '../../platform/jobs/index.ts';
 import { sendOnce } from '../../platform/mail.ts';
 import { findInventoryItem } from './inventory.repository.ts';
 import { lowStockMail } from './inventory.mails.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
-const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 const Quantity = Type.Union([Type.Number(), Type.String({ maxLength: 40 })]);
 
 /** Who hears about a branch's stock: its managers (for that branch or the whole business) and the owners. */

@@ -4,8 +4,8 @@ import { defineJob } from '../../platform/jobs/index.ts';
 import { sendOnce } from '../../platform/mail.ts';
 import { issueInvitationLink } from './members.service.ts';
 import { invitationMail } from './members.mails.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
-const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 
 async function person(trx: Tx, tenantId: string, userId: string) {
   return trx

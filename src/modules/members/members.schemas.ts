@@ -2,8 +2,8 @@ import { Type, type Static } from 'typebox';
 import { PageQuery } from '../../platform/http/pagination.ts';
 import { Email, Password, PersonName } from '../identity/index.ts';
 import { PermissionName, allPermissions } from '../access/index.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
-const Uuid = Type.String({ format: 'uuid', maxLength: 36 });
 
 export const RoleGrant = Type.Object(
   {

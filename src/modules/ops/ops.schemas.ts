@@ -1,5 +1,6 @@
 import { Type, type TSchema } from 'typebox';
 import { listableStates } from '../../platform/jobs/index.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
 const Limit = Type.Integer({ minimum: 1, maximum: 200, default: 50 });
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -40,7 +41,7 @@ export const BulkActionBody = Type.Object(
   {
     state: Type.Optional(Type.Literal('dead')),
     queue: Type.Optional(Type.String({ maxLength: 64 })),
-    tenantId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
+    tenantId: Type.Optional(Uuid),
     type: Type.Optional(Type.String({ maxLength: 100 })),
     from: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Died at or after' })),
     to: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Died before' })),
@@ -62,7 +63,7 @@ export const MailsQuery = Type.Object(
 
 export const ActivityQuery = Type.Object(
   {
-    operatorId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
+    operatorId: Type.Optional(Uuid),
     tenantId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'Actions about this business' })),
     action: Type.Optional(Type.String({ maxLength: 100, description: 'jobs.replay, jobs.discard, billing.reconcile, support.read_members, ...' })),
     limit: Limit,
@@ -100,7 +101,7 @@ const jobSummaryFields = {
   queue: Type.String(),
   id: Type.String(),
   type: Type.String({ description: 'Dotted name (mail.welcome, billing.reconcile)' }),
-  tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
+  tenantId: Nullable(Uuid),
   tenantName: TenantName,
   state: JobState,
   attempts: Type.Integer(),
@@ -158,13 +159,13 @@ export const ReplayView = Type.Object({
   queue: Type.String(),
   id: Type.String({ description: 'The new job; follow it at GET /ops/api/jobs/{queue}/{id}' }),
   replayOf: Type.String(),
-  tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
+  tenantId: Nullable(Uuid),
 });
 export const DiscardView = Type.Object({ queue: Type.String(), id: Type.String(), state: Type.Literal('discarded') });
 
 const bulk = <T extends TSchema>(job: T) =>
   Type.Object({
-    bulkId: Type.String({ format: 'uuid', maxLength: 36 }),
+    bulkId: Uuid,
     count: Type.Integer({ description: 'Same as done' }),
     done: Type.Integer({ description: 'Jobs replayed (or discarded)' }),
     skipped: Type.Integer({ description: 'Jobs no longer dead when their turn came (another operator resolved them)' }),
@@ -177,9 +178,9 @@ export const BulkDiscardView = bulk(DiscardView);
 
 export const MailPage = page(
   Type.Object({
-    id: Type.String({ format: 'uuid', maxLength: 36 }),
+    id: Uuid,
     messageId: Type.String(),
-    tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
+    tenantId: Nullable(Uuid),
     tenantName: TenantName,
     jobId: Nullable(Type.String()),
     from: Type.String(),
@@ -192,7 +193,7 @@ export const MailPage = page(
 );
 
 export const OperatorMeView = Type.Object({
-  operator: Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }), email: Type.String(), name: Type.String() }),
+  operator: Type.Object({ id: Uuid, email: Type.String(), name: Type.String() }),
   session: Type.Object({ expiresAt: Nullable(Timestamp) }),
   mail: Type.Object({
     transport: Type.Union([Type.Literal('smtp'), Type.Literal('catcher')], { description: 'smtp: SMTP_URL is set and mail leaves Brigade; catcher: mails are kept for the console' }),
@@ -202,14 +203,14 @@ export const OperatorMeView = Type.Object({
 
 export const ActivityPage = page(
   Type.Object({
-    id: Type.String({ format: 'uuid', maxLength: 36 }),
+    id: Uuid,
     at: Timestamp,
-    operator: Type.Object({ id: Nullable(Type.String({ format: 'uuid', maxLength: 36 })), email: Type.String() }),
+    operator: Type.Object({ id: Nullable(Uuid), email: Type.String() }),
     action: Type.String({ description: 'jobs.replay, jobs.bulk_replay, jobs.discard, billing.reconcile, support.read_members, ...' }),
     method: Type.String(),
     route: Type.String(),
     target: Type.Record(Type.String(), Type.String(), { description: 'The path parameters of the request (queue and job id, alert id, ...)' }),
-    tenantId: Nullable(Type.String({ format: 'uuid', maxLength: 36 })),
+    tenantId: Nullable(Uuid),
     tenantName: TenantName,
     reason: Nullable(Type.String()),
     status: Type.Integer({ description: 'HTTP status of the answer' }),

@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { PageQuery } from '../../platform/http/pagination.ts';
+import { Uuid } from '../../platform/http/schemas.ts';
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
@@ -14,7 +15,7 @@ export const GrantSupportBody = Type.Object(
 export type GrantSupportInput = Static<typeof GrantSupportBody>;
 
 export const SupportGrantView = Type.Object({
-  id: Type.String({ format: 'uuid', maxLength: 36 }),
+  id: Uuid,
   reason: Type.String(),
   status: Type.Enum(['active', 'expired', 'revoked']),
   grantedBy: Type.Object({ userId: Type.String(), name: Nullable(Type.String()) }),
@@ -26,15 +27,15 @@ export type SupportGrantView = Static<typeof SupportGrantView>;
 
 export const SupportGrantResponse = Type.Object({ supportGrant: SupportGrantView });
 export const SupportGrantsQuery = Type.Object(PageQuery, { additionalProperties: false });
-export const GrantParams = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) });
-export const TenantParams = Type.Object({ tenantId: Type.String({ format: 'uuid', maxLength: 36 }) });
+export const GrantParams = Type.Object({ id: Uuid });
+export const TenantParams = Type.Object({ tenantId: Uuid });
 
 /** For operators: where they may read now (grant metadata, no tenant data). */
 export const OpenGrantPage = Type.Object({
   data: Type.Array(
     Type.Object({
-      id: Type.String({ format: 'uuid', maxLength: 36 }),
-      tenant: Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }), name: Type.String(), slug: Type.String() }),
+      id: Uuid,
+      tenant: Type.Object({ id: Uuid, name: Type.String(), slug: Type.String() }),
       reason: Type.String(),
       createdAt: Type.String({ format: 'date-time', maxLength: 40 }),
       expiresAt: Type.String({ format: 'date-time', maxLength: 40 }),

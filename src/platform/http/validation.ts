@@ -17,6 +17,13 @@ const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
 export const isStorable = (text: string): boolean => !UNSTORABLE.test(text);
 /** The text with what PostgreSQL cannot store replaced (U+FFFD): for records of refused requests. */
 export const storable = (text: string): string => text.replace(new RegExp(UNSTORABLE.source, 'g'), '\ufffd');
+/** A copy of a JSON value whose every string and key is storable: for what others send and we must keep. */
+export function storableCopy(value: unknown): unknown {
+  if (typeof value === 'string') return storable(value);
+  if (Array.isArray(value)) return value.map(storableCopy);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k), storableCopy(v)]));
+  return value;
+}
 
 /** A failed request with at most this many values gets every error listed, others the first. */
 const LIST_EVERY_ERROR_UP_TO = 200;
