@@ -17,6 +17,11 @@ import { can, canSomewhere, explainDenial } from './grants.ts';
  */
 export type BranchResolver = (req: FastifyRequest, scope: Scope) => string | null | Promise<string | null>;
 
+/**
+ * What the plan must allow. `feature` is checked with the permission, before the handler;
+ * `limit` names the counted limit the route's use case claims in its own transaction
+ * (platform.hooks.claimLimit), and documents the 402 and the manifest's planBlock.
+ */
 export interface Entitlement {
   feature?: string;
   limit?: string;
@@ -167,7 +172,9 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
       const branchId = await access.branch(req, req.scope);
       assertCan(req.scope, requiredPermission(access)!, branchId);
     }
-    if (access.entitlement && opts.checkEntitlement) await opts.checkEntitlement(req.scope, access.entitlement, req);
+    // A counted limit is claimed exactly inside the creating transaction (platform.hooks.claimLimit);
+    // checking it here too would count twice and still let racers through. Features are checked here.
+    if (access.entitlement?.feature && opts.checkEntitlement) await opts.checkEntitlement(req.scope, { feature: access.entitlement.feature }, req);
   });
 });
 

@@ -284,6 +284,34 @@ describe('the trial at its end', () => {
       trx.selectFrom('outbox').select('payload').where('tenant_id', '=', session.tenant.id).where('type', '=', 'mail.billing_notice').execute(),
     );
     assert.equal(again.filter((m) => (m.payload as { kind: string }).kind === 'over_limit').length, 1);
+    // Back within the plan, the state is gone by itself.
+    const branches = (await t.app.inject({ method: 'GET', url: '/v1/branches', headers: bearer(session) })).json().data;
+    assert.equal((await t.app.inject({ method: 'DELETE', url: `/v1/branches/${branches[0].id}`, headers: bearer(session) })).statusCode, 204);
+    const within = await t.getSubscription(session);
+    assert.deepEqual(within.overLimit, []);
+    assert.ok(!within.warnings.some((w: { code: string }) => w.code === 'over_limit'));
+  });
+
+  test('a plan changed at the provider (its dashboard, a webhook) to one the business outgrew leaves it over_limit with a notice', async () => {
+    const session = await t.signup('Dashboard Bistro');
+    for (const name of ['North', 'South']) {
+      assert.equal((await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(session), payload: { name } })).statusCode, 201);
+    }
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    const remote = await t.stripe.subscriptions.retrieve(subscriptionId);
+    const [starter] = (await t.stripe.prices.list({ lookup_keys: ['starter'] })).data;
+    await t.stripe.subscriptions.update(subscriptionId, { items: [{ id: remote.items.data[0]!.id, price: starter!.id }], metadata: { planChosen: 'true' } });
+    await t.settle();
+    const sub = await t.getSubscription(session);
+    assert.equal(sub.plan, 'starter');
+    assert.deepEqual(sub.overLimit, [{ limit: 'branches', current: 2, allowed: 1 }]);
+    const audit = await t.platform.tenancy.withTenant({ tenantId: session.tenant.id }, (trx) =>
+      trx.selectFrom('audit_events').select(['changes']).where('tenant_id', '=', session.tenant.id).where('action', '=', 'billing.over_limit').execute(),
+    );
+    assert.equal(audit.length, 1);
+    assert.equal((audit[0]!.changes as { source: string }).source, 'webhook');
+    const history = (await t.app.inject({ method: 'GET', url: '/v1/billing/history', headers: bearer(session) })).json();
+    assert.ok(history.notices.some((n: { kind: string }) => n.kind === 'over_limit'));
   });
 
   test('a trial that ends without a card goes to grace with a notice, never a silent cut-off', async () => {

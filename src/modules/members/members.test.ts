@@ -345,6 +345,15 @@ test('a custom role can be changed, its holders get the change at once, and it i
   // Nobody grants more than they hold: a branch-level people admin cannot widen the role.
   const manager = await aMember(t, owner, 'branch_manager', branch);
   assert.equal((await t.app.inject({ method: 'PATCH', url: '/v1/roles/host', headers: bearer(manager), payload: { permissions: ['billing.manage'] } })).statusCode, 403);
+  // Nor change a role stronger than themselves: a roles admin without billing.manage cannot touch a billing role.
+  assert.equal((await t.app.inject({ method: 'POST', url: '/v1/roles', headers: bearer(owner), payload: { key: 'roles_admin', name: 'Roles admin', permissions: ['roles.manage', 'members.read', 'members.manage', 'menu.read'] } })).statusCode, 201);
+  assert.equal((await t.app.inject({ method: 'POST', url: '/v1/roles', headers: bearer(owner), payload: { key: 'treasurer', name: 'Treasurer', permissions: ['billing.manage'] } })).statusCode, 201);
+  const admin = await aMember(t, owner, 'roles_admin');
+  const stronger = await t.app.inject({ method: 'PATCH', url: '/v1/roles/treasurer', headers: bearer(admin), payload: { permissions: ['menu.read'] } });
+  assert.equal(stronger.statusCode, 403);
+  assert.equal(problem(stronger).requiredPermission, 'billing.manage');
+  assert.equal((await t.app.inject({ method: 'POST', url: '/v1/roles', headers: bearer(owner), payload: { key: 'greeter', name: 'Greeter', permissions: ['menu.read'] } })).statusCode, 201);
+  assert.equal((await t.app.inject({ method: 'PATCH', url: '/v1/roles/greeter', headers: bearer(admin), payload: { permissions: ['menu.read', 'members.read'] } })).statusCode, 200);
 });
 
 test('a custom role is deleted only when nobody holds it; deletion is audited', async () => {

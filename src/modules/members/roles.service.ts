@@ -95,6 +95,8 @@ export function rolesService(platform: Platform) {
       return tenancy.withTenant(scope, async (trx) => {
         const row = await lockCustomRole(trx, scope.tenantId, key);
         if (!row) throw notFound('role');
+        // Nor does anyone change a role stronger than themselves (its holders answer to whoever holds all of it).
+        assertMayGrant(scope, row.permissions as Permission[]);
         const before = customView(row);
         const after = customView(
           await updateCustomRole(trx, scope.tenantId, key, {
