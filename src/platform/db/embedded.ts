@@ -248,6 +248,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions, log: Logger):
   const existingCluster = state?.clusterDir ?? path.join(dataDir, 'postgres');
   const running = state ? runningServer(existingCluster) : undefined;
   if (state && running) {
+    try {
+      await ensureDatabase(running.port, state.password);
+    } catch (err) {
+      throw new EmbeddedPostgresError(
+        `The embedded PostgreSQL in ${existingCluster} is held by process ${running.pid} (its postmaster.pid) but does not answer on port ${running.port} (${(err as Error).message}): stop that process, or delete postmaster.pid if it is not PostgreSQL.`,
+      );
+    }
     log.info({ port: running.port, pid: running.pid, dataDir }, 'using the embedded PostgreSQL another Brigade process runs');
     return { url: urlOf(state.password, running.port), stop: async () => {} };
   }
