@@ -131,3 +131,28 @@ test('as root, a data directory and fallback that the postgres user cannot reach
     await fs.rm(home, { recursive: true, force: true });
   }
 });
+
+test('a cluster held by a live process that does not answer: one sentence naming the process, and brigade.json untouched', { timeout: 60_000 }, async () => {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'brigade-held-'));
+  try {
+    const port = await freePort();
+    const state = JSON.stringify({ password: 'not-used', port });
+    await fs.writeFile(path.join(dataDir, 'brigade.json'), state, { mode: 0o600 });
+    await fs.mkdir(path.join(dataDir, 'postgres'));
+    // This test's own process is alive and is not PostgreSQL: the lock file names it.
+    await fs.writeFile(path.join(dataDir, 'postgres', 'postmaster.pid'), `${process.pid}\n${dataDir}/postgres\n0\n${port}\n\n127.0.0.1\n`);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('src/cli.ts'), 'operators', 'create', '--email', 'o@brigade.example', '--password', 'operator password 1'], {
+      env: { ...process.env, DATABASE_URL: '', BRIGADE_DATA_DIR: dataDir, LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+      timeout: 50_000,
+    });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, new RegExp(`held by process ${process.pid} .* does not answer on port ${port} .*: stop that process, or delete postmaster.pid`));
+    assert.doesNotMatch(r.stderr, /TypeError/);
+    assert.equal(await fs.readFile(path.join(dataDir, 'brigade.json'), 'utf8'), state);
+  } finally {
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+});

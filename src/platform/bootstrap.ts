@@ -17,10 +17,10 @@ export interface StartedPlatform extends Platform {
  * migrated when asked, and Redis.
  */
 export async function startPlatform(config: Config, log: Logger, opts: { migrate: boolean; tracing?: Tracing | null }): Promise<StartedPlatform> {
-  const embedded = await databaseServer(config, log);
+  const server = await databaseServer(config, log);
   try {
     const db = await openDatabase({
-      url: embedded.url,
+      url: server.url,
       log,
       migrate: opts.migrate,
       connectTimeoutMs: config.BRIGADE_DB_CONNECT_TIMEOUT_MS,
@@ -53,12 +53,12 @@ export async function startPlatform(config: Config, log: Logger, opts: { migrate
         await db.close();
         redis.disconnect();
         await opts.tracing?.shutdown();
-        await embedded.stop();
+        await server.stop();
       },
     };
     return platform;
   } catch (err) {
-    await embedded.stop();
+    await server.stop();
     throw err;
   }
 }

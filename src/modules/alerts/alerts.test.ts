@@ -104,6 +104,12 @@ test('a resolution is notified too, and a healthy webhook gets each event once',
   const id = await anAlert(owner.tenant.id);
   const res = await t.app.inject({ method: 'POST', url: `/ops/api/alerts/${id}/resolve`, headers: bearer(op), payload: { note: 'false alarm: load test' } });
   assert.equal(res.statusCode, 200);
+  // The answer is the alert as it now stands: resolved, with the note in its history.
+  assert.equal(res.json().id, id);
+  assert.equal(res.json().state, 'resolved');
+  const last = res.json().history.at(-1);
+  assert.equal(last.action, 'resolved');
+  assert.equal(last.note, 'false alarm: load test');
   await dispatchNotifications(t.platform);
   await eventually(async () => (await alertOf(id)).notifications.filter((n: { state: string }) => n.state === 'sent').length === 6, 'six notifications sent');
   const events = received.filter((r) => JSON.parse(r.body).alert.id === id).map((r) => JSON.parse(r.body).type);

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { aTenant, bearer } from '../../../test/harness.ts';
+import { aTenant, bearer, eventually } from '../../../test/harness.ts';
 import { startJobs, type JobsRuntime } from '../../platform/jobs/index.ts';
 import { jobRegistry } from '../../jobs.ts';
 import { billingTestContext, DAY_SECONDS, type BillingTestContext } from './billing.fixtures.ts';
@@ -21,32 +21,25 @@ after(async () => {
   await t.close();
 });
 
-async function eventually<T>(what: string, probe: () => Promise<T | null | undefined | false>): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+/** The job runtime works in the background: the harness's wait, up to a minute, for what it does. */
+const waitFor = <T>(what: string, probe: () => Promise<T | null | undefined | false>) => eventually(probe, what, 60_000, 100);
 
 test('signup, provisioning, a card, conversion at the trial end and the mails, all through the job runtime', async () => {
   const owner = await aTenant(t.app, 'Runtime Bistro');
   const subscription = async () => t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('subscriptions').selectAll().where('tenant_id', '=', owner.tenant.id).executeTakeFirstOrThrow());
-  await eventually('provisioned by the billing.provision job', async () => (await subscription()).provider_subscription_id);
+  await waitFor('provisioned by the billing.provision job', async () => (await subscription()).provider_subscription_id);
 
   const clock = await t.onClock(owner.tenant.id);
   const setup = await t.app.inject({ method: 'POST', url: '/v1/billing/payment-method', headers: bearer(owner), payload: {} });
   await fetch(`${t.sim.url}/_sim/checkout/${setup.json().id}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ payment_method: 'pm_card_visa' }) });
-  await eventually('the card recorded by the webhook job', async () => (await subscription()).payment_method);
+  await waitFor('the card recorded by the webhook job', async () => (await subscription()).payment_method);
 
   await t.advanceClock(clock, 15 * DAY_SECONDS);
-  await eventually('converted to a paid plan', async () => {
+  await waitFor('converted to a paid plan', async () => {
     const s = await subscription();
     return s.status === 'active' && s.plan === 'starter';
   });
-  const mails = await eventually('the confirmation and the receipt mailed', async () => {
+  const mails = await waitFor('the confirmation and the receipt mailed', async () => {
     const caught = await t.platform.tenancy.withSystem('test', (trx) =>
       trx.selectFrom('caught_mails').select(['recipient', 'subject']).where('tenant_id', '=', owner.tenant.id).execute(),
     );

@@ -30,6 +30,12 @@ test('a member added without a password gets an invitation naming the inviter, w
 
   const accepted = await t.app.inject({ method: 'POST', url: '/v1/invitations/accept', payload: { token, password: 'my first password' } });
   assert.equal(accepted.statusCode, 200);
+  // Accepting signs the member in: a session of the inviting business for the invited address.
+  const session = accepted.json();
+  assert.equal(session.user.email, email);
+  assert.equal(session.tenant.id, owner.tenant.id);
+  assert.equal((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(session.token) })).json().user.email, email);
   const login = await t.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: 'my first password' } });
   assert.equal(login.statusCode, 200);
+  assert.equal(login.json().user.id, session.user.id);
 });

@@ -160,6 +160,10 @@ test('replaying a dead job runs it as a new job linked to the original, and reco
   // A bare POST (no body) replays as well; a job that is not dead or completed cannot be replayed.
   const again = await t.app.inject({ method: 'POST', url: `/ops/api/jobs/test/${original}/replay`, headers: bearer(op) });
   assert.equal(again.statusCode, 202);
+  // A new job of its own, a replay of the same original.
+  const replayedAgain = again.json() as { queue: string; id: string; replayOf: string; tenantId: string | null };
+  assert.deepEqual({ ...replayedAgain, id: undefined }, { queue: 'test', id: undefined, replayOf: original, tenantId: owner.tenant.id });
+  assert.notEqual(replayedAgain.id, id);
   const unknownField = await ops('POST', `/ops/api/jobs/test/${original}/replay`, { reason: 'x', tenantId: owner.tenant.id });
   assert.equal(unknownField.statusCode, 400);
 });

@@ -213,7 +213,7 @@ function startServer(server: string, clusterDir: string, port: number, user: Run
     });
     child.once('error', (err) => reject(new EmbeddedPostgresError(`The embedded PostgreSQL could not run: ${err.message}`)));
     child.once('exit', (code, signal) => {
-      if (!ready) reject(new EmbeddedPostgresError(`The embedded PostgreSQL exited at start (${signal ?? `exit ${code}`}): ${output.trim().split('\n').slice(-3).join(' ')}`));
+      if (!ready) reject(new EmbeddedPostgresError(`The embedded PostgreSQL exited at start (${signal ?? `exit ${code}`}): ${output.trim().split('\n').slice(-4).join(' ')}`));
     });
   });
 }
@@ -248,6 +248,13 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions, log: Logger):
   const existingCluster = state?.clusterDir ?? path.join(dataDir, 'postgres');
   const running = state ? runningServer(existingCluster) : undefined;
   if (state && running) {
+    try {
+      await ensureDatabase(running.port, state.password);
+    } catch (err) {
+      throw new EmbeddedPostgresError(
+        `The embedded PostgreSQL in ${existingCluster} is held by process ${running.pid} (its postmaster.pid) but does not answer on port ${running.port} (${(err as Error).message}): stop that process, or delete postmaster.pid if it is not PostgreSQL.`,
+      );
+    }
     log.info({ port: running.port, pid: running.pid, dataDir }, 'using the embedded PostgreSQL another Brigade process runs');
     return { url: urlOf(state.password, running.port), stop: async () => {} };
   }
@@ -268,16 +275,28 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions, log: Logger):
 
   const initialised = state !== undefined && existsSync(path.join(clusterDir, 'PG_VERSION'));
   const password = initialised ? state!.password : crypto.randomBytes(24).toString('base64url');
-  const port = await pickPort((initialised && state!.port) || 54329);
   if (!initialised) {
     log.info({ dataDir, clusterDir }, 'initialising the embedded PostgreSQL cluster (first start)');
     await initialise(server, clusterDir, password, user, log);
   }
-  const next: State = { password, port, ...(clusterDir !== path.join(dataDir, 'postgres') ? { clusterDir } : {}) };
-  await fs.writeFile(stateFile, JSON.stringify(next), { mode: 0o600 });
 
   const pgLog = log.child({ component: 'embedded-postgres' });
-  const child = await startServer(server, clusterDir, port, user, pgLog);
+  let port = (initialised && state!.port) || 54329;
+  let child: ChildProcess | undefined;
+  // A free port can be taken between the check and the server's bind (another cluster starting
+  // beside this one): then the next one.
+  for (let attempt = 1; !child; attempt++) {
+    port = await pickPort(port);
+    const next: State = { password, port, ...(clusterDir !== path.join(dataDir, 'postgres') ? { clusterDir } : {}) };
+    await fs.writeFile(stateFile, JSON.stringify(next), { mode: 0o600 });
+    try {
+      child = await startServer(server, clusterDir, port, user, pgLog);
+    } catch (err) {
+      if (attempt >= 5 || !/could not bind|Address already in use|could not create (any TCP\/IP sockets|listen socket)/i.test((err as Error).message)) throw err;
+      pgLog.info({ port }, 'port taken meanwhile; trying the next');
+      port++;
+    }
+  }
   // The server stops with this process, however it ends (a crash included); a clean shutdown
   // stops it last, after the pools and background work (see stop()).
   const stopOnExit = () => child.kill('SIGINT');
