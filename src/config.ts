@@ -106,9 +106,15 @@ const schema = {
     default: undefined,
     parse: url(['postgres', 'postgresql']),
   },
+  BRIGADE_DIRECT_DATABASE_URL: {
+    description: 'The owner role\'s URL of the same PostgreSQL without a connection pooler in between (set it when DATABASE_URL goes through PgBouncer in transaction mode): LISTEN and migrations need a session of their own. Unset: DATABASE_URL',
+    default: undefined,
+    parse: url(['postgres', 'postgresql']),
+  },
   BRIGADE_DATA_DIR: { description: 'Where the embedded PostgreSQL keeps its files', default: './.data', parse: (raw: string) => path.resolve(raw) },
   REDIS_URL: { description: 'Redis for queues, rate limits and short caches', default: 'redis://127.0.0.1:6379', parse: url(['redis', 'rediss']) },
-  BRIGADE_QUEUE_PREFIX: { description: 'Prefix of every BullMQ key in Redis', default: 'brigade', parse: queuePrefix },
+  BRIGADE_QUEUE_PREFIX: { description: 'Prefix of every Brigade key in Redis (queues, limits, caches); on a Redis Cluster a hash tag such as {brigade}, so all keys share one slot', default: 'brigade', parse: queuePrefix },
+  BRIGADE_REDIS_CLUSTER: { description: 'REDIS_URL names one node of a Redis Cluster (the other nodes are discovered); needs BRIGADE_QUEUE_PREFIX in {braces}', default: 'false', parse: boolean },
   BRIGADE_DEMO: { description: 'Load the demo tenants on first start (false skips them)', default: 'true', parse: boolean },
   STRIPE_SECRET_KEY: { description: 'Stripe secret key. Unset: the bundled local payment-provider simulator', default: undefined, parse: prefixed(['sk_test_', 'sk_live_', 'rk_test_', 'rk_live_']) },
   STRIPE_WEBHOOK_SECRET: { description: 'Signing secret of Stripe webhooks (set together with STRIPE_SECRET_KEY). Unset: the simulator\'s', default: undefined, parse: prefixed(['whsec_']) },
@@ -135,6 +141,7 @@ const schema = {
   BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
   BRIGADE_TENANT_RATE_LIMIT: { description: 'Ceiling of API requests per second per tenant (0: no limit at all); below it each plan sets its own rate', default: '200', parse: integer(0, 1_000_000) },
   BRIGADE_DB_CONNECT_TIMEOUT_MS: { description: 'How long getting a PostgreSQL connection may take before the request answers 503 (or the job is held)', default: '10000', parse: integer(100, 600_000) },
+  BRIGADE_DB_NAMED_STATEMENTS: { description: 'Send the hot statements (tenant context, reads, writes) as named statements, parsed and planned once per connection. Set false behind PgBouncer in transaction mode before 1.21 (it does not carry them between transactions)', default: 'true', parse: boolean },
   BRIGADE_DB_QUERY_TIMEOUT_MS: { description: 'How long one PostgreSQL statement may wait for its answer (0: no limit); migrations have none', default: '30000', parse: integer(0, 3_600_000) },
   BRIGADE_REDIS_TIMEOUT_MS: { description: 'How long one Redis command may take before it fails (every client but the blocking job workers)', default: '2000', parse: integer(50, 600_000) },
   BRIGADE_TRUST_PROXY: {
@@ -183,6 +190,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (Boolean(out.STRIPE_SECRET_KEY) !== Boolean(out.STRIPE_WEBHOOK_SECRET)) {
     const missing = out.STRIPE_SECRET_KEY ? 'STRIPE_WEBHOOK_SECRET' : 'STRIPE_SECRET_KEY';
     throw new ConfigError(missing, 'must be set when the other Stripe setting is (or leave both unset for the bundled simulator)');
+  }
+  if (out.BRIGADE_REDIS_CLUSTER && !/^\{.+\}$/.test(out.BRIGADE_QUEUE_PREFIX as string)) {
+    throw new ConfigError('BRIGADE_QUEUE_PREFIX', 'must be a hash tag in {braces} (such as {brigade}) on a Redis Cluster, so that every key of a queue is in one slot');
   }
   if (Boolean(out.BRIGADE_ALERT_WEBHOOK_URL) !== Boolean(out.BRIGADE_ALERT_WEBHOOK_SECRET)) {
     const missing = out.BRIGADE_ALERT_WEBHOOK_URL ? 'BRIGADE_ALERT_WEBHOOK_SECRET' : 'BRIGADE_ALERT_WEBHOOK_URL';

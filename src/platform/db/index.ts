@@ -1,4 +1,4 @@
-export { openDatabase, type Db } from './database.ts';
+export { openDatabase, preparedQuery, type Db } from './database.ts';
 export { createTenancy, type Tenancy, type Tx, type TenantContext, type Unit } from './tenancy.ts';
 export { migrateToLatest } from './migrator.ts';
 export { startEmbeddedPostgres } from './embedded.ts';

@@ -104,13 +104,19 @@ export function createRelay(
 
   // Due rows of tenants with room, oldest first, and rows due later (any tenant), locked and
   // marked relayed in one statement: the mark is undone by a rollback if BullMQ cannot take them.
+  // "Due" is decided against one clock reading taken by this statement, after its snapshot: a
+  // row it sees was committed before, so its default run_at (its transaction's start) is due.
+  // now() would be this pass's transaction start, earlier than a row committed while the pass
+  // asked Redis for the tenants' room: such a row went out as a job "for later", with no slot,
+  // past its tenant's cap.
   const PICK = `
-    WITH picked AS (
+    WITH clock AS MATERIALIZED (SELECT clock_timestamp() AS at),
+    picked AS (
       SELECT o.tenant_id, o.id
       FROM unnest($1::uuid[], $2::int[]) AS q(tenant_id, quota)
       CROSS JOIN LATERAL (
         SELECT tenant_id, id FROM outbox o
-        WHERE o.tenant_id = q.tenant_id AND o.relayed_at IS NULL AND o.run_at <= now()
+        WHERE o.tenant_id = q.tenant_id AND o.relayed_at IS NULL AND o.run_at <= (SELECT at FROM clock)
         ORDER BY o.run_at, o.created_at
         LIMIT q.quota
         FOR UPDATE SKIP LOCKED
@@ -118,7 +124,7 @@ export function createRelay(
       UNION ALL
       SELECT tenant_id, id FROM (
         SELECT tenant_id, id FROM outbox
-        WHERE relayed_at IS NULL AND run_at > now()
+        WHERE relayed_at IS NULL AND run_at > (SELECT at FROM clock)
         ORDER BY run_at LIMIT $3
         FOR UPDATE SKIP LOCKED
       ) later
@@ -126,7 +132,7 @@ export function createRelay(
     UPDATE outbox o SET relayed_at = now()
     FROM picked p
     WHERE o.tenant_id = p.tenant_id AND o.id = p.id
-    RETURNING o.tenant_id, o.id, o.type, o.payload, o.run_at, o.created_at, o.replay_of, o.trace_context, o.run_at <= now() AS due`;
+    RETURNING o.tenant_id, o.id, o.type, o.payload, o.run_at, o.created_at, o.replay_of, o.trace_context, o.run_at <= (SELECT at FROM clock) AS due`;
 
   /**
    * One dispatch pass. The relay is the busiest cross-tenant path, so it holds an owner
