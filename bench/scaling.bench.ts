@@ -46,9 +46,10 @@ against the bare baseline (node:http + pg, one process).
 | ---: | ---: | ---: | ---: | ---: | ---: | --- |
 ${lines.join('\n')}
 
-Throughput peaks at ${counts[best]} process${counts[best] === 1 ? '' : 'es'} here: past the machine's cores the API processes,
-PostgreSQL and the load generator compete for the same CPUs, so more processes only add context
-switches. On separate machines each API process adds its own share until PostgreSQL is the limit.
+${best === counts.length - 1
+    ? `Throughput still grows at ${counts[best]} processes on this machine.`
+    : `Throughput peaks at ${counts[best]} process${counts[best] === 1 ? '' : 'es'} here: past that, the API processes, PostgreSQL and the load generator
+compete for the machine's ${os.cpus().length} cores. On separate machines each API process adds its own share until PostgreSQL is the limit.`}
 Machine load before: ${before}; after: ${loadNote()}.
 `);
 } finally {

@@ -131,6 +131,7 @@ const schema = {
   BRIGADE_JOB_BACKOFF_MS: { description: 'First retry delay; doubles each attempt (with jitter)', default: '1000', parse: integer(0, 3_600_000) },
   BRIGADE_JOB_CONCURRENCY: { description: 'Jobs one worker process runs at once, per queue', default: '10', parse: integer(1, 500) },
   BRIGADE_JOB_TENANT_CAP: { description: 'Jobs of one tenant in the shared queues at once; the rest wait in the outbox', default: '50', parse: integer(1, 100_000) },
+  BRIGADE_RELAY_SHARDS: { description: 'Outbox dispatch shards: tenants are split by hash, each shard dispatched by one relay at a time (each tenant\'s cap stays exact), so several worker processes relay in parallel', default: '8', parse: integer(1, 256) },
   BRIGADE_RELAY_POLL_MS: { description: 'How often the outbox relay polls when no notification arrives', default: '1000', parse: integer(10, 600_000) },
   BRIGADE_JOB_DRAIN_MS: { description: 'On shutdown, how long running jobs may finish before they go back to the queue', default: '20000', parse: integer(0, 600_000) },
   BRIGADE_JOB_RETENTION_DAYS: { description: 'Days finished job records, relayed outbox rows and caught mails are kept', default: '14', parse: integer(1, 3650) },

@@ -64,7 +64,7 @@ export async function startJobs(platform: Platform, registry: JobRegistry, opts:
     relayQueues = relayRedis === producer ? queues : openQueues(config, registry, relayRedis);
     relay = createRelay(
       { platform, registry, queues: relayQueues, slots: tenantSlots(relayRedis, config.BRIGADE_QUEUE_PREFIX, log), log },
-      { pollMs: opts.pollMs ?? config.BRIGADE_RELAY_POLL_MS, tenantCap: config.BRIGADE_JOB_TENANT_CAP },
+      { pollMs: opts.pollMs ?? config.BRIGADE_RELAY_POLL_MS, tenantCap: config.BRIGADE_JOB_TENANT_CAP, shards: config.BRIGADE_RELAY_SHARDS },
     );
   }
 
