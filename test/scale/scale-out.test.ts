@@ -129,6 +129,10 @@ test('row-level isolation and session revocation hold across API processes behin
     assert.equal(theirs.status, 404, JSON.stringify(theirs.json));
     assert.ok(!(list.json.data as { id: string }[]).some((r) => r.id === branchId));
   }
+  // Each process listens on a connection of its own, straight to PostgreSQL (through PgBouncer
+  // in transaction mode a notification would reach whichever client had the server session).
+  const listeners = await direct.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-listen' AND client_port IS NOT NULL`, [db.name]);
+  assert.equal(listeners.rows[0].n, 4, 'two APIs and two workers, one LISTEN connection each');
   // Revoked on one process, refused at once on the other (its cache hears it over LISTEN).
   assert.equal((await call(second(), 'GET', '/v1/me', a.token)).status, 200);
   assert.equal((await call(first(), 'POST', '/v1/auth/logout', a.token)).status < 300, true);
