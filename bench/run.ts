@@ -11,6 +11,9 @@ import os from 'node:os';
 
 const benchDir = path.resolve('bench');
 const docPath = path.resolve('docs/benchmarks.md');
+// A benchmark whose output starts with `<!-- doc: docs/other.md -->` has its section written there.
+const docMarker = /^<!-- doc: ([\w./-]+\.md) -->\n/;
+const others = new Map<string, string>();
 const wanted = process.argv.slice(2);
 const names = (await readdir(benchDir))
   .filter((f) => f.endsWith('.bench.ts'))
@@ -41,10 +44,19 @@ for (const name of names) {
   // The load average says how busy the machine was with other work (a quiet 2-core machine reads about 1-2 under a benchmark).
   const load = `load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0]!.toFixed(1)} after`;
   const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${load}`;
-  const section = `<!-- bench:${name} -->\n${r.stdout.trim()}\n\n_Run ${new Date().toISOString()} on ${machine}._\n<!-- /bench:${name} -->`;
+  const target = docMarker.exec(r.stdout)?.[1];
+  const output = r.stdout.replace(docMarker, '').trim();
+  const section = `<!-- bench:${name} -->\n${output}\n\n_Run ${new Date().toISOString()} on ${machine}._\n<!-- /bench:${name} -->`;
   const re = new RegExp(`<!-- bench:${name} -->[\\s\\S]*?<!-- /bench:${name} -->`);
-  doc = re.test(doc) ? doc.replace(re, section) : `${doc.trimEnd()}\n\n${section}\n`;
-  process.stdout.write(`${r.stdout.trim()}\n\n`);
+  const place = (text: string) => (re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}\n`);
+  if (target) {
+    const file = path.resolve(target);
+    others.set(file, place(others.get(file) ?? (await readFile(file, 'utf8').catch(() => `# ${target}\n`))));
+  } else {
+    doc = place(doc);
+  }
+  process.stdout.write(`${output}\n\n`);
 }
 await mkdir(path.dirname(docPath), { recursive: true });
 await writeFile(docPath, doc);
+for (const [file, text] of others) await writeFile(file, text);

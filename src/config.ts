@@ -106,6 +106,11 @@ const schema = {
     default: undefined,
     parse: url(['postgres', 'postgresql']),
   },
+  BRIGADE_DIRECT_DATABASE_URL: {
+    description: 'The owner role\'s URL of the same PostgreSQL without a connection pooler in between (set it when DATABASE_URL goes through PgBouncer in transaction mode): LISTEN and migrations need a session of their own. Unset: DATABASE_URL',
+    default: undefined,
+    parse: url(['postgres', 'postgresql']),
+  },
   BRIGADE_DATA_DIR: { description: 'Where the embedded PostgreSQL keeps its files (and the payment simulator its state)', default: './.data', parse: (raw: string) => path.resolve(raw) },
   BRIGADE_EMBEDDED_ROOT_DIR: {
     description: 'Run as root, the embedded PostgreSQL runs as the postgres user; where that user cannot reach the clone or BRIGADE_DATA_DIR (a private directory), its binaries and cluster live here instead',
@@ -113,7 +118,8 @@ const schema = {
     parse: (raw: string) => path.resolve(raw),
   },
   REDIS_URL: { description: 'Redis for queues, rate limits and short caches', default: 'redis://127.0.0.1:6379', parse: url(['redis', 'rediss']) },
-  BRIGADE_QUEUE_PREFIX: { description: 'Prefix of every BullMQ key in Redis; in {braces} on a Redis Cluster (a hash tag)', default: 'brigade', parse: queuePrefix },
+  BRIGADE_QUEUE_PREFIX: { description: 'Prefix of every Brigade key in Redis (queues, limits, caches); on a Redis Cluster a hash tag such as {brigade}, so all keys share one slot', default: 'brigade', parse: queuePrefix },
+  BRIGADE_REDIS_CLUSTER: { description: 'REDIS_URL names one node of a Redis Cluster (the other nodes are discovered); needs BRIGADE_QUEUE_PREFIX in {braces}', default: 'false', parse: boolean },
   BRIGADE_DEMO: { description: 'Load the demo tenants on first start (false skips them)', default: 'true', parse: boolean },
   STRIPE_SECRET_KEY: { description: 'Stripe secret key. Unset: the bundled local payment-provider simulator', default: undefined, parse: prefixed(['sk_test_', 'sk_live_', 'rk_test_', 'rk_live_']) },
   STRIPE_WEBHOOK_SECRET: { description: 'Signing secret of Stripe webhooks (set together with STRIPE_SECRET_KEY). Unset: the simulator\'s', default: undefined, parse: prefixed(['whsec_']) },
@@ -130,6 +136,7 @@ const schema = {
   BRIGADE_JOB_BACKOFF_MS: { description: 'First retry delay; doubles each attempt (with jitter)', default: '1000', parse: integer(0, 3_600_000) },
   BRIGADE_JOB_CONCURRENCY: { description: 'Jobs one worker process runs at once, per queue', default: '10', parse: integer(1, 500) },
   BRIGADE_JOB_TENANT_CAP: { description: 'Jobs of one tenant in the shared queues at once; the rest wait in the outbox', default: '50', parse: integer(1, 100_000) },
+  BRIGADE_RELAY_SHARDS: { description: 'Outbox dispatch shards: tenants are split by hash, each shard dispatched by one relay at a time (each tenant\'s cap stays exact), so several worker processes relay in parallel', default: '8', parse: integer(1, 256) },
   BRIGADE_RELAY_POLL_MS: { description: 'How often the outbox relay polls when no notification arrives', default: '1000', parse: integer(10, 600_000) },
   BRIGADE_JOB_DRAIN_MS: { description: 'On shutdown, how long running jobs may finish before they go back to the queue', default: '20000', parse: integer(0, 600_000) },
   BRIGADE_JOB_RETENTION_DAYS: { description: 'Days finished job records, relayed outbox rows and caught mails are kept', default: '14', parse: integer(1, 3650) },
@@ -141,6 +148,7 @@ const schema = {
   BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
   BRIGADE_TENANT_RATE_LIMIT: { description: 'Ceiling of API requests per second per tenant (0: no limit at all); below it each plan sets its own rate', default: '200', parse: integer(0, 1_000_000) },
   BRIGADE_DB_CONNECT_TIMEOUT_MS: { description: 'How long getting a PostgreSQL connection may take before the request answers 503 service_unavailable with Retry-After (or the job is held without spending an attempt)', default: '10000', parse: integer(100, 600_000) },
+  BRIGADE_DB_NAMED_STATEMENTS: { description: 'Send the hot statements (tenant context, reads, writes) as named statements, parsed and planned once per connection. Set false behind PgBouncer in transaction mode before 1.21 (it does not carry them between transactions)', default: 'true', parse: boolean },
   BRIGADE_DB_QUERY_TIMEOUT_MS: { description: 'How long one PostgreSQL statement may wait for its answer (0: no limit); migrations have none', default: '30000', parse: integer(0, 3_600_000) },
   BRIGADE_REDIS_TIMEOUT_MS: { description: 'How long one Redis command may take before it fails (every client but the blocking job workers)', default: '2000', parse: integer(50, 600_000) },
   BRIGADE_REQUEST_TIMEOUT_MS: { description: 'How long a client may take to send one whole request, headers and body (0: no limit); past it the connection is answered 408 and closed', default: '30000', parse: integer(0, 600_000) },
@@ -193,6 +201,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (Boolean(out.STRIPE_SECRET_KEY) !== Boolean(out.STRIPE_WEBHOOK_SECRET)) {
     const missing = out.STRIPE_SECRET_KEY ? 'STRIPE_WEBHOOK_SECRET' : 'STRIPE_SECRET_KEY';
     throw new ConfigError(missing, 'must be set when the other Stripe setting is (or leave both unset for the bundled simulator)');
+  }
+  if (out.BRIGADE_REDIS_CLUSTER && !/^\{.+\}$/.test(out.BRIGADE_QUEUE_PREFIX as string)) {
+    throw new ConfigError('BRIGADE_QUEUE_PREFIX', 'must be a hash tag in {braces} (such as {brigade}) on a Redis Cluster, so that every key of a queue is in one slot');
   }
   if (Boolean(out.BRIGADE_ALERT_WEBHOOK_URL) !== Boolean(out.BRIGADE_ALERT_WEBHOOK_SECRET)) {
     const missing = out.BRIGADE_ALERT_WEBHOOK_URL ? 'BRIGADE_ALERT_WEBHOOK_SECRET' : 'BRIGADE_ALERT_WEBHOOK_URL';

@@ -28,6 +28,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     ownerPool: pool,
     system: new Kysely({ dialect: new PostgresDialect({ pool }) }),
     runtimeRole: 'openapi',
+    namedStatements: false,
     ownerUrl: `postgres:///openapi?host=${nowhere}`,
     runtimeUrl: `postgres:///openapi?host=${nowhere}`,
     // Connects on the first subscription only, which building the routes never makes.

@@ -131,12 +131,20 @@ test('every log line written for a request carries requestId, tenantId and userI
   runWithContext({ requestId: 'r-1', tenantId: 't-1', userId: 'u-1' }, () => {
     log.info({ password: 'hunter2', headers: { authorization: 'Bearer brg_secret' } }, 'inside');
   });
+  const given = { user: { email: 'a@example.com', password: 'hunter3' }, req: { headers: { authorization: 'Bearer brg_deep', 'stripe-signature': 't=1,v1=sig' } }, count: 2 };
+  log.info(given, 'nested');
   log.info('outside');
   assert.equal(lines[0]!.requestId, 'r-1');
   assert.equal(lines[0]!.tenantId, 't-1');
   assert.equal(lines[0]!.userId, 'u-1');
   assert.doesNotMatch(JSON.stringify(lines[0]), /hunter2|brg_secret/);
-  assert.equal(lines[1]!.requestId, undefined);
+  // One and two levels down too, and the caller's object is left as it was.
+  assert.doesNotMatch(JSON.stringify(lines[1]), /hunter3|brg_deep|v1=sig/);
+  assert.equal((lines[1]!.user as { email: string }).email, 'a@example.com');
+  assert.equal(lines[1]!.count, 2);
+  assert.equal(given.user.password, 'hunter3');
+  assert.equal(given.req.headers.authorization, 'Bearer brg_deep');
+  assert.equal(lines[2]!.requestId, undefined);
 });
 
 test('the OpenAPI 3.1 document describes the routes and /docs serves the reference', async () => {

@@ -18,15 +18,15 @@ async function findTests(dir: string): Promise<string[]> {
   return out;
 }
 
-// `test/run.ts --dir test/faults`: the fault suite (its own servers, minutes long) runs only so;
-// `npm test` runs everything else.
+// `test/run.ts --dir test/faults`: the fault suite (its own servers, minutes long) runs only so,
+// as does `--dir test/scale` (scripts/scale-out.sh starts its cluster); `npm test` runs the rest.
 const args = process.argv.slice(2);
 const dirAt = args.indexOf('--dir');
 const dirs = dirAt >= 0 ? [args[dirAt + 1]!] : ['src', 'test'];
 const filter = dirAt >= 0 ? args.filter((_, i) => i !== dirAt && i !== dirAt + 1) : args;
-const faults = path.resolve('test/faults');
+const ownServers = [path.resolve('test/faults'), path.resolve('test/scale')];
 const files = (await Promise.all(dirs.map((d) => findTests(path.resolve(d))))).flat().sort()
-  .filter((f) => dirAt >= 0 || !f.startsWith(faults + path.sep))
+  .filter((f) => dirAt >= 0 || !ownServers.some((d) => f.startsWith(d + path.sep)))
   .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)));
 
 let passed = 0;

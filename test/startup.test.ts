@@ -34,6 +34,14 @@ test('a missing or malformed setting stops the process with one line naming it',
   }
 });
 
+test('a Redis Cluster needs the key prefix as a hash tag, so that every key of a queue is in one slot', () => {
+  assert.throws(() => loadConfig({ BRIGADE_REDIS_CLUSTER: 'true', BRIGADE_QUEUE_PREFIX: 'brigade' }), /BRIGADE_QUEUE_PREFIX must be a hash tag/);
+  const config = loadConfig({ BRIGADE_REDIS_CLUSTER: 'true', BRIGADE_QUEUE_PREFIX: '{brigade}' });
+  assert.equal(config.BRIGADE_REDIS_CLUSTER, true);
+  assert.equal(loadConfig({}).BRIGADE_DB_NAMED_STATEMENTS, true);
+  assert.throws(() => loadConfig({ BRIGADE_DB_NAMED_STATEMENTS: 'sometimes' }), /BRIGADE_DB_NAMED_STATEMENTS/);
+});
+
 test('a newcomer’s first start: embedded PostgreSQL, migrations, demo logins, clean stop, reuse on the next start', { timeout: 240_000 }, async () => {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'brigade-start-'));
   // A data directory every user can enter (as root, the server's postgres user keeps its cluster

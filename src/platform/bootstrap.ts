@@ -21,12 +21,14 @@ export async function startPlatform(config: Config, log: Logger, opts: { migrate
   try {
     const db = await openDatabase({
       url: server.url,
+      directUrl: config.BRIGADE_DIRECT_DATABASE_URL,
+      namedStatements: config.BRIGADE_DB_NAMED_STATEMENTS,
       log,
       migrate: opts.migrate,
       connectTimeoutMs: config.BRIGADE_DB_CONNECT_TIMEOUT_MS,
       queryTimeoutMs: config.BRIGADE_DB_QUERY_TIMEOUT_MS,
     });
-    const redis = connectRedis(config.REDIS_URL, log, { name: 'brigade', timeoutMs: config.BRIGADE_REDIS_TIMEOUT_MS });
+    const redis = connectRedis(config.REDIS_URL, log, { name: 'brigade', timeoutMs: config.BRIGADE_REDIS_TIMEOUT_MS, cluster: config.BRIGADE_REDIS_CLUSTER });
     const tenancy = createTenancy(db, log);
     const metrics = createMetrics();
     const signals = createSignalRecorder(tenancy, log, {

@@ -15,8 +15,8 @@ export interface BrigadeProcess {
 }
 
 /** `brigade <command>` as its own process, on the suite's servers; its log goes to a file. */
-export function brigade(command: string, env: Record<string, string>): BrigadeProcess {
-  const log = path.join(os.tmpdir(), `brigade-faults-${command}-${crypto.randomBytes(3).toString('hex')}.log`);
+export function brigade(command: string, env: Record<string, string>, opts: { logDir?: string } = {}): BrigadeProcess {
+  const log = path.join(opts.logDir ?? os.tmpdir(), `brigade-faults-${command}-${crypto.randomBytes(3).toString('hex')}.log`);
   const out = fs.openSync(log, 'w');
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), command], {
     cwd: root,

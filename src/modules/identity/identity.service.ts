@@ -3,8 +3,8 @@ import type { Platform } from '../../platform/deps.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import { hashPassword, verifyPassword, decoyHash, newToken, hashToken, type Scope } from '../../platform/auth/index.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
-import { asDatabaseError } from '../../platform/db/index.ts';
-import { computeGrants, grantsToList, type RoleAssignment } from '../access/index.ts';
+import { asDatabaseError, preparedQuery } from '../../platform/db/index.ts';
+import { computeGrants, grantsToList, type Grants, type RoleAssignment } from '../access/index.ts';
 import { recordAudit, GENESIS_HASH } from '../audit/index.ts';
 import { loginThrottle } from './identity.throttle.ts';
 import { clientCounter } from '../../platform/http/client-counter.ts';
@@ -31,6 +31,21 @@ export interface AuthRow {
   roles: RoleAssignment[];
   custom_roles: Record<string, string[]>;
   expires_at: Date;
+}
+
+/**
+ * The grants of an authentication row, computed once per row: a row served from the session
+ * cache is the same object until the cache forgets it (any change to the tenant's sessions,
+ * members or roles), so the grants go with it and are recomputed from the fresh row.
+ */
+const grantsByRow = new WeakMap<AuthRow, Grants>();
+function grantsOf(row: AuthRow): Grants {
+  let grants = grantsByRow.get(row);
+  if (!grants) {
+    grants = computeGrants(row.roles, row.custom_roles);
+    grantsByRow.set(row, grants);
+  }
+  return grants;
 }
 
 export function isTimeZone(tz: string): boolean {
@@ -197,7 +212,7 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
       let row = opts.sessions?.get(tokenHash);
       if (!row) {
         const { rows } = await db.runtimePool
-          .query<AuthRow>({ name: 'brigade_authenticate', text: 'SELECT * FROM brigade_authenticate($1)', values: [tokenHash] })
+          .query<AuthRow>(preparedQuery(db, 'brigade_authenticate', 'SELECT * FROM brigade_authenticate($1)', [tokenHash]))
           .catch((err: unknown) => Promise.reject(asDatabaseError(err)));
         row = rows[0];
         if (!row) return null;
@@ -210,7 +225,7 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
         user: { id: row.user_id, name: row.user_name, email: row.user_email },
         tenant: { id: row.tenant_id, name: row.tenant_name, slug: row.tenant_slug, currency: row.tenant_currency, timezone: row.tenant_timezone },
         roles: row.roles,
-        grants: computeGrants(row.roles, row.custom_roles),
+        grants: grantsOf(row),
         ...meta,
       };
     },

@@ -16,6 +16,12 @@ export interface Db {
   /** Kysely over the owner pool (withSystem hands it out). */
   system: Kysely<Database>;
   runtimeRole: string;
+  /**
+   * Whether statements may be named (parsed once per server session): false behind a pooler in
+   * transaction mode, where the next transaction may run on another server session. Every
+   * named statement goes through this flag (tenancy's pipelines, `preparedQuery`).
+   */
+  namedStatements: boolean;
   ownerUrl: string;
   runtimeUrl: string;
   /** The process's one LISTEN connection (it connects on the first subscription). */
@@ -31,6 +37,14 @@ export interface Db {
 
 export interface OpenDbOptions {
   url: string;
+  /**
+   * The same server reached without a connection pooler in between (BRIGADE_DIRECT_DATABASE_URL;
+   * default `url`): LISTEN and migrations need a session of their own, which PgBouncer in
+   * transaction mode does not give.
+   */
+  directUrl?: string;
+  /** See Db.namedStatements (default true). */
+  namedStatements?: boolean;
   log: Logger;
   runtimePoolSize?: number;
   ownerPoolSize?: number;
@@ -39,6 +53,11 @@ export interface OpenDbOptions {
   connectTimeoutMs?: number;
   /** How long one statement may wait for its answer (default 30000 ms; 0: no limit). */
   queryTimeoutMs?: number;
+}
+
+/** A query config named `name` when the database allows named statements (Db.namedStatements). */
+export function preparedQuery(db: Pick<Db, 'namedStatements'>, name: string, text: string, values: unknown[]): pg.QueryConfig {
+  return db.namedStatements ? { name, text, values } : { text, values };
 }
 
 export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
@@ -57,7 +76,7 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
     if (opts.migrate) {
       // Migrations get a pool of their own without the statement timeout: an index build on a
       // large table may rightly take longer than any request should.
-      const migrationPool = new pg.Pool({ connectionString: url, max: 1, application_name: 'brigade-migrate', connectionTimeoutMillis: timeouts.connectionTimeoutMillis });
+      const migrationPool = new pg.Pool({ connectionString: opts.directUrl ?? url, max: 1, application_name: 'brigade-migrate', connectionTimeoutMillis: timeouts.connectionTimeoutMillis });
       const migrator = new Kysely<Database>({ dialect: new PostgresDialect({ pool: migrationPool }) });
       try {
         await migrateToLatest(migrator, log);
@@ -78,8 +97,13 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
     const runtimeUrl = runtime.toString();
     const runtimePool = new pg.Pool({ connectionString: runtimeUrl, max: opts.runtimePoolSize ?? 20, application_name: 'brigade', ...timeouts });
     runtimePool.on('error', (err) => log.error({ err }, 'idle runtime connection failed'));
-    // LISTEN needs no privilege: the runtime role is enough, and it owns nothing.
-    const notifications = createNotifications(runtimeUrl, log);
+    // LISTEN needs no privilege: the runtime role is enough, and it owns nothing. It holds a
+    // session, so it bypasses a pooler (a notification would reach whichever client PgBouncer
+    // gave the server connection to next, or nobody).
+    const direct = new URL(opts.directUrl ?? url);
+    direct.username = runtimeRole;
+    direct.password = runtimePassword;
+    const notifications = createNotifications(direct.toString(), log);
     const probePool = new pg.Pool({ connectionString: runtimeUrl, max: 1, application_name: 'brigade-probe', idleTimeoutMillis: 60_000, keepAlive: true });
     probePool.on('error', () => undefined);
     return {
@@ -87,6 +111,7 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
       ownerPool,
       system,
       runtimeRole,
+      namedStatements: opts.namedStatements ?? true,
       ownerUrl: url,
       runtimeUrl,
       notifications,

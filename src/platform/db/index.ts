@@ -1,4 +1,4 @@
-export { openDatabase, type Db } from './database.ts';
+export { openDatabase, preparedQuery, type Db } from './database.ts';
 export { createTenancy, type Tenancy, type Tx, type TenantContext, type Unit } from './tenancy.ts';
 export { migrateToLatest, migrationStatus, type MigrationStatus } from './migrator.ts';
 export { startEmbeddedPostgres, EmbeddedPostgresError } from './embedded.ts';

@@ -114,7 +114,7 @@ export function jobsAdmin(platform: Platform, registry: JobRegistry) {
   const { tenancy, config, log } = platform;
   let queues: QueueSet | null = null;
   const q = () => {
-    queues ??= openQueues(config, registry, producerConnection(config.REDIS_URL, log, 'brigade-ops', config.BRIGADE_REDIS_TIMEOUT_MS));
+    queues ??= openQueues(config, registry, producerConnection(config.REDIS_URL, log, 'brigade-ops', config.BRIGADE_REDIS_TIMEOUT_MS, config.BRIGADE_REDIS_CLUSTER));
     return queues;
   };
   const requireQueue = (name: string) => {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
+import { nodesOf } from '../redis.ts';
 import type { QueueSet } from './queues.ts';
 
 /**
@@ -65,23 +66,26 @@ export function tenantSlots(redis: Redis, prefix: string, log: Logger): TenantSl
     },
     async reconcile(queues, olderThanMs = 60_000) {
       let dropped = 0;
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:fair:*`, 'COUNT', 200);
-        cursor = next;
-        for (const key of keys) {
-          const members = await redis.zrangebyscore(key, 0, Date.now() - olderThanMs);
-          for (const m of members) {
-            const [queue, jobId] = m.split('|');
-            if (!queue || !jobId || !queues.names.includes(queue)) {
-              dropped += await redis.zrem(key, m);
-              continue;
+      // SCAN addresses a server, not a key: on a cluster, every master (the prefix's slot is on one).
+      for (const node of nodesOf(redis)) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}:fair:*`, 'COUNT', 200);
+          cursor = next;
+          for (const key of keys) {
+            const members = await redis.zrangebyscore(key, 0, Date.now() - olderThanMs);
+            for (const m of members) {
+              const [queue, jobId] = m.split('|');
+              if (!queue || !jobId || !queues.names.includes(queue)) {
+                dropped += await redis.zrem(key, m);
+                continue;
+              }
+              const state = await queues.get(queue).getJobState(jobId);
+              if (state === 'unknown' || state === 'completed' || state === 'failed') dropped += await redis.zrem(key, m);
             }
-            const state = await queues.get(queue).getJobState(jobId);
-            if (state === 'unknown' || state === 'completed' || state === 'failed') dropped += await redis.zrem(key, m);
           }
-        }
-      } while (cursor !== '0');
+        } while (cursor !== '0');
+      }
       if (dropped) log.info({ dropped }, 'released in-flight slots of jobs that no longer run');
       return dropped;
     },

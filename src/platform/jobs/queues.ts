@@ -1,8 +1,8 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from '../../config.ts';
 import type { Logger } from '../log.ts';
-import { connectRedis } from '../redis.ts';
+import { connectRedis, redisClient } from '../redis.ts';
 import type { JobRegistry } from './registry.ts';
 
 /** What a Brigade job carries in BullMQ: the payload (with tenantId) and, for a replay, its origin. */
@@ -33,8 +33,8 @@ export function backoffDelay(attemptsMade: number, baseMs: number): number {
  * Connection for BullMQ workers: blocking commands need `maxRetriesPerRequest: null`
  * (a worker then waits out a Redis restart instead of failing).
  */
-export function workerConnection(url: string, log: Logger, name: string): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: name });
+export function workerConnection(url: string, log: Logger, name: string, cluster = false): Redis {
+  const redis = redisClient(url, { maxRetriesPerRequest: null, connectionName: name }, cluster);
   redis.on('error', (err) => log.warn({ err: err.message, connection: name }, 'redis connection error'));
   return redis;
 }
@@ -43,8 +43,8 @@ export function workerConnection(url: string, log: Logger, name: string): Redis 
  * Connection for producers (the relay, the ops API): a command fails soon when Redis is away,
  * so the relay rolls back and keeps the rows in the outbox instead of hanging on to row locks.
  */
-export function producerConnection(url: string, log: Logger, name: string, timeoutMs = 2000): Redis {
-  return connectRedis(url, log, { name, timeoutMs, level: 'debug' });
+export function producerConnection(url: string, log: Logger, name: string, timeoutMs = 2000, cluster = false): Redis {
+  return connectRedis(url, log, { name, timeoutMs, level: 'debug', cluster });
 }
 
 export interface QueueSet {

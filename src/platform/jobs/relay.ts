@@ -18,11 +18,17 @@ export interface RelayOptions {
   refillMs?: number;
   /** A Redis call of a pass that takes longer fails the pass (the rows stay in the outbox). */
   redisTimeoutMs?: number;
+  /**
+   * Tenants are split by hash into this many dispatch shards (default 1). Each shard is
+   * dispatched by one relay at a time, so each tenant's cap stays exact, while several relays
+   * (one per worker process) dispatch different shards at once.
+   */
+  shards?: number;
 }
 
 export interface PassResult {
   moved: number;
-  /** Another relay holds the dispatch lock. */
+  /** Another relay holds the dispatch lock of a shard. */
   busy: boolean;
   /** Rows were left for lack of batch room (not of tenant capacity): run again. */
   more: boolean;
@@ -51,8 +57,8 @@ interface OutboxRow {
   trace_context: string | null;
 }
 
-// pg_try_advisory_xact_lock key: one dispatcher at a time, so each tenant's cap holds exactly
-// however many relays run. The others stand by (and take over when it goes away).
+// pg_try_advisory_xact_lock(DISPATCH_LOCK, shard): one dispatcher per shard at a time, so each
+// tenant's cap holds exactly however many relays run; a relay skips a shard another one holds.
 const DISPATCH_LOCK = 0x62726764; // "brgd"
 
 /**
@@ -76,6 +82,9 @@ export function createRelay(
   const batchPerTenant = opts.batchPerTenant ?? 100;
   const futureBatch = opts.futureBatch ?? 200;
   const redisTimeout = opts.redisTimeoutMs ?? 5000;
+  const shards = Math.max(1, Math.floor(opts.shards ?? 1));
+  /** The shard of a tenant, in SQL (the column's text form hashed, as a non-negative int). */
+  const shardOf = (column: string) => `(hashtext(${column}::text) & 2147483647) % ${shards}`;
 
   let stopped = true;
   let running: Promise<void> | null = null;
@@ -91,26 +100,32 @@ export function createRelay(
   // synchronous_commit off for this transaction alone: should the server crash before the
   // mark reaches disk, the rows are relayed again with the same job ids (BullMQ ignores the
   // ones it holds; handlers are idempotent for the rest), and no pass waits on a disk flush.
-  const HEAD = `BEGIN; SET LOCAL synchronous_commit = off;
-    SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}) AS ok, ARRAY(
+  const headOf = (shard: number) => `BEGIN; SET LOCAL synchronous_commit = off;
+    SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}, ${shard}) AS ok, ARRAY(
       WITH RECURSIVE t AS (
         (SELECT tenant_id FROM outbox WHERE relayed_at IS NULL ORDER BY tenant_id LIMIT 1)
         UNION ALL
         SELECT (SELECT o.tenant_id FROM outbox o WHERE o.relayed_at IS NULL AND o.tenant_id > t.tenant_id ORDER BY o.tenant_id LIMIT 1)
         FROM t WHERE t.tenant_id IS NOT NULL
       )
-      SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL
+      SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL AND ${shardOf('tenant_id')} = ${shard}
     ) AS tenants`;
 
   // Due rows of tenants with room, oldest first, and rows due later (any tenant), locked and
   // marked relayed in one statement: the mark is undone by a rollback if BullMQ cannot take them.
+  // "Due" is decided against one clock reading taken by this statement, after its snapshot: a
+  // row it sees was committed before, so its default run_at (its transaction's start) is due.
+  // now() would be this pass's transaction start, earlier than a row committed while the pass
+  // asked Redis for the tenants' room: such a row went out as a job "for later", with no slot,
+  // past its tenant's cap.
   const PICK = `
-    WITH picked AS (
+    WITH clock AS MATERIALIZED (SELECT clock_timestamp() AS at),
+    picked AS (
       SELECT o.tenant_id, o.id
       FROM unnest($1::uuid[], $2::int[]) AS q(tenant_id, quota)
       CROSS JOIN LATERAL (
         SELECT tenant_id, id FROM outbox o
-        WHERE o.tenant_id = q.tenant_id AND o.relayed_at IS NULL AND o.run_at <= now()
+        WHERE o.tenant_id = q.tenant_id AND o.relayed_at IS NULL AND o.run_at <= (SELECT at FROM clock)
         ORDER BY o.run_at, o.created_at
         LIMIT q.quota
         FOR UPDATE SKIP LOCKED
@@ -118,7 +133,7 @@ export function createRelay(
       UNION ALL
       SELECT tenant_id, id FROM (
         SELECT tenant_id, id FROM outbox
-        WHERE relayed_at IS NULL AND run_at > now()
+        WHERE relayed_at IS NULL AND run_at > (SELECT at FROM clock) AND ${shardOf('tenant_id')} = $4
         ORDER BY run_at LIMIT $3
         FOR UPDATE SKIP LOCKED
       ) later
@@ -126,7 +141,7 @@ export function createRelay(
     UPDATE outbox o SET relayed_at = now()
     FROM picked p
     WHERE o.tenant_id = p.tenant_id AND o.id = p.id
-    RETURNING o.tenant_id, o.id, o.type, o.payload, o.run_at, o.created_at, o.replay_of, o.trace_context, o.run_at <= now() AS due`;
+    RETURNING o.tenant_id, o.id, o.type, o.payload, o.run_at, o.created_at, o.replay_of, o.trace_context, o.run_at <= (SELECT at FROM clock) AS due`;
 
   /**
    * One dispatch pass. The relay is the busiest cross-tenant path, so it holds an owner
@@ -134,7 +149,20 @@ export function createRelay(
    * round trips to PostgreSQL and two to Redis per pass.
    */
   async function pass(): Promise<PassResult> {
-    log.debug({ system: 'jobs: relay the outbox' }, 'system access');
+    // Every shard, from a random one on, so that relays starting together spread out.
+    const first = Math.floor(Math.random() * shards);
+    const total: PassResult = { moved: 0, busy: false, more: false };
+    for (let i = 0; i < shards; i++) {
+      const r = await shardPass((first + i) % shards);
+      total.moved += r.moved;
+      total.busy ||= r.busy;
+      total.more ||= r.more;
+    }
+    return total;
+  }
+
+  async function shardPass(shard: number): Promise<PassResult> {
+    log.debug({ system: 'jobs: relay the outbox', shard }, 'system access');
     const client = await platform.db.ownerPool.connect();
     let broken = false;
     let open = false;
@@ -148,7 +176,7 @@ export function createRelay(
       // The dispatch lock, and the tenants with pending rows: a skip scan over the partial
       // index, one probe per tenant however many rows a flooding tenant queued.
       open = true;
-      const headResults = (await client.query(HEAD)) as unknown as pg.QueryResult<{ ok: boolean; tenants: string[] }>[];
+      const headResults = (await client.query(headOf(shard))) as unknown as pg.QueryResult<{ ok: boolean; tenants: string[] }>[];
       const head = headResults[2]!.rows[0]!;
       if (!head.ok || head.tenants.length === 0) {
         await client.query('ROLLBACK');
@@ -163,7 +191,7 @@ export function createRelay(
         const room = opts.tenantCap - (inFlight.get(t) ?? 0);
         if (room > 0) pick.push({ tenantId: t, quota: Math.min(room, batchPerTenant) });
       }
-      const rows = (await client.query<OutboxRow & { due: boolean; created_at: Date }>(PICK, [pick.map((p) => p.tenantId), pick.map((p) => p.quota), futureBatch])).rows;
+      const rows = (await client.query<OutboxRow & { due: boolean; created_at: Date }>(PICK, [pick.map((p) => p.tenantId), pick.map((p) => p.quota), futureBatch, shard])).rows;
       // RETURNING has no order: a tenant's jobs get their places oldest first.
       rows.sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.created_at.getTime() - b.created_at.getTime());
       if (rows.length === 0) {

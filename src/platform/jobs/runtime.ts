@@ -50,7 +50,7 @@ export interface JobsRuntime {
 export async function startJobs(platform: Platform, registry: JobRegistry, opts: JobsRuntimeOptions = {}): Promise<JobsRuntime> {
   const { config } = platform;
   const log = opts.log ?? platform.log;
-  const producer = producerConnection(config.REDIS_URL, log, 'brigade-jobs', config.BRIGADE_REDIS_TIMEOUT_MS);
+  const producer = producerConnection(config.REDIS_URL, log, 'brigade-jobs', config.BRIGADE_REDIS_TIMEOUT_MS, config.BRIGADE_REDIS_CLUSTER);
   const queues = openQueues(config, registry, producer);
   const slots = tenantSlots(producer, config.BRIGADE_QUEUE_PREFIX, log);
   const mailer = opts.mailer ?? createMailer(config, platform.tenancy, log);
@@ -60,11 +60,11 @@ export async function startJobs(platform: Platform, registry: JobRegistry, opts:
   let relayQueues: QueueSet | null = null;
   let relayRedis: ReturnType<typeof producerConnection> | null = null;
   if (opts.relay !== false) {
-    relayRedis = opts.relayRedisUrl ? producerConnection(opts.relayRedisUrl, log, 'brigade-relay', config.BRIGADE_REDIS_TIMEOUT_MS) : producer;
+    relayRedis = opts.relayRedisUrl ? producerConnection(opts.relayRedisUrl, log, 'brigade-relay', config.BRIGADE_REDIS_TIMEOUT_MS, config.BRIGADE_REDIS_CLUSTER) : producer;
     relayQueues = relayRedis === producer ? queues : openQueues(config, registry, relayRedis);
     relay = createRelay(
       { platform, registry, queues: relayQueues, slots: tenantSlots(relayRedis, config.BRIGADE_QUEUE_PREFIX, log), log },
-      { pollMs: opts.pollMs ?? config.BRIGADE_RELAY_POLL_MS, tenantCap: config.BRIGADE_JOB_TENANT_CAP },
+      { pollMs: opts.pollMs ?? config.BRIGADE_RELAY_POLL_MS, tenantCap: config.BRIGADE_JOB_TENANT_CAP, shards: config.BRIGADE_RELAY_SHARDS },
     );
   }
 

@@ -192,7 +192,7 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
 
   const workers: Worker[] = [];
   for (const name of opts.queues ?? registry.queues) {
-    const connection = workerConnection(config.REDIS_URL, log, `brigade-worker-${name}`);
+    const connection = workerConnection(config.REDIS_URL, log, `brigade-worker-${name}`, config.BRIGADE_REDIS_CLUSTER);
     connections.push(connection);
     const worker = new Worker(name, processor, {
       connection,
