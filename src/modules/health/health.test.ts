@@ -11,7 +11,7 @@ import { startPlatform, type StartedPlatform } from '../../platform/bootstrap.ts
 import { buildApp } from '../../app.ts';
 import { createLogger } from '../../platform/log.ts';
 import { createSignalRecorder, writeSignalBatch, emptyFigures, F, bucketOf, type SignalRecorder } from '../../platform/signals/index.ts';
-import { evaluate, refreshBaselines, rollUp, settleMs, baselineFor, trafficDropVerdict, shareVerdict, type HourSample, type TenantWindows } from './index.ts';
+import { evaluate, refreshBaselines, rollUp, settleMs, baselineFor, trafficDropVerdict, trafficSurgeVerdict, shareVerdict, type HourSample, type TenantWindows } from './index.ts';
 
 /**
  * Per-tenant signals end to end on real PostgreSQL: counted in several processes, flushed,
@@ -337,6 +337,33 @@ describe('rules on a known history (the code the evaluator and the alert simulat
     const stopped = trafficDropVerdict(windows(open + 35 * MINUTE, (m) => (m >= open + 30 * MINUTE ? 0 : usual(m))), baselineFor(history, open), open);
     assert.equal(stopped.state, 'firing');
     assert.match(stopped.summary, /^0 requests in 5 min/);
+  });
+
+  test("an hour whose level is not known yet is not taken for the next hour's: the evening before a new tenant's first daily hour is no surge", () => {
+    const closing = day + 23 * HOUR;
+    const young = { hours, firstHour: closing - 3 * DAY };
+    const baseline = baselineFor(young, closing);
+    assert.deepEqual([baseline.source, baseline.requestsPerMin, baseline.requestsPerMinPrev], ['daily', 1, null]);
+    // 22:46 to 23:01: the evening's usual 20 a minute, then the night's 1.
+    const v = trafficSurgeVerdict(windows(closing + MINUTE, usual), baseline, closing);
+    assert.notEqual(v.state, 'firing', v.summary);
+    // Within the hour, the level is known: thirty times the night's usual is a surge.
+    assert.equal(trafficSurgeVerdict(windows(closing + 20 * MINUTE, () => 30), baseline, closing).state, 'firing');
+  });
+
+  test("a daily baseline's quiet level is the same weekday's when the week was quieter that day", () => {
+    // Saturdays at twice the usual, Sundays at half: a daily median hides both.
+    const weekday = new Map<number, HourSample>();
+    for (const [at, sample] of hours) {
+      const k = new Date(at).getUTCDay() === 6 ? 2 : new Date(at).getUTCDay() === 0 ? 0.5 : 1;
+      weekday.set(at, { ...sample, requests: sample.requests * k });
+    }
+    const sunday = Date.UTC(2026, 10, 29, 12);
+    const b = baselineFor({ hours: weekday, firstHour: sunday - 10 * DAY }, sunday);
+    assert.equal(b.source, 'daily');
+    assert.equal(b.quietPerMin, 10, 'last Sunday at noon');
+    // Sunday lunch at its usual half: no collapse.
+    assert.notEqual(trafficDropVerdict(windows(sunday + 30 * MINUTE, () => 10), b, sunday).state, 'firing');
   });
 
   test('a tenant looping on an endpoint is a noisy neighbour within five minutes, before it holds the quarter hour', () => {
