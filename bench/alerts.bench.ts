@@ -7,7 +7,8 @@
  * alerts.service.ts (one open alert per rule and tenant, resolved after QUIET_MS of normal).
  * Reports recall within 5 minutes of data, time to alert, and false alerts per 100 tenant-weeks.
  *
- * BENCH_TENANTS (1000), BENCH_DAYS (21), BENCH_INCIDENTS (60 per kind), BENCH_SEED.
+ * BENCH_TENANTS (1000), BENCH_DAYS (21), BENCH_INCIDENTS (60 per kind), BENCH_SEED; BENCH_VERBOSE=1
+ * writes each false alert (tenant, time, verdict, baseline) to stderr, to find its cause.
  */
 import { LATENCY_BUCKETS, FIGURES, F, bucketUpperMs } from '../src/platform/signals/index.ts';
 import { baselineFor, tenantVerdicts, QUIET_MS, type Baseline, type HourSample, type Verdict } from '../src/modules/health/index.ts';

@@ -1,7 +1,9 @@
 /**
  * The cost of per-tenant signals, in one run:
  * 1. on the read path: GET /v1/branches/:id with the signals counted against the same app with
- *    the count replaced by a no-op, alternating rounds (same process, same database);
+ *    the count replaced by a no-op, in alternating rounds (on, off, off, on, ...), each round a
+ *    process of its own (its own database, warmed up first), so neither inherits the other's heap,
+ *    JIT state or caches;
  * 2. storage: bytes per million requests after rollup, per grain;
  * 3. "top tenants, last hour" (and 6 hours) with 100,000 tenants' rollups present, and the
  *    evaluator's minute at that scale.
@@ -15,6 +17,8 @@ import { createLogger } from '../src/platform/log.ts';
 import { createSignalRecorder } from '../src/platform/signals/index.ts';
 import { evaluate } from '../src/modules/health/index.ts';
 import { billingModule } from '../src/modules/billing/index.ts';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { load, fmt } from './load.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -22,30 +26,48 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 100_000);
 const ACTIVE = Number(process.env.BENCH_ACTIVE ?? 0.1);
 const out: string[] = [];
+const env = { LOG_LEVEL: 'info', BRIGADE_TENANT_RATE_LIMIT: '1000000' };
+const quietLog = () => createLogger('info', pino.destination('/dev/null'));
 
-const t = await createTestContext({ LOG_LEVEL: 'info', BRIGADE_TENANT_RATE_LIMIT: '1000000' }, { log: createLogger('info', pino.destination('/dev/null')) });
+/** One read-path round in this process (BENCH_SIGNALS_ROUND=on|off): prints its requests per second. */
+async function readPathRound(counting: boolean): Promise<number> {
+  const ctx = await createTestContext(env, { log: quietLog() });
+  try {
+    const owner = await aTenant(ctx.app, 'Bench Bistro');
+    await ctx.platform.tenancy.withSystem('bench: plan', (trx) => trx.updateTable('subscriptions').set({ plan: 'enterprise', status: 'active' }).where('tenant_id', '=', owner.tenant.id).execute());
+    billingModule(ctx.platform).service.invalidate(owner.tenant.id);
+    const branchId = await aBranch(ctx, owner.tenant.id, 'Bench Branch');
+    await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${(ctx.app.server.address() as { port: number }).port}/v1/branches/${branchId}`;
+    const headers = { authorization: `Bearer ${owner.token}` };
+    if (!counting) ctx.platform.signals.request = () => undefined;
+    await load(url, { seconds: 2, headers });
+    return (await load(url, { seconds, headers })).requestsPerSecond;
+  } finally {
+    await ctx.close();
+  }
+}
+
+if (process.env.BENCH_SIGNALS_ROUND) {
+  process.stdout.write(String(await readPathRound(process.env.BENCH_SIGNALS_ROUND === 'on')));
+  process.exit(0);
+}
+const round = (mode: 'on' | 'off') =>
+  Number(execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_SIGNALS_ROUND: mode }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+
+const t = await createTestContext(env, { log: quietLog() });
 try {
-  // 1. Read path, with and without the count.
-  const owner = await aTenant(t.app, 'Bench Bistro');
-  await t.platform.tenancy.withSystem('bench: plan', (trx) => trx.updateTable('subscriptions').set({ plan: 'enterprise', status: 'active' }).where('tenant_id', '=', owner.tenant.id).execute());
-  billingModule(t.platform).service.invalidate(owner.tenant.id);
-  const branchId = await aBranch(t, owner.tenant.id, 'Bench Branch');
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const url = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}/v1/branches/${branchId}`;
-  const headers = { authorization: `Bearer ${owner.token}` };
-  const signals = t.platform.signals;
-  const counting = signals.request;
-  const noop: typeof counting = () => undefined;
-  await load(url, { seconds: 2, headers });
+  // 1. Read path, with and without the count: each round its own process, in the order on, off, off, on, ...
   const results: { on: number; off: number }[] = [];
   for (let r = 0; r < rounds; r++) {
-    signals.request = counting;
-    const on = await load(url, { seconds, headers });
-    signals.request = noop;
-    const off = await load(url, { seconds, headers });
-    results.push({ on: on.requestsPerSecond, off: off.requestsPerSecond });
+    if (r % 2 === 0) {
+      const on = round('on');
+      results.push({ on, off: round('off') });
+    } else {
+      const off = round('off');
+      results.push({ off, on: round('on') });
+    }
   }
-  signals.request = counting;
   const ratios = results.map((r) => r.on / r.off).sort((a, b) => a - b);
   const median = ratios[ratios.length >> 1]!;
 
@@ -62,7 +84,8 @@ try {
 
 ### On the read path
 GET /v1/branches/:id (auth, RLS, permission, logs at info to /dev/null), 16 connections, ${rounds} rounds of ${seconds} s
-with the per-tenant count and ${rounds} with it replaced by a no-op, alternating, in one process.
+with the per-tenant count and ${rounds} with it replaced by a no-op, alternating (on, off, off, on, ...), each round in a
+process of its own on its own database, after 2 s of warm-up.
 
 | round | with signals (req/s) | without (req/s) | ratio |
 | --- | ---: | ---: | ---: |

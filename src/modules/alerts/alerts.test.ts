@@ -13,14 +13,17 @@ import { raiseAlert, dispatchNotifications } from './index.ts';
  * notification's state.
  */
 const secret = 'test-webhook-secret-0123456789';
-let answer = 500;
+let answer: number | 'hang' = 500;
 const received: { headers: http.IncomingHttpHeaders; body: string }[] = [];
+// Requests of an endpoint that hangs (accepts, never answers until let go).
+const hanging: http.ServerResponse[] = [];
 const hook = http.createServer((req, res) => {
   let body = '';
   req.on('data', (c) => (body += c));
   req.on('end', () => {
     received.push({ headers: req.headers, body });
-    res.writeHead(answer).end();
+    if (answer === 'hang') hanging.push(res);
+    else res.writeHead(answer).end();
   });
 });
 
@@ -114,4 +117,28 @@ test('a resolution is notified too, and a healthy webhook gets each event once',
   await eventually(async () => (await alertOf(id)).notifications.filter((n: { state: string }) => n.state === 'sent').length === 6, 'six notifications sent');
   const events = received.filter((r) => JSON.parse(r.body).alert.id === id).map((r) => JSON.parse(r.body).type);
   assert.deepEqual(events.sort(), ['alert.opened', 'alert.resolved']);
+});
+
+test('a webhook that hangs holds up neither the alert, nor another alert, nor a request', async () => {
+  answer = 'hang';
+  const owner = await aTenant(t.app, 'Stuck Hook Bistro');
+  const id = await anAlert(owner.tenant.id);
+  await eventually(async () => received.some((r) => JSON.parse(r.body).alert.id === id) && hanging.length > 0, 'the webhook to be called and hang');
+  // While the endpoint holds its connection: the alert is listed, its webhook notification is on its way,
+  const alert = await alertOf(id);
+  assert.equal(alert.state, 'open');
+  assert.ok(['queued', 'retrying'].includes(alert.notifications.find((n: { channel: string }) => n.channel === 'webhook').state));
+  // another tenant's alert opens and is handed to the queue, and the API answers.
+  const other = await aTenant(t.app, 'Unbothered Bistro');
+  const second = await anAlert(other.tenant.id);
+  assert.equal((await alertOf(second)).state, 'open');
+  assert.equal((await t.app.inject({ method: 'GET', url: '/v1/me', headers: bearer(other) })).statusCode, 200);
+  assert.ok(hanging.some((res) => !res.writableEnded), 'the endpoint still had not answered');
+  // Let go: the notifications are delivered.
+  answer = 200;
+  for (const res of hanging.splice(0)) res.writeHead(200).end();
+  await eventually(async () => {
+    const states = [...(await alertOf(id)).notifications, ...(await alertOf(second)).notifications].filter((n: { channel: string }) => n.channel === 'webhook').map((n: { state: string }) => n.state);
+    return states.length === 2 && states.every((s) => s === 'sent');
+  }, 'both webhook notifications to be sent');
 });

@@ -66,11 +66,11 @@ export interface TenantHistory {
 const sampleAt = (h: TenantHistory, at: number): HourSample | null | undefined =>
   h.firstHour === null || at < h.firstHour ? undefined : (h.hours.get(at) ?? null);
 
-function seasonalSamples(h: TenantHistory, hour: number): { source: Baseline['source']; samples: (HourSample | null)[] } {
+function seasonalSamples(h: TenantHistory, hour: number): { source: Baseline['source']; samples: (HourSample | null)[]; lastWeek?: HourSample | null } {
   const weekly = [1, 2, 3, 4].map((w) => sampleAt(h, hour - w * WEEK)).filter((s) => s !== undefined);
   if (weekly.length >= 2) return { source: 'weekly', samples: weekly };
   const daily = [1, 2, 3, 4, 5, 6, 7].map((d) => sampleAt(h, hour - d * DAY)).filter((s) => s !== undefined);
-  if (daily.length >= 3) return { source: 'daily', samples: daily };
+  if (daily.length >= 3) return { source: 'daily', samples: daily, lastWeek: sampleAt(h, hour - WEEK) };
   return { source: h.firstHour !== null && hour - h.firstHour >= 6 * HOUR ? 'recent' : 'none', samples: [] };
 }
 
@@ -82,10 +82,12 @@ function lowerQuartile(values: number[]): number | null {
 }
 
 function expectedRpm(h: TenantHistory, hour: number): { source: Baseline['source']; rpm: number | null; quiet: number | null; samples: (HourSample | null)[] } {
-  const { source, samples } = seasonalSamples(h, hour);
+  const { source, samples, lastWeek } = seasonalSamples(h, hour);
   if (source === 'weekly' || source === 'daily') {
     const rpms = samples.map((s) => (s?.requests ?? 0) / 60);
-    return { source, rpm: median(rpms), quiet: lowerQuartile(rpms), samples };
+    // A daily baseline mixes weekdays: the same hour a week ago says how quiet this weekday is.
+    const quiet = lastWeek === undefined ? lowerQuartile(rpms)! : Math.min(lowerQuartile(rpms)!, (lastWeek?.requests ?? 0) / 60);
+    return { source, rpm: median(rpms), quiet, samples };
   }
   return { source, rpm: null, quiet: null, samples };
 }
@@ -152,12 +154,21 @@ export function baselineFor(
 
 type VolumeLevels = Pick<Baseline, 'requestsPerMin' | 'requestsPerMinPrev' | 'requestsPerMinNext'> & Partial<Pick<Baseline, 'quietPerMin' | 'quietPerMinPrev' | 'quietPerMinNext'>>;
 
-/** The hourly values taken at the middle of their hours and joined by straight lines. */
-function rampAt(prev: number, cur: number, next: number, x: number): number {
-  if (x <= -0.5) return prev;
-  if (x <= 0.5) return prev + (cur - prev) * (x + 0.5);
-  if (x <= 1.5) return cur + (next - cur) * (x - 0.5);
-  return next;
+/**
+ * The hourly values taken at the middle of their hours and joined by straight lines; `x` in
+ * hours from the start of the current one. A neighbour without a level (its hour is not yet
+ * seasonal) leaves the current hour flat on its side and its own hour unknown: taking the current
+ * level for it would expect the dinner rush's level an hour after closing, or the reverse.
+ */
+function rampAt(prev: number | null, cur: number, next: number | null, x: number): number | null {
+  if (x < 0 && prev === null) return null;
+  if (x >= 1 && next === null) return null;
+  const p = prev ?? cur;
+  const n = next ?? cur;
+  if (x <= -0.5) return p;
+  if (x <= 0.5) return p + (cur - p) * (x + 0.5);
+  if (x <= 1.5) return cur + (n - cur) * (x - 0.5);
+  return n;
 }
 
 /**
@@ -170,11 +181,12 @@ function rampAt(prev: number, cur: number, next: number, x: number): number {
 export function expectedRateAt(b: VolumeLevels, hourStart: number, at: number, level: 'usual' | 'quiet' = 'usual'): number | null {
   const cur = level === 'quiet' ? (b.quietPerMin ?? null) : b.requestsPerMin;
   if (cur === null) return null;
-  const prev = (level === 'quiet' ? b.quietPerMinPrev : b.requestsPerMinPrev) ?? cur;
-  const next = (level === 'quiet' ? b.quietPerMinNext : b.requestsPerMinNext) ?? cur;
+  const prev = (level === 'quiet' ? b.quietPerMinPrev : b.requestsPerMinPrev) ?? null;
+  const next = (level === 'quiet' ? b.quietPerMinNext : b.requestsPerMinNext) ?? null;
   const x = (at - hourStart) / HOUR;
   const ramp = rampAt(prev, cur, next, x);
-  return level === 'quiet' ? Math.min(ramp, x < 0 ? prev : x < 1 ? cur : next) : ramp;
+  if (ramp === null || level === 'usual') return ramp;
+  return Math.min(ramp, x < 0 ? prev! : x < 1 ? cur : next!);
 }
 
 /** Expected requests in the minutes [from, to) (ms), or null when the baseline has no volume. */

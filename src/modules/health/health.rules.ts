@@ -145,9 +145,9 @@ export function trafficDropVerdict(w: TenantWindows, b: Baseline, hourStart: num
 export function trafficSurgeVerdict(w: TenantWindows, b: Baseline, hourStart: number): Verdict {
   if (!seasonal(b)) return { rule: 'tenant.traffic_surge', state: 'unknown', observed: null, expected: null, summary: '', details: {} };
   for (const win of [w.w5, w.w15]) {
-    const expected = expectedRequests(b, hourStart, win.from, win.to)!;
+    const expected = expectedRequests(b, hourStart, win.from, win.to);
     const n = requestsOf(win);
-    if (n >= Math.max(5 * expected, expected + 100) && poissonUpper(n, Math.max(expected, 1)) < SURGE_EVIDENCE) {
+    if (expected !== null && n >= Math.max(5 * expected, expected + 100) && poissonUpper(n, Math.max(expected, 1)) < SURGE_EVIDENCE) {
       return {
         rule: 'tenant.traffic_surge',
         state: 'firing',
@@ -158,8 +158,9 @@ export function trafficSurgeVerdict(w: TenantWindows, b: Baseline, hourStart: nu
       };
     }
   }
-  const expected15 = expectedRequests(b, hourStart, w.w15.from, w.w15.to)!;
+  const expected15 = expectedRequests(b, hourStart, w.w15.from, w.w15.to);
   const n15 = requestsOf(w.w15);
+  if (expected15 === null) return { rule: 'tenant.traffic_surge', state: 'unknown', observed: n15, expected: null, summary: '', details: {} };
   return { rule: 'tenant.traffic_surge', state: n15 <= 2.5 * expected15 + 50 ? 'normal' : 'unknown', observed: n15, expected: Math.round(expected15), summary: '', details: {} };
 }
 

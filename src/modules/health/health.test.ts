@@ -1,13 +1,17 @@
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import path from 'node:path';
+import readline from 'node:readline';
+import { spawn } from 'node:child_process';
+import pg from 'pg';
 import { sql } from 'kysely';
-import { createTestContext, aTenant, anOperator, bearer, problem, type TestContext, type Session } from '../../../test/harness.ts';
+import { createTestContext, aTenant, anOperator, bearer, problem, eventually, type TestContext, type Session } from '../../../test/harness.ts';
 import { startPlatform, type StartedPlatform } from '../../platform/bootstrap.ts';
 import { buildApp } from '../../app.ts';
 import { createLogger } from '../../platform/log.ts';
 import { createSignalRecorder, writeSignalBatch, emptyFigures, F, bucketOf, type SignalRecorder } from '../../platform/signals/index.ts';
-import { evaluate, refreshBaselines, rollUp, settleMs, baselineFor, trafficDropVerdict, shareVerdict, type HourSample, type TenantWindows } from './index.ts';
+import { evaluate, refreshBaselines, rollUp, settleMs, baselineFor, trafficDropVerdict, trafficSurgeVerdict, shareVerdict, type HourSample, type TenantWindows } from './index.ts';
 
 /**
  * Per-tenant signals end to end on real PostgreSQL: counted in several processes, flushed,
@@ -125,6 +129,56 @@ describe('signals', () => {
       ['2026-11-30T12:30:00.000Z', 10, 0],
       ['2026-11-30T13:30:00.000Z', 1, 0],
     ]);
+  });
+
+  test('a process killed in the middle of a flush loses that interval only, and its earlier batch is not counted again', async () => {
+    const tenantId = crypto.randomUUID();
+    const minute = Date.UTC(2026, 10, 30, 9, 15);
+    const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/fixtures/signal-writer.ts')], {
+      env: { ...process.env, DATABASE_URL: t.ownerUrl, BRIGADE_QUEUE_PREFIX: t.platform.config.BRIGADE_QUEUE_PREFIX, BRIGADE_DEMO: 'false', SIGNAL_CLOCK: String(minute + 5000), SIGNAL_TENANT: tenantId },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const say = async (command: string) => {
+      child.stdin!.write(`${command}\n`);
+      return String((await lines.next()).value);
+    };
+    const lock = new pg.Client({ connectionString: t.ownerUrl });
+    const watch = new pg.Client({ connectionString: t.ownerUrl });
+    await Promise.all([lock.connect(), watch.connect()]);
+    try {
+      assert.equal(await say('count 10'), 'counted');
+      assert.equal(await say('flush'), 'flushed 0');
+      // The next flush waits on the minute's row, held here, and the process dies while it waits.
+      await lock.query('BEGIN');
+      await lock.query(`SELECT requests FROM tenant_signals WHERE tenant_id = $1 AND grain = 'm' FOR UPDATE`, [tenantId]);
+      assert.equal(await say('count 5'), 'counted');
+      child.stdin!.write('flush\n');
+      await eventually(async () => {
+        // Outside the lock's transaction, which sees one snapshot of the activity.
+        const r = await watch.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO tenant_signals%'`);
+        return r.rows.length > 0;
+      }, 'the flush to wait on the row');
+      child.kill('SIGKILL');
+      await exited;
+      await lock.query('COMMIT');
+      // Once the dead process's transaction is gone (it held the row after the lock was let go), read.
+      await lock.query('BEGIN');
+      const held = await lock.query<{ requests: string }>(`SELECT requests FROM tenant_signals WHERE tenant_id = $1 AND grain = 'm' FOR UPDATE`, [tenantId]);
+      await lock.query('COMMIT');
+      assert.equal(Number(held.rows[0]!.requests), 10, 'the first interval, and nothing of the one being written');
+      const batches = await lock.query(`SELECT batch_id FROM signal_flushes WHERE batch_id LIKE $1`, [`%:${child.pid}:%`]);
+      assert.equal(batches.rows.length, 1, 'only the first batch was recorded');
+    } finally {
+      child.kill('SIGKILL');
+      await Promise.all([lock.end(), watch.end()]);
+    }
+    // The restarted process counts on: the same minute adds up, nothing is counted twice.
+    const restarted = createSignalRecorder(t.platform.tenancy, createLogger('silent'), { flushMs: 1e9, maxSlots: 100, clock: () => minute + 30_000 });
+    for (let i = 0; i < 3; i++) restarted.request(tenantId, 200, 5, 1);
+    await restarted.close();
+    assert.equal((await sumRows('m', tenantId)).requests, 13);
   });
 
   test('memory stays bounded with 20,000 active tenants: past the cap the counts are flushed early, and all arrive', async () => {
@@ -283,6 +337,33 @@ describe('rules on a known history (the code the evaluator and the alert simulat
     const stopped = trafficDropVerdict(windows(open + 35 * MINUTE, (m) => (m >= open + 30 * MINUTE ? 0 : usual(m))), baselineFor(history, open), open);
     assert.equal(stopped.state, 'firing');
     assert.match(stopped.summary, /^0 requests in 5 min/);
+  });
+
+  test("an hour whose level is not known yet is not taken for the next hour's: the evening before a new tenant's first daily hour is no surge", () => {
+    const closing = day + 23 * HOUR;
+    const young = { hours, firstHour: closing - 3 * DAY };
+    const baseline = baselineFor(young, closing);
+    assert.deepEqual([baseline.source, baseline.requestsPerMin, baseline.requestsPerMinPrev], ['daily', 1, null]);
+    // 22:46 to 23:01: the evening's usual 20 a minute, then the night's 1.
+    const v = trafficSurgeVerdict(windows(closing + MINUTE, usual), baseline, closing);
+    assert.notEqual(v.state, 'firing', v.summary);
+    // Within the hour, the level is known: thirty times the night's usual is a surge.
+    assert.equal(trafficSurgeVerdict(windows(closing + 20 * MINUTE, () => 30), baseline, closing).state, 'firing');
+  });
+
+  test("a daily baseline's quiet level is the same weekday's when the week was quieter that day", () => {
+    // Saturdays at twice the usual, Sundays at half: a daily median hides both.
+    const weekday = new Map<number, HourSample>();
+    for (const [at, sample] of hours) {
+      const k = new Date(at).getUTCDay() === 6 ? 2 : new Date(at).getUTCDay() === 0 ? 0.5 : 1;
+      weekday.set(at, { ...sample, requests: sample.requests * k });
+    }
+    const sunday = Date.UTC(2026, 10, 29, 12);
+    const b = baselineFor({ hours: weekday, firstHour: sunday - 10 * DAY }, sunday);
+    assert.equal(b.source, 'daily');
+    assert.equal(b.quietPerMin, 10, 'last Sunday at noon');
+    // Sunday lunch at its usual half: no collapse.
+    assert.notEqual(trafficDropVerdict(windows(sunday + 30 * MINUTE, () => 10), b, sunday).state, 'firing');
   });
 
   test('a tenant looping on an endpoint is a noisy neighbour within five minutes, before it holds the quarter hour', () => {

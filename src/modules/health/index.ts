@@ -8,5 +8,5 @@ export { evaluate, refreshBaselines, settleMs, tenantRules, type EvaluationSumma
 export { rollUp, expireSignals } from './health.rollups.ts';
 export { healthJobs, evaluateJob, rollupJob, baselinesJob } from './health.jobs.ts';
 export { baselineFor, expectedRequests, expectedRateAt, type Baseline, type HourSample, type TenantHistory } from './health.baselines.ts';
-export { tenantVerdicts, trafficDropVerdict, shareVerdict, fallbackBaseline, QUIET_MS, type Verdict, type TenantWindows, type PlatformWindow } from './health.rules.ts';
+export { tenantVerdicts, trafficDropVerdict, trafficSurgeVerdict, shareVerdict, fallbackBaseline, QUIET_MS, type Verdict, type TenantWindows, type PlatformWindow } from './health.rules.ts';
 export { healthGauges } from './health.metrics.ts';
