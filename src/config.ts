@@ -132,6 +132,7 @@ const schema = {
   BRIGADE_SESSION_TTL_HOURS: { description: 'Lifetime of a login token', default: '720', parse: integer(1, 24 * 365) },
   BRIGADE_INVITATION_TTL_HOURS: { description: 'How long an e-mailed invitation to join a business stays valid', default: '168', parse: integer(1, 24 * 90) },
   BRIGADE_SUPPORT_GRANT_MAX_HOURS: { description: 'Longest support access a tenant owner can grant at once', default: '168', parse: integer(1, 24 * 90) },
+  BRIGADE_API_KEY_LAST_USE_FLUSH_SECONDS: { description: 'How often each API process writes the last use of the API keys it served (one batched write, not one per request)', default: '30', parse: integer(1, 3600) },
   BRIGADE_PASSWORD_COST: { description: 'scrypt cost exponent (N = 2^value) for new password hashes', default: '15', parse: integer(10, 20) },
   BRIGADE_TENANT_RATE_LIMIT: { description: 'Ceiling of API requests per second per tenant (0: no limit at all); below it each plan sets its own rate', default: '200', parse: integer(0, 1_000_000) },
   BRIGADE_DB_CONNECT_TIMEOUT_MS: { description: 'How long getting a PostgreSQL connection may take before the request answers 503 (or the job is held)', default: '10000', parse: integer(100, 600_000) },

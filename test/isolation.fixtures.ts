@@ -36,6 +36,15 @@ export const fixtures: Record<string, Fixture> = {
     });
     return { params: { id: res.json().supportGrant.id } };
   },
+  '/v1/api-keys/:id': async (t, owner) => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/api-keys',
+      headers: { authorization: `Bearer ${owner.token}` },
+      payload: { name: 'isolation suite', permissions: ['orders.read'] },
+    });
+    return { params: { id: res.json().apiKey.id } };
+  },
 };
 // Hospitality: a café with stock, a menu item with a recipe and an open or paid order.
 const branch: Fixture = async (t, owner) => {

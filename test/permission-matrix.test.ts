@@ -125,6 +125,20 @@ const matrix: Record<string, Case[]> = {
       },
     },
   ],
+  'POST /v1/api-keys': [
+    { name: 'a read-only key', expect: only(201, ['owner']), request: async () => ({ method: 'POST', url: '/v1/api-keys', payload: { name: 'matrix', permissions: ['orders.read'] } }) },
+  ],
+  'GET /v1/api-keys': [{ name: 'the list', expect: only(200, ['owner']), request: async () => ({ method: 'GET', url: '/v1/api-keys' }) }],
+  'DELETE /v1/api-keys/:id': [
+    {
+      name: 'a key',
+      expect: only(204, ['owner']),
+      request: async (f) => {
+        const res = await f.t.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(f.owner), payload: { name: 'to revoke', permissions: ['orders.read'] } });
+        return { method: 'DELETE', url: `/v1/api-keys/${res.json().apiKey.id}` };
+      },
+    },
+  ],
   // No payment provider runs here: calls that need it answer 409 (not provisioned) or 503.
   'POST /v1/billing/webhooks/stripe': [
     { name: 'unsigned', expect: everyone(400), request: async () => ({ method: 'POST', url: '/v1/billing/webhooks/stripe', headers: { 'content-type': 'application/json' }, payload: '{}' }) },

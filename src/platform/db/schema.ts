@@ -104,12 +104,15 @@ export interface OperatorSessionsTable {
   revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
+/** Who an audit event is about acting: a member, an operator, Brigade itself, or an integration's API key. */
+export type AuditActorType = 'user' | 'operator' | 'system' | 'api_key';
+
 export interface AuditEventsTable {
   tenant_id: string;
   id: Generated<string>;
   seq: string;
   at: Date;
-  actor_type: 'user' | 'operator' | 'system';
+  actor_type: AuditActorType;
   actor_id: string | null;
   actor_name: string | null;
   action: string;

@@ -88,6 +88,10 @@ export class AppError extends Error {
 
 export const notFound = (what = 'resource') => new AppError('not_found', `No such ${what}.`);
 
+/** validation_failed naming the fields that are wrong, as the framework's own schema errors do. */
+export const invalidFields = (errors: { path: string; message: string }[], detail = 'The request does not match the expected shape.') =>
+  new AppError('validation_failed', detail, { errors });
+
 export interface Problem {
   type: string;
   title: string;
