@@ -22,7 +22,7 @@ import { branchesService, branchesRoutes } from './modules/branches/index.ts';
 import { menuService, menuRoutes } from './modules/menu/index.ts';
 import { inventoryService, inventoryRoutes } from './modules/inventory/index.ts';
 import { ordersService, ordersRoutes } from './modules/orders/index.ts';
-import { reportsService, reportsRoutes } from './modules/reports/index.ts';
+import { reportsService, reportsRoutes, reportSchedulesService } from './modules/reports/index.ts';
 import { opsRoutes, opsActivityPlugin, consoleRoutes } from './modules/ops/index.ts';
 import { jobsAdmin, type JobRegistry } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
@@ -138,7 +138,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   await app.register(menuRoutes, { menu: menuService(platform) });
   await app.register(inventoryRoutes, { inventory: inventoryService(platform) });
   await app.register(ordersRoutes, { orders: ordersService(platform) });
-  await app.register(reportsRoutes, { reports: reportsService(platform) });
+  await app.register(reportsRoutes, { reports: reportsService(platform), schedules: reportSchedulesService(platform) });
   const jobs = jobsAdmin(platform, opts.jobs ?? jobRegistry());
   app.addHook('onClose', () => jobs.close());
   await app.register(opsRoutes, {

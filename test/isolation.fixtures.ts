@@ -45,6 +45,15 @@ export const fixtures: Record<string, Fixture> = {
     });
     return { params: { id: res.json().apiKey.id } };
   },
+  '/v1/report-schedules/:id': async (t, owner) => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/report-schedules',
+      headers: { authorization: `Bearer ${owner.token}` },
+      payload: { name: 'isolation suite', frequency: 'daily', hour: 7, recipients: [owner.user.id] },
+    });
+    return { params: { id: res.json().reportSchedule.id } };
+  },
 };
 // Hospitality: a café with stock, a menu item with a recipe and an open or paid order.
 const branch: Fixture = async (t, owner) => {

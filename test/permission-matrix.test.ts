@@ -139,6 +139,21 @@ const matrix: Record<string, Case[]> = {
       },
     },
   ],
+  'POST /v1/report-schedules': [
+    // Tenant-wide, to the owner: only who exports reports for the whole business (a trial allows two).
+    { name: 'all branches', expect: only(201, ['owner', 'accountant']), request: async (f) => ({ method: 'POST', url: '/v1/report-schedules', payload: { name: 'matrix', frequency: 'daily', hour: 7, recipients: [f.owner.user.id] } }) },
+  ],
+  'GET /v1/report-schedules': [{ name: 'the list', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/report-schedules' }) }],
+  'DELETE /v1/report-schedules/:id': [
+    {
+      name: 'an all-branch schedule',
+      expect: only(204, ['owner', 'accountant']),
+      request: async (f) => {
+        const res = await f.t.app.inject({ method: 'POST', url: '/v1/report-schedules', headers: bearer(f.owner), payload: { name: 'to delete', frequency: 'daily', hour: 7, recipients: [f.owner.user.id] } });
+        return { method: 'DELETE', url: `/v1/report-schedules/${res.json().reportSchedule.id}` };
+      },
+    },
+  ],
   // No payment provider runs here: calls that need it answer 409 (not provisioned) or 503.
   'POST /v1/billing/webhooks/stripe': [
     { name: 'unsigned', expect: everyone(400), request: async () => ({ method: 'POST', url: '/v1/billing/webhooks/stripe', headers: { 'content-type': 'application/json' }, payload: '{}' }) },

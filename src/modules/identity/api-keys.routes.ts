@@ -12,7 +12,7 @@ export async function apiKeysRoutes(app: FastifyInstance, opts: { apiKeys: ApiKe
 
   // Not idempotent by key on purpose: a stored response would keep the secret.
   r.post('/v1/api-keys', {
-    config: { access: { action: 'api_keys.manage', branch: 'tenant' } },
+    config: { access: { action: 'api_keys.manage', branch: 'tenant', entitlement: { feature: 'api_access' } } },
     schema: {
       tags: ['identity'],
       summary: 'Create an API key for an integration; the secret is in this answer only (audited)',
