@@ -37,6 +37,7 @@ export const errorStatus = {
   order_not_paid: 409,
   billing_not_ready: 409,
   plan_limits_exceeded: 409,
+  export_expired: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unprocessable: 422,
