@@ -11,6 +11,7 @@ import type { InjectOptions } from 'fastify';
 import { createTestContext, aTenant, aBranch, aMember, anOperator, bearer, type TestContext, type Session } from './harness.ts';
 import { aMenuItem, anInventoryItem, anOrder, as, expectStatus } from './hospitality.fixtures.ts';
 import { billingModule } from '../src/modules/billing/index.ts';
+import { aReadyExport } from './isolation.fixtures.ts';
 
 const actorKeys = ['anonymous', 'operator', 'owner', 'branch_manager', 'accountant', 'cashier', 'support'] as const;
 type ActorKey = (typeof actorKeys)[number];
@@ -153,6 +154,11 @@ const matrix: Record<string, Case[]> = {
         return { method: 'DELETE', url: `/v1/report-schedules/${res.json().reportSchedule.id}` };
       },
     },
+  ],
+  'POST /v1/exports': [{ name: 'a full export', expect: only(202, ['owner']), request: async () => ({ method: 'POST', url: '/v1/exports' }) }],
+  'GET /v1/exports/:id': [{ name: 'an export', expect: only(200, ['owner']), request: async (f) => ({ method: 'GET', url: `/v1/exports/${await aReadyExport(f.t, f.owner)}` }) }],
+  'GET /v1/exports/:id/download': [
+    { name: 'a ready export', expect: only(200, ['owner']), request: async (f) => ({ method: 'GET', url: `/v1/exports/${await aReadyExport(f.t, f.owner)}/download` }) },
   ],
   // No payment provider runs here: calls that need it answer 409 (not provisioned) or 503.
   'POST /v1/billing/webhooks/stripe': [
