@@ -11,7 +11,7 @@ import { healthGauges } from './modules/health/index.ts';
 import { identityService, operatorsService } from './modules/identity/index.ts';
 import { seedDemo } from './modules/demo/demo.seed.ts';
 import { verifyAuditChain } from './modules/audit/index.ts';
-import { exportsService, verifyTenantExport } from './modules/lifecycle/index.ts';
+import { exportsService, verifyTenantExport, deleteTenantNow } from './modules/lifecycle/index.ts';
 import { AppError } from './platform/errors/index.ts';
 import { startJobs, jobsAdmin, listableStates, type ListableState, type JobSummary } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
@@ -26,7 +26,7 @@ import { billingModule, hostPaymentSimulator, startPaymentSimulator, simulatorSe
  *   jobs       list|show|replay|discard jobs (what the ops API does, from a shell)
  *   operators create --email E --password P [--name N]
  *   audit verify --tenant T
- *   tenants export --tenant T --out FILE [--operator NAME]
+ *   tenants export --tenant T --out FILE [--operator NAME] | tenants delete --tenant T --confirm
  *   export verify FILE
  *   billing reconcile [--tenant T] | billing lifecycle | billing divergences [--tenant T] | billing alerts
  *   simulator  the bundled payment-provider simulator alone (for several API processes)
@@ -201,9 +201,27 @@ const commands: Record<string, Command> = {
     },
   },
   tenants: {
-    summary: 'tenants export --tenant T --out FILE [--operator NAME]: a full export of one business (audited in its log)',
+    summary: 'tenants export --tenant T --out FILE [--operator NAME]: a full export (audited in its log) | tenants delete --tenant T --confirm: delete every row of an ended business',
     async run(args, config, log) {
-      const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { tenant: { type: 'string' }, out: { type: 'string' }, operator: { type: 'string' } } });
+      const { positionals, values } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { tenant: { type: 'string' }, out: { type: 'string' }, operator: { type: 'string' }, confirm: { type: 'boolean' } },
+      });
+      if (positionals[0] === 'delete') {
+        if (!values.tenant || !values.confirm) throw new UsageError('usage: brigade tenants delete --tenant <slug or id> --confirm (deletes every row of the business for good)');
+        const platform = await startPlatform(config, log, { migrate: false });
+        try {
+          const tenant = await findTenant(platform, values.tenant);
+          if (!tenant) throw new UsageError(`brigade tenants delete: no tenant "${values.tenant}"`);
+          const counts = await deleteTenantNow(platform, tenant.id, values.operator ?? `${os.userInfo().username}@${os.hostname()}`);
+          const rows = Object.values(counts).reduce((a, b) => a + Number(b), 0);
+          process.stdout.write(`deleted ${tenant.slug} (${tenant.id}): ${rows} rows; the deletion record is in tenant_deletions\n`);
+        } finally {
+          await platform.close();
+        }
+        return;
+      }
       if (positionals[0] !== 'export' || !values.tenant || !values.out) throw new UsageError('usage: brigade tenants export --tenant <slug or id> --out <file.jsonl.gz> [--operator <name>]');
       const platform = await startPlatform(config, log, { migrate: false });
       try {

@@ -1,2 +1,3 @@
 export { exportsService, verifyTenantExport, writeTenantExport, tenantTables, tenantExportJob, type ExportsService, type ExportVerdict } from './lifecycle.export.ts';
 export { lifecycleRoutes } from './lifecycle.routes.ts';
+export { runRetention, startTenantDeletion, deleteTenantData, deleteTenantNow, lifecycleJobs } from './lifecycle.retention.ts';

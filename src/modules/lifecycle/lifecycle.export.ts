@@ -44,14 +44,14 @@ const FETCH_ROWS = 2000;
 
 /**
  * Every table that holds a business's rows, from the catalogue: each with a tenant_id column
- * (tenants itself aside). A table added tomorrow is exported (and deleted) without a change
+ * (tenants itself aside; tenant_deletions is what outlives a business). A table added tomorrow is exported (and deleted) without a change
  * here. Read it as the owner role: the runtime role does not see every such table.
  */
 export async function tenantTables(trx: Tx): Promise<string[]> {
   const { rows } = await sql<{ table_name: string }>`
     SELECT c.table_name FROM information_schema.columns c
       JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
-     WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id'
+     WHERE c.table_schema = 'public' AND c.column_name = 'tenant_id' AND c.table_name <> 'tenant_deletions'
      ORDER BY c.table_name`.execute(trx);
   return rows.map((r) => r.table_name);
 }

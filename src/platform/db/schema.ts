@@ -20,6 +20,23 @@ export interface Database {
   outbox: OutboxTable;
   idempotency_keys: IdempotencyKeysTable;
   anonymous_idempotency_keys: AnonymousIdempotencyKeysTable;
+  tenant_deletions: TenantDeletionsTable;
+}
+
+/**
+ * What outlives a deleted business (lifecycle module): platform code reads it too, since no
+ * tenant row may be written once a business's deletion has started.
+ */
+export interface TenantDeletionsTable {
+  tenant_id: string;
+  tenant_name: string;
+  tenant_slug: string;
+  reason: string;
+  requested_by: string;
+  started_at: Generated<Date>;
+  finished_at: Date | null;
+  row_counts: ColumnType<Record<string, number>, string, string>;
+  audit_head: ColumnType<{ seq: string; hash: string }, string, string>;
 }
 
 export type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
