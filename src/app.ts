@@ -29,7 +29,7 @@ import { jobRegistry } from './jobs.ts';
 import { billingModule, billingRoutes } from './modules/billing/index.ts';
 import { alertsService, alertsRoutes } from './modules/alerts/index.ts';
 import { healthOps, healthRoutes, healthGauges } from './modules/health/index.ts';
-import { exportsService, lifecycleRoutes } from './modules/lifecycle/index.ts';
+import { exportsService, erasureService, lifecycleRoutes } from './modules/lifecycle/index.ts';
 
 /** One line per request, when it completes; the ids come from the context store (log mixin). */
 class RequestLog extends LogController {
@@ -139,7 +139,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   await app.register(menuRoutes, { menu: menuService(platform) });
   await app.register(inventoryRoutes, { inventory: inventoryService(platform) });
   await app.register(ordersRoutes, { orders: ordersService(platform) });
-  await app.register(lifecycleRoutes, { exports: exportsService(platform) });
+  await app.register(lifecycleRoutes, { exports: exportsService(platform), erasure: erasureService(platform) });
   await app.register(reportsRoutes, { reports: reportsService(platform), schedules: reportSchedulesService(platform) });
   const jobs = jobsAdmin(platform, opts.jobs ?? jobRegistry());
   app.addHook('onClose', () => jobs.close());

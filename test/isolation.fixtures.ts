@@ -38,6 +38,7 @@ export async function aReadyExport(t: TestContext, owner: Session): Promise<stri
 
 export const fixtures: Record<string, Fixture> = {
   '/v1/members/:id': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) } }),
+  '/v1/members/:id/erasure': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) } }),
   '/v1/members/:id/roles': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) }, bodies: { PUT: { roles: [{ role: 'accountant' }] } } }),
   '/v1/support-grants/:id': async (t, owner) => {
     const res = await t.app.inject({

@@ -160,6 +160,21 @@ const matrix: Record<string, Case[]> = {
   'GET /v1/exports/:id/download': [
     { name: 'a ready export', expect: only(200, ['owner']), request: async (f) => ({ method: 'GET', url: `/v1/exports/${await aReadyExport(f.t, f.owner)}/download` }) },
   ],
+  'POST /v1/members/:id/erasure': [
+    {
+      name: 'a member of the business',
+      expect: only(200, ['owner']),
+      request: async (f) => {
+        const res = await f.t.app.inject({
+          method: 'POST',
+          url: '/v1/members',
+          headers: bearer(f.owner),
+          payload: { name: 'To Erase', email: unique('erase'), password: 'correct horse battery', roles: [{ role: 'support' }] },
+        });
+        return { method: 'POST', url: `/v1/members/${res.json().member.id}/erasure` };
+      },
+    },
+  ],
   // No payment provider runs here: calls that need it answer 409 (not provisioned) or 503.
   'POST /v1/billing/webhooks/stripe': [
     { name: 'unsigned', expect: everyone(400), request: async () => ({ method: 'POST', url: '/v1/billing/webhooks/stripe', headers: { 'content-type': 'application/json' }, payload: '{}' }) },

@@ -63,14 +63,22 @@ export async function verifyAuditChain(tenancy: Tenancy, tenantId: string): Prom
       after = batch[batch.length - 1]!.seq;
     }
   }
-  return verifyChainRows(tenantId, rows(), stored ?? null);
+  const erased = await tenancy.readAsTenant({ tenantId }, (db) => db.selectFrom('audit_erasures').select(['seq', 'hash']).where('tenant_id', '=', tenantId).execute());
+  return verifyChainRows(tenantId, rows(), stored ?? null, new Map(erased.map((e) => [String(e.seq), e.hash])));
 }
 
 /**
  * The chain check itself, over events in ascending seq and the head they should end at: what
  * `verifyAuditChain` runs on the database and `brigade export verify` on an export file.
  */
-export async function verifyChainRows(tenantId: string, rows: AsyncIterable<AuditRow> | Iterable<AuditRow>, stored: { seq: string; hash: string } | null): Promise<ChainVerdict> {
+export async function verifyChainRows(
+  tenantId: string,
+  rows: AsyncIterable<AuditRow> | Iterable<AuditRow>,
+  stored: { seq: string; hash: string } | null,
+  /** seq -> original hash of events whose personal data was erased (see migration 20261201210919). */
+  erased: ReadonlyMap<string, string> = new Map(),
+): Promise<ChainVerdict> {
+  const vouched = new Set<string>();
   const head = stored ?? { seq: '0', hash: GENESIS_HASH };
   const verdict = (checked: number, problem: ChainProblem | null): ChainVerdict => ({ tenantId, ok: problem === null, checked, head, problem });
 
@@ -81,7 +89,8 @@ export async function verifyChainRows(tenantId: string, rows: AsyncIterable<Audi
     if (BigInt(row.seq) !== expected) {
       return verdict(checked, { kind: 'missing', seq: String(expected), id: null, detail: `Event #${expected} is missing: the chain goes from #${expected - 1n} to #${row.seq}.` });
     }
-    if (chainHash(row.prev_hash, chainedFieldsOf(tenantId, row)) !== row.hash) {
+    const erasedHash = erased.get(row.seq);
+    if (erasedHash !== undefined ? erasedHash !== row.hash : chainHash(row.prev_hash, chainedFieldsOf(tenantId, row)) !== row.hash) {
       return verdict(checked, { kind: 'altered', seq: row.seq, id: row.id, detail: `Event #${row.seq} (${row.id}) was altered: its content no longer matches its hash.` });
     }
     const prevHash = prev?.hash ?? GENESIS_HASH;
@@ -90,9 +99,17 @@ export async function verifyChainRows(tenantId: string, rows: AsyncIterable<Audi
         ? { kind: 'altered', seq: prev.seq, id: prev.id, detail: `Event #${prev.seq} (${prev.id}) was rewritten: event #${row.seq} links to a different hash.` }
         : { kind: 'altered', seq: row.seq, id: row.id, detail: `Event #${row.seq} (${row.id}) does not start the chain.` });
     }
+    if (row.action === 'member.erased' && erasedHash === undefined) {
+      for (const e of (row.changes.erasedEvents as { seq: string; hash: string }[] | undefined) ?? []) vouched.add(`${e.seq}:${e.hash}`);
+    }
     prev = { seq: row.seq, id: row.id, hash: row.hash };
     expected++;
     checked++;
+  }
+  for (const [seq, hash] of erased) {
+    if (!vouched.has(`${seq}:${hash}`)) {
+      return verdict(checked, { kind: 'altered', seq, id: null, detail: `Event #${seq} is marked erased, but no member.erased event of the chain says so.` });
+    }
   }
   if (expected - 1n < BigInt(head.seq)) {
     return verdict(checked, { kind: 'missing', seq: String(expected), id: null, detail: `Events #${expected} to #${head.seq} are missing: the chain ends at #${expected - 1n}.` });

@@ -5,3 +5,4 @@ export type { AuditRow } from './audit.repository.ts';
 export { auditQueries, auditPageIn, auditEventView } from './audit.query.ts';
 export { auditRoutes } from './audit.routes.ts';
 export { AuditQuery, AuditExportQuery, AuditEventView } from './audit.schemas.ts';
+export { eraseFromAudit } from './audit.erasure.ts';

@@ -143,16 +143,19 @@ export async function verifyTenantExport(gzipped: Readable): Promise<ExportVerdi
   const tenantId = header.tenant.id;
   const counted: Record<string, number> = {};
   let trailer: { rowCounts: Record<string, number> } | null = null;
+  // audit_erasures sorts before audit_events in the file: the map is full before the first event.
+  const erased = new Map<string, string>();
   async function* auditRows(): AsyncGenerator<AuditRow> {
     for (let next = await it.next(); !next.done; next = await it.next()) {
       const entry = JSON.parse(next.value) as { kind: string; table?: string; row?: Record<string, unknown>; rowCounts?: Record<string, number> };
       if (entry.kind === 'trailer') trailer = { rowCounts: entry.rowCounts ?? {} };
       if (entry.kind !== 'row') continue;
       counted[entry.table!] = (counted[entry.table!] ?? 0) + 1;
+      if (entry.table === 'audit_erasures') erased.set(String(entry.row!.seq), String(entry.row!.hash));
       if (entry.table === 'audit_events') yield auditRowOf(entry.row!);
     }
   }
-  const chain = await verifyChainRows(tenantId, auditRows(), header.auditHead);
+  const chain = await verifyChainRows(tenantId, auditRows(), header.auditHead, erased);
   // The chain check stops at the first problem; read the rest for the counts.
   if (!chain.ok) return { ok: false, tenantId, rowCounts: counted, chain, problem: chain.problem!.detail };
   const end = trailer as { rowCounts: Record<string, number> } | null;

@@ -5,10 +5,22 @@ import { IdParams } from '../../platform/http/schemas.ts';
 import { scopeOf } from '../access/index.ts';
 import { ExportResponse } from './lifecycle.schemas.ts';
 import type { ExportsService } from './lifecycle.export.ts';
+import type { ErasureService } from './lifecycle.erasure.ts';
 
-export async function lifecycleRoutes(app: FastifyInstance, opts: { exports: ExportsService }) {
+export async function lifecycleRoutes(app: FastifyInstance, opts: { exports: ExportsService; erasure: ErasureService }) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const { exports } = opts;
+  const { exports, erasure } = opts;
+
+  r.post('/v1/members/:id/erasure', {
+    config: { access: { action: 'members.erase', branch: 'tenant' } },
+    schema: {
+      tags: ['lifecycle'],
+      summary: 'Erase a member\'s personal data: name and address pseudonymised everywhere, signed out; orders and the audit chain stay whole',
+      params: IdParams,
+      response: { 200: Type.Object({ erased: Type.Boolean({ description: 'false: already erased' }), auditEvents: Type.Integer({ description: 'Audit events rewritten' }) }) },
+    },
+    handler: async (req) => erasure.eraseMemberAsOwner(scopeOf(req), req.params.id),
+  });
 
   r.post('/v1/exports', {
     config: { access: { action: 'tenant.export', branch: 'tenant' } },
