@@ -11,7 +11,7 @@ import { healthGauges } from './modules/health/index.ts';
 import { identityService, operatorsService } from './modules/identity/index.ts';
 import { seedDemo } from './modules/demo/demo.seed.ts';
 import { verifyAuditChain } from './modules/audit/index.ts';
-import { exportsService, verifyTenantExport, deleteTenantNow } from './modules/lifecycle/index.ts';
+import { exportsService, verifyTenantExport, deleteTenantNow, erasureService } from './modules/lifecycle/index.ts';
 import { AppError } from './platform/errors/index.ts';
 import { startJobs, jobsAdmin, listableStates, type ListableState, type JobSummary } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
@@ -28,6 +28,7 @@ import { billingModule, hostPaymentSimulator, startPaymentSimulator, simulatorSe
  *   audit verify --tenant T
  *   tenants export --tenant T --out FILE [--operator NAME] | tenants delete --tenant T --confirm
  *   export verify FILE
+ *   members erase --tenant T --member ID
  *   billing reconcile [--tenant T] | billing lifecycle | billing divergences [--tenant T] | billing alerts
  *   simulator  the bundled payment-provider simulator alone (for several API processes)
  *   openapi    print the OpenAPI document (the console's client is generated from it)
@@ -237,6 +238,25 @@ const commands: Record<string, Command> = {
         } finally {
           await file.close();
         }
+      } finally {
+        await platform.close();
+      }
+    },
+  },
+  members: {
+    summary: 'members erase --tenant T --member ID [--operator NAME]: erase a member\'s personal data (audited; the chain still verifies)',
+    async run(args, config, log) {
+      const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { tenant: { type: 'string' }, member: { type: 'string' }, operator: { type: 'string' } } });
+      if (positionals[0] !== 'erase' || !values.tenant || !values.member || !/^[0-9a-f-]{36}$/i.test(values.member)) {
+        throw new UsageError('usage: brigade members erase --tenant <slug or id> --member <user id> [--operator <name>]');
+      }
+      const platform = await startPlatform(config, log, { migrate: false });
+      try {
+        const tenant = await findTenant(platform, values.tenant);
+        if (!tenant) throw new UsageError(`brigade members erase: no tenant "${values.tenant}"`);
+        const operator = values.operator ?? `${os.userInfo().username}@${os.hostname()}`;
+        const r = await erasureService(platform).eraseMemberAsOperator(tenant.id, values.member.toLowerCase(), operator);
+        process.stdout.write(r.erased ? `erased member ${values.member} of ${tenant.slug}: ${r.auditEvents} audit events pseudonymised\n` : `member ${values.member} was already erased\n`);
       } finally {
         await platform.close();
       }

@@ -166,7 +166,10 @@ export async function deleteTenantData(platform: Platform, tenantId: string): Pr
   const record = await tenancy.withSystem('deletion: read the record', (trx) => trx.selectFrom('tenant_deletions').select(['finished_at', 'row_counts']).where('tenant_id', '=', tenantId).executeTakeFirst());
   if (!record) throw new AppError('invalid_state', 'This business has no deletion record: start its deletion first.');
   if (record.finished_at) return record.row_counts as Record<string, number>;
-  for (const table of [...(await deletionOrder(platform)), 'tenants']) {
+  const order = await deletionOrder(platform);
+  // A second pass after the tenants row: tables without a foreign key to tenants (job history,
+  // signal rollups) may get a late row from a flush that began before the deletion record.
+  for (const table of [...order, 'tenants', ...order]) {
     const column = table === 'tenants' ? 'id' : 'tenant_id';
     for (;;) {
       const n = await tenancy.withSystem(`deletion: delete a batch of ${table}`, async (trx) => {
