@@ -13,7 +13,7 @@ import { currentContext } from './platform/context/index.ts';
 import { tenantRateLimiter, type TenantRateLimiter } from './platform/http/tenant-rate-limit.ts';
 import { clientRateLimit } from './platform/http/client-rate-limit.ts';
 import { accessPlugin, accessRoutes } from './modules/access/index.ts';
-import { identityService, operatorsService, identityRoutes, clientMeta, sessionCache, type AuthRow } from './modules/identity/index.ts';
+import { identityService, operatorsService, identityRoutes, clientMeta, sessionCache, apiKeysService, apiKeysRoutes, type AuthRow, type KeyAuthRow } from './modules/identity/index.ts';
 import { membersService, rolesService, membersRoutes } from './modules/members/index.ts';
 import { auditRoutes } from './modules/audit/index.ts';
 import { supportService, supportRoutes } from './modules/support/index.ts';
@@ -22,13 +22,14 @@ import { branchesService, branchesRoutes } from './modules/branches/index.ts';
 import { menuService, menuRoutes } from './modules/menu/index.ts';
 import { inventoryService, inventoryRoutes } from './modules/inventory/index.ts';
 import { ordersService, ordersRoutes } from './modules/orders/index.ts';
-import { reportsService, reportsRoutes } from './modules/reports/index.ts';
+import { reportsService, reportsRoutes, reportSchedulesService } from './modules/reports/index.ts';
 import { opsRoutes, opsActivityPlugin, consoleRoutes } from './modules/ops/index.ts';
 import { jobsAdmin, type JobRegistry } from './platform/jobs/index.ts';
 import { jobRegistry } from './jobs.ts';
 import { billingModule, billingRoutes } from './modules/billing/index.ts';
 import { alertsService, alertsRoutes } from './modules/alerts/index.ts';
 import { healthOps, healthRoutes, healthGauges } from './modules/health/index.ts';
+import { exportsService, erasureService, lifecycleRoutes } from './modules/lifecycle/index.ts';
 
 /** One line per request, when it completes; the ids come from the context store (log mixin). */
 class RequestLog extends LogController {
@@ -77,11 +78,16 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   await app.register(requestContext);
 
   const { metrics, signals } = platform;
+  const keyCache = sessionCache<KeyAuthRow>(platform);
+  app.addHook('onClose', () => keyCache.close());
+  const apiKeys = apiKeysService(platform, { cache: keyCache });
+  app.addHook('onClose', () => apiKeys.close());
   app.addHook('onResponse', async (req, reply) => {
     const ms = reply.elapsedTime;
     metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, ms / 1000);
     // Counted in memory for the tenant's per-minute rollup: no I/O here.
     signals.request(req.scope?.tenantId ?? null, reply.statusCode, ms, currentContext()?.dbMs ?? 0);
+    if (req.scope?.apiKey) apiKeys.noteRequest(req.scope, `${req.method} ${req.routeOptions.url ?? 'unmatched'}`, reply.statusCode);
   });
 
   // Each route's security and problem responses are filled in as the document is built.
@@ -103,7 +109,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   if (!opts.tenantRateLimiter) app.addHook('onClose', async () => rateLimiter.close());
   const sessions = sessionCache<AuthRow>(platform);
   app.addHook('onClose', () => sessions.close());
-  const identity = identityService(platform, { sessions });
+  const identity = identityService(platform, { sessions, apiKeys });
   const operators = operatorsService(platform);
   const billing = billingModule(platform);
   await app.register(accessPlugin, {
@@ -132,6 +138,7 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
 
   await app.register(identityRoutes, { identity, operators });
   await app.register(accessRoutes);
+  await app.register(apiKeysRoutes, { apiKeys });
   const members = membersService(platform, { identity });
   await app.register(membersRoutes, { members, roles: rolesService(platform) });
   await app.register(auditRoutes, { tenancy: platform.tenancy });
@@ -140,7 +147,8 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   await app.register(menuRoutes, { menu: menuService(platform) });
   await app.register(inventoryRoutes, { inventory: inventoryService(platform) });
   await app.register(ordersRoutes, { orders: ordersService(platform) });
-  await app.register(reportsRoutes, { reports: reportsService(platform) });
+  await app.register(lifecycleRoutes, { exports: exportsService(platform), erasure: erasureService(platform) });
+  await app.register(reportsRoutes, { reports: reportsService(platform), schedules: reportSchedulesService(platform) });
   const jobs = jobsAdmin(platform, opts.jobs ?? jobRegistry());
   app.addHook('onClose', () => jobs.close());
   await app.register(opsRoutes, {

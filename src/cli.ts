@@ -11,6 +11,7 @@ import { healthGauges } from './modules/health/index.ts';
 import { identityService, operatorsService } from './modules/identity/index.ts';
 import { seedDemo } from './modules/demo/demo.seed.ts';
 import { verifyAuditChain } from './modules/audit/index.ts';
+import { exportsService, verifyTenantExport, deleteTenantNow, erasureService } from './modules/lifecycle/index.ts';
 import { AppError } from './platform/errors/index.ts';
 import { EmbeddedPostgresError, migrationStatus } from './platform/db/index.ts';
 import { Kysely, PostgresDialect } from 'kysely';
@@ -28,6 +29,9 @@ import { billingModule, hostPaymentSimulator, startPaymentSimulator, simulatorSe
  *   jobs       list|show|replay|discard jobs (what the ops API does, from a shell)
  *   operators create --email E --password P [--name N]
  *   audit verify --tenant T
+ *   tenants export --tenant T --out FILE [--operator NAME] | tenants delete --tenant T --confirm
+ *   export verify FILE
+ *   members erase --tenant T --member ID
  *   billing reconcile [--tenant T] | billing lifecycle | billing divergences [--tenant T] | billing alerts
  *   simulator  the bundled payment-provider simulator alone (for several API processes)
  *   openapi    print the OpenAPI document (the console's client is generated from it)
@@ -69,6 +73,18 @@ async function serve(platform: StartedPlatform, config: Config): Promise<Closer>
   const app = await buildApp(platform);
   await app.listen({ port: config.PORT, host: config.HOST });
   return () => app.close();
+}
+
+/** A tenant named by slug or id, for the operator commands. */
+function findTenant(platform: StartedPlatform, slugOrId: string) {
+  const wanted = slugOrId.toLowerCase();
+  return platform.tenancy.withSystem('cli: find tenant', (trx) =>
+    trx
+      .selectFrom('tenants')
+      .select(['id', 'slug', 'name'])
+      .where((eb) => (/^[0-9a-f-]{36}$/.test(wanted) ? eb.or([eb('id', '=', wanted), eb('slug', '=', wanted)]) : eb('slug', '=', wanted)))
+      .executeTakeFirst(),
+  );
 }
 
 const commands: Record<string, Command> = {
@@ -177,14 +193,7 @@ const commands: Record<string, Command> = {
       if (positionals[0] !== 'verify' || !values.tenant) throw new UsageError('usage: brigade audit verify --tenant <slug or id>');
       const platform = await startPlatform(config, log, { migrate: false });
       try {
-        const wanted = values.tenant.toLowerCase();
-        const tenant = await platform.tenancy.withSystem('audit verify: find tenant', (trx) =>
-          trx
-            .selectFrom('tenants')
-            .select(['id', 'slug'])
-            .where((eb) => (/^[0-9a-f-]{36}$/.test(wanted) ? eb.or([eb('id', '=', wanted), eb('slug', '=', wanted)]) : eb('slug', '=', wanted)))
-            .executeTakeFirst(),
-        );
+        const tenant = await findTenant(platform, values.tenant);
         if (!tenant) throw new UsageError(`brigade audit verify: no tenant "${values.tenant}"`);
         const v = await verifyAuditChain(platform.tenancy, tenant.id);
         const out = [`tenant ${tenant.slug} (${tenant.id})`, `head #${v.head.seq} ${v.head.hash}`, `events checked: ${v.checked}`];
@@ -194,6 +203,81 @@ const commands: Record<string, Command> = {
       } finally {
         await platform.close();
       }
+    },
+  },
+  tenants: {
+    summary: 'tenants export --tenant T --out FILE [--operator NAME]: a full export (audited in its log) | tenants delete --tenant T --confirm: delete every row of an ended business',
+    async run(args, config, log) {
+      const { positionals, values } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: { tenant: { type: 'string' }, out: { type: 'string' }, operator: { type: 'string' }, confirm: { type: 'boolean' } },
+      });
+      if (positionals[0] === 'delete') {
+        if (!values.tenant || !values.confirm) throw new UsageError('usage: brigade tenants delete --tenant <slug or id> --confirm (deletes every row of the business for good)');
+        const platform = await startPlatform(config, log, { migrate: false });
+        try {
+          const tenant = await findTenant(platform, values.tenant);
+          if (!tenant) throw new UsageError(`brigade tenants delete: no tenant "${values.tenant}"`);
+          const counts = await deleteTenantNow(platform, tenant.id, values.operator ?? `${os.userInfo().username}@${os.hostname()}`);
+          const rows = Object.values(counts).reduce((a, b) => a + Number(b), 0);
+          process.stdout.write(`deleted ${tenant.slug} (${tenant.id}): ${rows} rows; the deletion record is in tenant_deletions\n`);
+        } finally {
+          await platform.close();
+        }
+        return;
+      }
+      if (positionals[0] !== 'export' || !values.tenant || !values.out) throw new UsageError('usage: brigade tenants export --tenant <slug or id> --out <file.jsonl.gz> [--operator <name>]');
+      const platform = await startPlatform(config, log, { migrate: false });
+      try {
+        const tenant = await findTenant(platform, values.tenant);
+        if (!tenant) throw new UsageError(`brigade tenants export: no tenant "${values.tenant}"`);
+        const operator = values.operator ?? `${os.userInfo().username}@${os.hostname()}`;
+        const { open } = await import('node:fs/promises');
+        const file = await open(values.out, 'wx');
+        try {
+          const summary = await exportsService(platform).exportForOperator(tenant.id, operator, async (gz) => void (await file.write(gz)));
+          const rows = Object.values(summary.rowCounts).reduce((a, b) => a + b, 0);
+          process.stdout.write(`exported ${tenant.slug} (${tenant.id}): ${rows} rows, ${summary.bytes} bytes, audit head #${summary.auditHead.seq} ${summary.auditHead.hash}\n`);
+        } finally {
+          await file.close();
+        }
+      } finally {
+        await platform.close();
+      }
+    },
+  },
+  members: {
+    summary: 'members erase --tenant T --member ID [--operator NAME]: erase a member\'s personal data (audited; the chain still verifies)',
+    async run(args, config, log) {
+      const { positionals, values } = parseArgs({ args, allowPositionals: true, options: { tenant: { type: 'string' }, member: { type: 'string' }, operator: { type: 'string' } } });
+      if (positionals[0] !== 'erase' || !values.tenant || !values.member || !/^[0-9a-f-]{36}$/i.test(values.member)) {
+        throw new UsageError('usage: brigade members erase --tenant <slug or id> --member <user id> [--operator <name>]');
+      }
+      const platform = await startPlatform(config, log, { migrate: false });
+      try {
+        const tenant = await findTenant(platform, values.tenant);
+        if (!tenant) throw new UsageError(`brigade members erase: no tenant "${values.tenant}"`);
+        const operator = values.operator ?? `${os.userInfo().username}@${os.hostname()}`;
+        const r = await erasureService(platform).eraseMemberAsOperator(tenant.id, values.member.toLowerCase(), operator);
+        process.stdout.write(r.erased ? `erased member ${values.member} of ${tenant.slug}: ${r.auditEvents} audit events pseudonymised\n` : `member ${values.member} was already erased\n`);
+      } finally {
+        await platform.close();
+      }
+    },
+  },
+  export: {
+    summary: 'export verify FILE: check an export offline (complete, and its audit log recomputes to the chain head it names)',
+    async run(args) {
+      const { positionals } = parseArgs({ args, allowPositionals: true });
+      if (positionals[0] !== 'verify' || !positionals[1]) throw new UsageError('usage: brigade export verify <file.jsonl.gz>');
+      const { createReadStream } = await import('node:fs');
+      const v = await verifyTenantExport(createReadStream(positionals[1]));
+      const out = [`tenant ${v.tenantId ?? 'unknown'}`, `rows: ${Object.values(v.rowCounts).reduce((a, b) => a + b, 0)}`];
+      if (v.chain) out.push(`audit head #${v.chain.head.seq} ${v.chain.head.hash}`, `audit events checked: ${v.chain.checked}`);
+      out.push(v.ok ? 'export intact' : `export BROKEN: ${v.problem}`);
+      process.stdout.write(out.join('\n') + '\n');
+      if (!v.ok) process.exitCode = 1;
     },
   },
   billing: {

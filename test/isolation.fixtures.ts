@@ -24,8 +24,21 @@ async function aMemberOf(t: TestContext, owner: Session): Promise<string> {
   return res.json().member.id;
 }
 
+/** An export marked ready (no job runs here): its download is the empty file. */
+export async function aReadyExport(t: TestContext, owner: Session): Promise<string> {
+  const row = await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) =>
+    trx
+      .insertInto('tenant_exports')
+      .values({ tenant_id: owner.tenant.id, requested_by: owner.user.id, requested_by_operator: null, status: 'ready', ready_at: new Date(), expires_at: new Date(Date.now() + 3600_000), bytes: '0' })
+      .returning('id')
+      .executeTakeFirstOrThrow(),
+  );
+  return row.id;
+}
+
 export const fixtures: Record<string, Fixture> = {
   '/v1/members/:id': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) } }),
+  '/v1/members/:id/erasure': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) } }),
   '/v1/members/:id/roles': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) }, bodies: { PUT: { roles: [{ role: 'accountant' }] } } }),
   '/v1/support-grants/:id': async (t, owner) => {
     const res = await t.app.inject({
@@ -35,6 +48,26 @@ export const fixtures: Record<string, Fixture> = {
       payload: { reason: 'isolation suite', durationMinutes: 30 },
     });
     return { params: { id: res.json().supportGrant.id } };
+  },
+  '/v1/api-keys/:id': async (t, owner) => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/api-keys',
+      headers: { authorization: `Bearer ${owner.token}` },
+      payload: { name: 'isolation suite', permissions: ['orders.read'] },
+    });
+    return { params: { id: res.json().apiKey.id } };
+  },
+  '/v1/exports/:id': async (t, owner) => ({ params: { id: await aReadyExport(t, owner) } }),
+  '/v1/exports/:id/download': async (t, owner) => ({ params: { id: await aReadyExport(t, owner) } }),
+  '/v1/report-schedules/:id': async (t, owner) => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/v1/report-schedules',
+      headers: { authorization: `Bearer ${owner.token}` },
+      payload: { name: 'isolation suite', frequency: 'daily', hour: 7, recipients: [owner.user.id] },
+    });
+    return { params: { id: res.json().reportSchedule.id } };
   },
 };
 // Hospitality: a café with stock, a menu item with a recipe and an open or paid order.

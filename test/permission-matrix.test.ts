@@ -11,6 +11,7 @@ import type { InjectOptions } from 'fastify';
 import { createTestContext, aTenant, aBranch, aMember, anOperator, bearer, type TestContext, type Session } from './harness.ts';
 import { aMenuItem, anInventoryItem, anOrder, as, expectStatus } from './hospitality.fixtures.ts';
 import { billingModule } from '../src/modules/billing/index.ts';
+import { aReadyExport } from './isolation.fixtures.ts';
 
 const actorKeys = ['anonymous', 'operator', 'owner', 'branch_manager', 'accountant', 'cashier', 'support'] as const;
 type ActorKey = (typeof actorKeys)[number];
@@ -147,6 +148,55 @@ const matrix: Record<string, Case[]> = {
       request: async (f) => {
         const res = await f.t.app.inject({ method: 'POST', url: '/v1/support-grants', headers: bearer(f.owner), payload: { reason: 'to revoke', durationMinutes: 5 } });
         return { method: 'DELETE', url: `/v1/support-grants/${res.json().supportGrant.id}` };
+      },
+    },
+  ],
+  'POST /v1/api-keys': [
+    { name: 'a read-only key', expect: only(201, ['owner']), request: async () => ({ method: 'POST', url: '/v1/api-keys', payload: { name: 'matrix', permissions: ['orders.read'] } }) },
+  ],
+  'GET /v1/api-keys': [{ name: 'the list', expect: only(200, ['owner']), request: async () => ({ method: 'GET', url: '/v1/api-keys' }) }],
+  'DELETE /v1/api-keys/:id': [
+    {
+      name: 'a key',
+      expect: only(204, ['owner']),
+      request: async (f) => {
+        const res = await f.t.app.inject({ method: 'POST', url: '/v1/api-keys', headers: bearer(f.owner), payload: { name: 'to revoke', permissions: ['orders.read'] } });
+        return { method: 'DELETE', url: `/v1/api-keys/${res.json().apiKey.id}` };
+      },
+    },
+  ],
+  'POST /v1/report-schedules': [
+    // Tenant-wide, to the owner: only who exports reports for the whole business (a trial allows two).
+    { name: 'all branches', expect: only(201, ['owner', 'accountant']), request: async (f) => ({ method: 'POST', url: '/v1/report-schedules', payload: { name: 'matrix', frequency: 'daily', hour: 7, recipients: [f.owner.user.id] } }) },
+  ],
+  'GET /v1/report-schedules': [{ name: 'the list', expect: only(200, ['owner', 'accountant']), request: async () => ({ method: 'GET', url: '/v1/report-schedules' }) }],
+  'DELETE /v1/report-schedules/:id': [
+    {
+      name: 'an all-branch schedule',
+      expect: only(204, ['owner', 'accountant']),
+      request: async (f) => {
+        const res = await f.t.app.inject({ method: 'POST', url: '/v1/report-schedules', headers: bearer(f.owner), payload: { name: 'to delete', frequency: 'daily', hour: 7, recipients: [f.owner.user.id] } });
+        return { method: 'DELETE', url: `/v1/report-schedules/${res.json().reportSchedule.id}` };
+      },
+    },
+  ],
+  'POST /v1/exports': [{ name: 'a full export', expect: only(202, ['owner']), request: async () => ({ method: 'POST', url: '/v1/exports' }) }],
+  'GET /v1/exports/:id': [{ name: 'an export', expect: only(200, ['owner']), request: async (f) => ({ method: 'GET', url: `/v1/exports/${await aReadyExport(f.t, f.owner)}` }) }],
+  'GET /v1/exports/:id/download': [
+    { name: 'a ready export', expect: only(200, ['owner']), request: async (f) => ({ method: 'GET', url: `/v1/exports/${await aReadyExport(f.t, f.owner)}/download` }) },
+  ],
+  'POST /v1/members/:id/erasure': [
+    {
+      name: 'a member of the business',
+      expect: only(200, ['owner']),
+      request: async (f) => {
+        const res = await f.t.app.inject({
+          method: 'POST',
+          url: '/v1/members',
+          headers: bearer(f.owner),
+          payload: { name: 'To Erase', email: unique('erase'), password: 'correct horse battery', roles: [{ role: 'support' }] },
+        });
+        return { method: 'POST', url: `/v1/members/${res.json().member.id}/erasure` };
       },
     },
   ],

@@ -9,6 +9,8 @@ export interface MailMessage {
   subject: string;
   text: string;
   html?: string;
+  /** Files sent with the mail (a report's CSV). SMTP only: the catcher does not keep them. */
+  attachments?: { filename: string; content: string; contentType: string }[];
 }
 
 export interface OutgoingMail extends MailMessage {
@@ -35,7 +37,7 @@ export function createMailer(config: Config, tenancy: Tenancy, log: Logger): Mai
     return {
       kind: 'smtp',
       async send(mail) {
-        await transport.sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: mail.messageId });
+        await transport.sendMail({ from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, messageId: mail.messageId, attachments: mail.attachments });
         log.info({ to: mail.to, subject: mail.subject, messageId: mail.messageId }, 'mail sent');
       },
       close: () => transport.close(),

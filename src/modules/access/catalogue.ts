@@ -131,6 +131,9 @@ export const actions = {
   'billing.read': { permission: 'billing.read', where: 'tenant', label: 'View billing' },
   'billing.manage': { permission: 'billing.manage', where: 'tenant', label: 'Change plan and payment details' },
   'support_access.manage': { permission: 'settings.manage', where: 'tenant', label: 'Grant and revoke support access' },
+  'members.erase': { permission: 'settings.manage', where: 'tenant', label: 'Erase a member\'s personal data' },
+  'tenant.export': { permission: 'settings.manage', where: 'tenant', label: 'Export all of the business\'s data' },
+  'api_keys.manage': { permission: 'settings.manage', where: 'tenant', label: 'Create and revoke API keys for integrations' },
 } as const satisfies Record<string, ActionInfo>;
 
 export type Action = keyof typeof actions;

@@ -36,6 +36,35 @@ export function computeGrants(assignments: readonly RoleAssignment[], custom: Cu
   return grants;
 }
 
+/**
+ * What both sets of grants allow: a permission held in both, in the branches both hold it in
+ * (an API key is never more than its creator holds now).
+ */
+export function intersectGrants(a: Grants, b: Grants): Grants {
+  const out = new Map<Permission, 'tenant' | ReadonlySet<string>>();
+  for (const [permission, inA] of a) {
+    const inB = b.get(permission);
+    if (inB === undefined) continue;
+    if (inA === 'tenant') out.set(permission, inB);
+    else if (inB === 'tenant') out.set(permission, inA);
+    else {
+      const both = new Set([...inA].filter((branch) => inB.has(branch)));
+      if (both.size > 0) out.set(permission, both);
+    }
+  }
+  return out;
+}
+
+/** The permissions `inner` holds beyond `outer` (not at all, or in more places): empty when it is within. */
+export function grantsWithin(inner: Grants, outer: Grants): Permission[] {
+  const beyond: Permission[] = [];
+  for (const [permission, held] of inner) {
+    const allowed = outer.get(permission);
+    if (allowed === undefined || (allowed !== 'tenant' && (held === 'tenant' || [...held].some((b) => !allowed.has(b))))) beyond.push(permission);
+  }
+  return beyond;
+}
+
 /** Whether the grants allow `permission` at the tenant (no branch) or in `branchId`. */
 export function can(grants: Grants, permission: Permission, branchId?: string | null): boolean {
   const held = grants.get(permission);

@@ -15,6 +15,7 @@ export function auditEventView(row: AuditRow): AuditEventView {
       type: row.actor_type,
       userId: row.actor_type === 'user' ? row.actor_id : null,
       operatorId: row.actor_type === 'operator' ? row.actor_id : null,
+      apiKeyId: row.actor_type === 'api_key' ? row.actor_id : null,
       name: row.actor_name,
     },
     action: row.action,

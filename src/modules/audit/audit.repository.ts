@@ -1,4 +1,5 @@
 import type { Tx } from '../../platform/db/index.ts';
+import type { AuditActorType } from '../../platform/db/schema.ts';
 
 export interface AuditFilter {
   action?: string;
@@ -13,7 +14,7 @@ export interface AuditRow {
   id: string;
   seq: string;
   at: Date;
-  actor_type: 'user' | 'operator' | 'system';
+  actor_type: AuditActorType;
   actor_id: string | null;
   actor_name: string | null;
   action: string;

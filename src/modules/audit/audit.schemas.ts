@@ -7,7 +7,7 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union(
 
 const filters = {
   action: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'An action ("member.roles_changed") or a family ("member.*")' })),
-  actorId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'Events by this user (or operator)' })),
+  actorId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'Events by this user (or operator, or API key)' })),
   targetType: Type.Optional(Type.String({ minLength: 1, maxLength: 50 })),
   targetId: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   from: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'Events at or after this instant' })),
@@ -28,9 +28,10 @@ export const AuditEventView = Type.Object({
   seq: Type.String({ description: 'Position in the tenant\'s hash chain' }),
   at: Type.String({ format: 'date-time', maxLength: 40 }),
   actor: Type.Object({
-    type: Type.Enum(['user', 'operator', 'system']),
+    type: Type.Enum(['user', 'operator', 'system', 'api_key']),
     userId: Nullable(Type.String()),
     operatorId: Nullable(Type.String()),
+    apiKeyId: Nullable(Type.String({ description: 'The API key that acted (actor type api_key)' })),
     name: Nullable(Type.String()),
   }),
   action: Type.String(),

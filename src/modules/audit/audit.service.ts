@@ -1,11 +1,12 @@
 import crypto from 'node:crypto';
 import type { Tx } from '../../platform/db/index.ts';
+import type { AuditActorType } from '../../platform/db/schema.ts';
 import type { Scope, OperatorScope } from '../../platform/auth/index.ts';
 import { chainHash, GENESIS_HASH, type ChainedFields } from './audit.chain.ts';
 
 export interface AuditSource {
   tenantId: string;
-  actor: { type: 'user' | 'operator' | 'system'; id: string | null; name: string | null };
+  actor: { type: AuditActorType; id: string | null; name: string | null };
   requestId: string | null;
   ip: string | null;
   userAgent: string | null;
@@ -18,10 +19,11 @@ export interface AuditEventInput {
   changes?: Record<string, unknown>;
 }
 
+/** The caller of a tenant request: the member, or the API key when a key made the request. */
 export function auditSourceOfUser(scope: Scope): AuditSource {
   return {
     tenantId: scope.tenantId,
-    actor: { type: 'user', id: scope.userId, name: scope.user.name },
+    actor: scope.apiKey ? { type: 'api_key', id: scope.apiKey.id, name: `API key ${scope.apiKey.name}` } : { type: 'user', id: scope.userId, name: scope.user.name },
     requestId: scope.requestId,
     ip: scope.ip,
     userAgent: scope.userAgent,

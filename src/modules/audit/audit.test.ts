@@ -47,7 +47,7 @@ test('the audit log lists events newest first with actor, permission, target, ch
   const events = res.json().data;
   assert.deepEqual(events.map((e: { action: string }) => e.action), ['member.roles_changed', 'member.created', 'member.created', 'member.created', 'tenant.created']);
   const latest = events[0];
-  assert.deepEqual(latest.actor, { type: 'user', userId: owner.user.id, operatorId: null, name: owner.user.name });
+  assert.deepEqual(latest.actor, { type: 'user', userId: owner.user.id, operatorId: null, apiKeyId: null, name: owner.user.name });
   assert.equal(latest.permission, 'roles.manage');
   assert.deepEqual(latest.target, { type: 'member', id: memberIds[0] });
   assert.deepEqual(latest.changes.before, { roles: [{ role: 'support', branchId: null }] });

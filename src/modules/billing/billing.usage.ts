@@ -5,7 +5,7 @@ import type { CountedLimit } from './billing.plans.ts';
 
 /**
  * Usage metering: what a business has of each counted limit, read live from the tables that
- * hold it (branches, members, orders of the current billing period). One statement, one round
+ * hold it (branches, members, orders of the current billing period, report schedules). One statement, one round
  * trip, through the tenant's own context.
  */
 export type Usage = Record<CountedLimit, number>;
@@ -28,7 +28,7 @@ function counted(tenantId: string, period: UsagePeriod): Record<CountedLimit, Ra
     branches: sql<string>`(SELECT count(*) FROM branches b WHERE b.tenant_id = ${tenantId} AND b.archived_at IS NULL)`,
     members: sql<string>`(SELECT count(*) FROM users u WHERE u.tenant_id = ${tenantId} AND u.status <> 'removed')`,
     ordersPerMonth: sql<string>`(SELECT count(*) FROM orders o WHERE o.tenant_id = ${tenantId} AND o.created_at >= ${period.start})`,
-    scheduledReports: sql<string>`0`,
+    scheduledReports: sql<string>`(SELECT count(*) FROM report_schedules s WHERE s.tenant_id = ${tenantId})`,
   };
 }
 

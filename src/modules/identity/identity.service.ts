@@ -11,6 +11,7 @@ import { clientCounter } from '../../platform/http/client-counter.ts';
 import { passwordResetMailJob } from './identity.jobs.ts';
 import type { SignupInput, LoginInput, PasswordResetInput, PasswordResetConfirmInput } from './identity.schemas.ts';
 import type { SessionCache } from './session-cache.ts';
+import type { ApiKeysService } from './api-keys.service.ts';
 
 export interface ClientMeta {
   requestId: string | null;
@@ -79,9 +80,9 @@ const isUniqueViolation = (err: unknown, constraint: string) =>
 
 /**
  * `sessions` (optional) keeps recently checked tokens in memory; the HTTP app passes one, the
- * command-line tools do not need it.
+ * command-line tools do not need it. `apiKeys` answers for integration keys (`bky_` tokens).
  */
-export function identityService(platform: Platform, opts: { sessions?: SessionCache<AuthRow> } = {}) {
+export function identityService(platform: Platform, opts: { sessions?: SessionCache<AuthRow>; apiKeys?: ApiKeysService } = {}) {
   const { tenancy, config, db, redis } = platform;
   const throttle = loginThrottle(redis, config.BRIGADE_QUEUE_PREFIX, platform.log);
   const resetCounter = clientCounter(redis, platform.log, { windowSeconds: RESET_LIMITS.windowSeconds });
@@ -197,6 +198,7 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
     },
 
     async logout(scope: Scope): Promise<void> {
+      if (scope.apiKey) throw new AppError('forbidden', 'An API key has no session to end: revoke the key instead (DELETE /v1/api-keys/{id}).');
       await tenancy.withTenant(scope, (trx) =>
         trx.updateTable('sessions').set({ revoked_at: new Date() }).where('tenant_id', '=', scope.tenantId).where('id', '=', scope.sessionId).execute(),
       );
@@ -208,6 +210,7 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
      */
     async authenticate(token: string, meta: ClientMeta): Promise<Scope | null> {
       if (token.length > 200) return null;
+      if (token.startsWith('bky_')) return opts.apiKeys ? opts.apiKeys.authenticate(token, meta) : null;
       const tokenHash = hashToken(token);
       let row = opts.sessions?.get(tokenHash);
       if (!row) {
@@ -222,6 +225,7 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
         tenantId: row.tenant_id,
         userId: row.user_id,
         sessionId: row.session_id,
+        apiKey: null,
         user: { id: row.user_id, name: row.user_name, email: row.user_email },
         tenant: { id: row.tenant_id, name: row.tenant_name, slug: row.tenant_slug, currency: row.tenant_currency, timezone: row.tenant_timezone },
         roles: row.roles,

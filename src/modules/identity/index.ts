@@ -5,3 +5,6 @@ export { Email, Password, PersonName, SessionResponse } from './identity.schemas
 export { sessionCache, type SessionCache } from './session-cache.ts';
 export type { AuthRow } from './identity.service.ts';
 export { identityJobs, welcomeMailJob, passwordResetMailJob } from './identity.jobs.ts';
+export { apiKeysService, type ApiKeysService } from './api-keys.service.ts';
+export { apiKeysRoutes } from './api-keys.routes.ts';
+export type { KeyAuthRow } from './api-keys.repository.ts';

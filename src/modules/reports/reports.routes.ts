@@ -1,8 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { scopeOf, assertEntitled, canSomewhere } from '../access/index.ts';
-import { SalesReportQuery, SalesReportResponse } from './reports.schemas.ts';
+import { Type } from 'typebox';
+import { scopeOf, assertEntitled, canSomewhere, branchFromBody } from '../access/index.ts';
+import { pageOf, PageQuery } from '../../platform/http/pagination.ts';
+import { IdParams } from '../../platform/http/schemas.ts';
+import { SalesReportQuery, SalesReportResponse, CreateReportScheduleBody, ReportScheduleResponse, ReportScheduleView } from './reports.schemas.ts';
 import { salesReportCsv, type ReportsService } from './reports.service.ts';
+import type { ReportSchedulesService } from './reports.schedules.ts';
 
 /** CSV when the client asks for it by name and prefers it to JSON (q-values honoured). */
 function wantsCsv(req: FastifyRequest): boolean {
@@ -19,9 +23,35 @@ function wantsCsv(req: FastifyRequest): boolean {
   return csv > 0 && csv >= json;
 }
 
-export async function reportsRoutes(app: FastifyInstance, opts: { reports: ReportsService }) {
+export async function reportsRoutes(app: FastifyInstance, opts: { reports: ReportsService; schedules: ReportSchedulesService }) {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const { reports } = opts;
+  const { reports, schedules } = opts;
+
+  r.post('/v1/report-schedules', {
+    config: { access: { action: 'reports.export', branch: branchFromBody, entitlement: { feature: 'scheduled_reports', limit: 'scheduledReports' } } },
+    schema: {
+      tags: ['reports'],
+      summary: 'Mail a sales report to members at a local hour, daily, weekly or monthly (audited; counts against the plan)',
+      body: CreateReportScheduleBody,
+      response: { 201: ReportScheduleResponse },
+    },
+    handler: async (req, reply) => reply.code(201).send(await schedules.createReportSchedule(scopeOf(req), req.body)),
+  });
+
+  r.get('/v1/report-schedules', {
+    config: { access: { action: 'reports.export', branch: 'list' } },
+    schema: { tags: ['reports'], summary: 'Scheduled reports, newest first, with their last run', querystring: Type.Object(PageQuery, { additionalProperties: false }), response: { 200: pageOf(ReportScheduleView) } },
+    handler: async (req) => schedules.listReportSchedules(scopeOf(req), req.query),
+  });
+
+  r.delete('/v1/report-schedules/:id', {
+    config: { access: { action: 'reports.export', branch: (req, scope) => schedules.scheduleBranch(scope, (req.params as { id: string }).id) } },
+    schema: { tags: ['reports'], summary: 'Stop a scheduled report (audited)', params: IdParams, response: { 204: Type.Null({ description: 'Deleted; no further mails' }) } },
+    handler: async (req, reply) => {
+      await schedules.deleteReportSchedule(scopeOf(req), req.params.id);
+      return reply.code(204).send(null);
+    },
+  });
 
   r.get('/v1/reports/sales', {
     config: { access: { action: 'reports.view', branch: 'list' } },

@@ -53,3 +53,37 @@ export const SalesReportResponse = Type.Object({
   totals: Totals,
 });
 export type SalesReport = Static<typeof SalesReportResponse>;
+
+const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+
+export const CreateReportScheduleBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    frequency: Type.Enum(['daily', 'weekly', 'monthly'], {
+      description: 'daily: the previous day; weekly (Mondays): the previous Monday to Sunday; monthly (the 1st): the previous month',
+    }),
+    hour: Type.Integer({ minimum: 0, maximum: 23, description: 'Local hour (0-23) the mail goes out, in `timezone`' }),
+    timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA time zone; default the business\'s' })),
+    branchId: Type.Optional({ ...Uuid, description: 'One branch; default all branches' }),
+    groupBy: Type.Optional(Type.Enum(['day', 'branch', 'item'], { default: 'day' })),
+    recipients: Type.Array(Uuid, { minItems: 1, maxItems: 50, uniqueItems: true, description: 'Members of the business who hold reports.view where the report reaches' }),
+  },
+  { additionalProperties: false },
+);
+export type CreateReportScheduleInput = Static<typeof CreateReportScheduleBody>;
+
+export const ReportScheduleView = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  frequency: Type.Enum(['daily', 'weekly', 'monthly']),
+  hour: Type.Integer(),
+  timezone: Type.String(),
+  branchId: Nullable(Uuid),
+  groupBy: Type.Enum(['day', 'branch', 'item']),
+  recipients: Type.Array(Type.Object({ userId: Uuid, name: Type.String() })),
+  createdBy: Uuid,
+  createdAt: Type.String({ format: 'date-time' }),
+  lastRun: Type.Union([Type.Object({ localDate: Type.String({ format: 'date' }), dueAt: Type.String({ format: 'date-time' }), jobId: Uuid }), Type.Null()]),
+});
+export type ReportScheduleView = Static<typeof ReportScheduleView>;
+export const ReportScheduleResponse = Type.Object({ reportSchedule: ReportScheduleView });

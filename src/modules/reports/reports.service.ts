@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Platform } from '../../platform/deps.ts';
 import type { Scope } from '../../platform/auth/index.ts';
+import type { Tx } from '../../platform/db/index.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
 import { requireBranch, visibleBranches } from '../branches/index.ts';
@@ -89,6 +90,41 @@ export function salesReportCsv(report: SalesReport): string {
   return `${lines.join('\r\n')}\r\n`;
 }
 
+/**
+ * The sales report of a period for some branches ('all', or a list, possibly empty), in the
+ * caller's transaction: what the API answers and what a scheduled report mails.
+ */
+export async function buildSalesReport(
+  trx: Tx,
+  q: { tenantId: string; currency: string; timezone: string; period: Period; branchIds: 'all' | string[]; groupBy: GroupBy },
+): Promise<SalesReport> {
+  const { groupBy, timezone } = q;
+  const filter = { tenantId: q.tenantId, timezone, period: q.period, branchIds: q.branchIds };
+  const bounds = await resolvePeriod(trx, q.period);
+  let rows: ReportRow[] = [];
+  let totals: Totals;
+  if (q.branchIds !== 'all' && q.branchIds.length === 0) {
+    totals = sumRows([]);
+  } else if (groupBy === 'day') {
+    rows = (await salesByDay(trx, filter)).map((r) => ({ date: r.day, ...money(r) }));
+    totals = sumRows(rows);
+  } else if (groupBy === 'branch') {
+    rows = (await salesByBranch(trx, filter)).map((r) => ({ branchId: r.branch_id, branchName: r.branch_name, ...money(r) }));
+    totals = sumRows(rows);
+  } else {
+    rows = (await salesByItem(trx, filter)).map((r) => ({
+      menuItemId: r.menu_item_id,
+      name: r.name,
+      quantity: Number(r.quantity),
+      refundedQuantity: Number(r.refunded_quantity),
+      ...money(r),
+    }));
+    // An order with three items is still one order: totals come from the orders themselves.
+    totals = money(await salesTotals(trx, filter));
+  }
+  return { currency: q.currency, timezone, from: bounds.from.toISOString(), to: bounds.to.toISOString(), groupBy, rows, totals };
+}
+
 export function reportsService(platform: Platform) {
   const { tenancy } = platform;
 
@@ -104,40 +140,10 @@ export function reportsService(platform: Platform) {
       const groupBy: GroupBy = input.groupBy ?? 'day';
       const timezone = scope.tenant.timezone;
       const period = periodOf(input, timezone);
-      const filter = { tenantId: scope.tenantId, timezone, period, branchIds };
       return tenancy.withTenant(scope, async (trx) => {
         await requireBranch(trx, scope.tenantId, input.branchId);
-        const bounds = await resolvePeriod(trx, period);
-        let rows: ReportRow[] = [];
-        let totals: Totals;
-        if (branchIds !== 'all' && branchIds.length === 0) {
-          totals = sumRows([]);
-        } else if (groupBy === 'day') {
-          rows = (await salesByDay(trx, filter)).map((r) => ({ date: r.day, ...money(r) }));
-          totals = sumRows(rows);
-        } else if (groupBy === 'branch') {
-          rows = (await salesByBranch(trx, filter)).map((r) => ({ branchId: r.branch_id, branchName: r.branch_name, ...money(r) }));
-          totals = sumRows(rows);
-        } else {
-          rows = (await salesByItem(trx, filter)).map((r) => ({
-            menuItemId: r.menu_item_id,
-            name: r.name,
-            quantity: Number(r.quantity),
-            refundedQuantity: Number(r.refunded_quantity),
-            ...money(r),
-          }));
-          // An order with three items is still one order: totals come from the orders themselves.
-          totals = money(await salesTotals(trx, filter));
-        }
-        const report: SalesReport = {
-          currency: scope.tenant.currency,
-          timezone,
-          from: bounds.from.toISOString(),
-          to: bounds.to.toISOString(),
-          groupBy,
-          rows,
-          totals,
-        };
+        const report = await buildSalesReport(trx, { tenantId: scope.tenantId, currency: scope.tenant.currency, timezone, period, branchIds, groupBy });
+        const rows = report.rows;
         if (opts.export) {
           await recordAudit(trx, auditSourceOfUser(scope), {
             action: 'report.exported',

@@ -8,6 +8,11 @@ export interface Scope {
   tenantId: string;
   userId: string;
   sessionId: string;
+  /**
+   * Set when an integration's API key made the request: `userId` and `user` are then the
+   * member who created the key (its authority's ceiling), and the audit trail names the key.
+   */
+  apiKey: { id: string; name: string } | null;
   user: { id: string; name: string; email: string };
   tenant: { id: string; name: string; slug: string; currency: string; timezone: string };
   roles: RoleAssignment[];

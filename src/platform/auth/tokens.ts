@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 
 /** Opaque bearer tokens: only their SHA-256 is stored, so a database leak reveals no token. */
-export function newToken(prefix: 'brg' | 'bop' | 'inv' | 'pwr'): string {
+export function newToken(prefix: 'brg' | 'bop' | 'inv' | 'pwr' | 'bky'): string {
   return `${prefix}_${crypto.randomBytes(32).toString('base64url')}`;
 }
 

@@ -20,6 +20,23 @@ export interface Database {
   outbox: OutboxTable;
   idempotency_keys: IdempotencyKeysTable;
   anonymous_idempotency_keys: AnonymousIdempotencyKeysTable;
+  tenant_deletions: TenantDeletionsTable;
+}
+
+/**
+ * What outlives a deleted business (lifecycle module): platform code reads it too, since no
+ * tenant row may be written once a business's deletion has started.
+ */
+export interface TenantDeletionsTable {
+  tenant_id: string;
+  tenant_name: string;
+  tenant_slug: string;
+  reason: string;
+  requested_by: string;
+  started_at: Generated<Date>;
+  finished_at: Date | null;
+  row_counts: ColumnType<Record<string, number>, string, string>;
+  audit_head: ColumnType<{ seq: string; hash: string }, string, string>;
 }
 
 export type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
@@ -104,12 +121,15 @@ export interface OperatorSessionsTable {
   revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
+/** Who an audit event is about acting: a member, an operator, Brigade itself, or an integration's API key. */
+export type AuditActorType = 'user' | 'operator' | 'system' | 'api_key';
+
 export interface AuditEventsTable {
   tenant_id: string;
   id: Generated<string>;
   seq: string;
   at: Date;
-  actor_type: 'user' | 'operator' | 'system';
+  actor_type: AuditActorType;
   actor_id: string | null;
   actor_name: string | null;
   action: string;

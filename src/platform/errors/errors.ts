@@ -39,6 +39,7 @@ export const errorStatus = {
   order_not_paid: 409,
   billing_not_ready: 409,
   plan_limits_exceeded: 409,
+  export_expired: 410,
   payload_too_large: 413,
   unsupported_media_type: 415,
   headers_too_large: 431,
@@ -96,6 +97,10 @@ export class AppError extends Error {
 }
 
 export const notFound = (what = 'resource') => new AppError('not_found', `No such ${what}.`);
+
+/** validation_failed naming the fields that are wrong, as the framework's own schema errors do. */
+export const invalidFields = (errors: { path: string; message: string }[], detail = 'The request does not match the expected shape.') =>
+  new AppError('validation_failed', detail, { errors });
 
 export interface Problem {
   type: string;

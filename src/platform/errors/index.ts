@@ -1,1 +1,1 @@
-export { AppError, notFound, toProblem, errorStatus, titleOf, type ErrorCode, type Problem } from './errors.ts';
+export { AppError, notFound, invalidFields, toProblem, errorStatus, titleOf, type ErrorCode, type Problem } from './errors.ts';

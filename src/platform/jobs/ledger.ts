@@ -177,6 +177,15 @@ export function jobLedger(tenancy: Tenancy, log: Logger, opts: { flushMs?: numbe
     job_created_at: r.jobCreatedAt,
   });
 
+  /** One attempt's record, unless its business is being deleted (its last jobs may still run). */
+  const insertAttempt = async (trx: Tx, values: Insertable<JobRunsTable>): Promise<void> => {
+    if (values.tenant_id) {
+      const deleted = await trx.selectFrom('tenant_deletions').select('tenant_id').where('tenant_id', '=', values.tenant_id).executeTakeFirst();
+      if (deleted) return;
+    }
+    await trx.insertInto('job_runs').values(values).execute();
+  };
+
   const flush = (): Promise<void> => {
     if (timer) {
       clearTimeout(timer);
@@ -199,7 +208,9 @@ export function jobLedger(tenancy: Tenancy, log: Logger, opts: { flushMs?: numbe
               ${col('queue')}::text[], ${col('job_id')}::text[], ${col('type')}::text[], ${col('tenant_id')}::uuid[], ${col('attempt')}::int[],
               ${col('state')}::text[], ${col('error')}::text[], ${col('stack')}::text[], ${col('started_at')}::timestamptz[],
               ${col('finished_at')}::timestamptz[], ${col('worker')}::text[], ${col('replay_of')}::text[], ${col('job_created_at')}::timestamptz[]
-            )`.execute(trx);
+            ) AS u (queue, job_id, type, tenant_id, attempt, state, error, stack, started_at, finished_at, worker, replay_of, job_created_at)
+            -- A business being deleted gets no new rows (its last jobs may finish meanwhile).
+            WHERE u.tenant_id IS NULL OR NOT EXISTS (SELECT 1 FROM tenant_deletions d WHERE d.tenant_id = u.tenant_id)`.execute(trx);
           await markFinished(trx, rows.filter((r) => r.tenant_id && UUID.test(r.job_id)).map((r) => [r.tenant_id!, r.job_id]));
         })
         .then(() => undefined)
@@ -225,11 +236,11 @@ export function jobLedger(tenancy: Tenancy, log: Logger, opts: { flushMs?: numbe
       else timer ??= setTimeout(() => void flush(), flushMs);
     },
     async failed(r: RunRecord, err: { message: string; stack?: string | null }): Promise<void> {
-      await tenancy.withSystem('jobs: record failed attempt', (trx) => trx.insertInto('job_runs').values(row(r, 'failed', err)).execute());
+      await tenancy.withSystem('jobs: record failed attempt', (trx) => insertAttempt(trx, row(r, 'failed', err)));
     },
     async stalled(r: RunRecord): Promise<void> {
       await tenancy.withSystem('jobs: record stalled attempt', (trx) =>
-        trx.insertInto('job_runs').values(row(r, 'stalled', { message: 'The worker running this attempt stopped (crash or lost lock); the job went back to the queue.' })).execute(),
+        insertAttempt(trx, row(r, 'stalled', { message: 'The worker running this attempt stopped (crash or lost lock); the job went back to the queue.' })),
       );
     },
     async dead(d: DeadRecord): Promise<void> {
