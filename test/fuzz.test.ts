@@ -180,6 +180,8 @@ function casesOf(method: string, template: string, op: Operation): Case[] {
   const base = {
     path: Object.fromEntries(params.map((p) => [p.name, String(resolve(p.schema).format === 'uuid' ? idFor(p.name) : (sample(p.schema, p.name) as string))])),
     body: bodySchema ? sample(bodySchema, 'body') : undefined,
+    // Required query parameters travel with every case, so the spoiled one is what is refused.
+    query: Object.fromEntries(query.filter((p) => p.required).map((p) => [p.name, String(resolve(p.schema).format === 'uuid' ? idFor(p.name) : (sample(p.schema, p.name) as string))])),
   };
   const urlOf = (path: Record<string, string>, q: Record<string, string> = {}) => {
     const p = template.replace(/\{(\w+)\}/g, (_m, k: string) => encodeURIComponent(path[k]!));
@@ -200,7 +202,7 @@ function casesOf(method: string, template: string, op: Operation): Case[] {
     for (const bad of spoiled) {
       // A lone surrogate cannot travel in a URL (percent-decoding makes it U+FFFD).
       if (bad.why === 'lone surrogate') continue;
-      cases.push({ name: `${label} query ${p.name}: ${bad.why}`, method, url: urlOf(base.path, { [p.name]: String(bad.value) }), headers, ...withBody, field: `querystring.${p.name}` });
+      cases.push({ name: `${label} query ${p.name}: ${bad.why}`, method, url: urlOf(base.path, { ...base.query, [p.name]: String(bad.value) }), headers, ...withBody, field: `querystring.${p.name}` });
     }
   }
   if (bodySchema) {

@@ -39,6 +39,13 @@ export async function aReadyExport(t: TestContext, owner: Session): Promise<stri
 export const fixtures: Record<string, Fixture> = {
   '/v1/members/:id': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) } }),
   '/v1/members/:id/erasure': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) } }),
+  '/v1/members/:id/invitation': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) } }),
+  '/v1/roles/:key': async (t, owner) => {
+    const key = `iso_${Math.random().toString(36).slice(2, 10)}`;
+    const res = await t.app.inject({ method: 'POST', url: '/v1/roles', headers: { authorization: `Bearer ${owner.token}` }, payload: { key, name: 'Isolated role', permissions: ['orders.read'] } });
+    expectStatus(res, 201);
+    return { params: { key }, bodies: { PATCH: { name: 'Renamed by another business' } } };
+  },
   '/v1/members/:id/roles': async (t, owner) => ({ params: { id: await aMemberOf(t, owner) }, bodies: { PUT: { roles: [{ role: 'accountant' }] } } }),
   '/v1/support-grants/:id': async (t, owner) => {
     const res = await t.app.inject({

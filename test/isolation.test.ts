@@ -52,6 +52,9 @@ test("tenant B gets 404 on every one of tenant A's ids, and nothing of tenant A 
       assert.ok(v, `fixture for ${route.url} gives no ${name}`);
       return v;
     });
+    // The fixture's own requests are counted for tenant A: written out now, not by the flush
+    // timer between the two snapshots (tenant B's request is counted for tenant B).
+    await t.platform.signals.flush();
     const before = await snapshotOf(a.tenant.id);
     const body = prepared.bodies?.[route.method as 'POST'];
     const res = await t.app.inject({

@@ -85,8 +85,11 @@ test('a notification webhook that answers 500 is retried and finally dead-letter
   assert.equal(new Set(tries.map((r) => r.headers['brigade-event-id'])).size, 1, 'one event id across retries');
   assert.equal(JSON.parse(tries[0]!.body).alert.tenantName, 'Hooked Bistro');
 
-  const dead = await t.app.inject({ method: 'GET', url: '/ops/api/jobs?state=dead&type=alerts.notify', headers: bearer(op) });
-  assert.ok(dead.json().data.some((j: { id: string }) => j.id === webhook.id), 'the job is in the dead letters');
+  // The dead-job record is written as the job fails for good, beside (not before) the notification's state.
+  await eventually(async () => {
+    const dead = await t.app.inject({ method: 'GET', url: '/ops/api/jobs?state=dead&type=alerts.notify', headers: bearer(op) });
+    return dead.json().data.some((j: { id: string }) => j.id === webhook.id);
+  }, 'the job in the dead letters');
   const listed = await t.app.inject({ method: 'GET', url: `/ops/api/alerts?state=open&tenantId=${owner.tenant.id}`, headers: bearer(op) });
   assert.deepEqual(listed.json().data.map((a: { id: string }) => a.id), [id]);
 

@@ -9,8 +9,8 @@ export const CreateApiKeyBody = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 100, description: 'What the key is for ("Till 3", "Accounting export")' }),
     role: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'A system or custom role the key acts with (give this or permissions)' })),
     permissions: Type.Optional(Type.Array(PermissionName, { minItems: 1, maxItems: 50, uniqueItems: true, description: 'The permissions the key holds (give this or role)' })),
-    branchId: Type.Optional(Type.String({ format: 'uuid', description: 'Limit the key to one branch (branch-level permissions only)' })),
-    expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the key stops working; none: until revoked' })),
+    branchId: Type.Optional(Type.String({ format: 'uuid', maxLength: 36, description: 'Limit the key to one branch (branch-level permissions only)' })),
+    expiresAt: Type.Optional(Type.String({ format: 'date-time', maxLength: 40, description: 'When the key stops working; none: until revoked' })),
   },
   { additionalProperties: false },
 );
@@ -37,4 +37,4 @@ export const CreatedApiKey = Type.Object({
   secret: Type.String({ description: 'The bearer token. Shown this once: Brigade keeps only its hash' }),
 });
 export const ApiKeysQuery = Type.Object(PageQuery, { additionalProperties: false });
-export const ApiKeyParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+export const ApiKeyParams = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) });

@@ -76,7 +76,7 @@ export const CreateRoleBody = Type.Object(
 );
 export type CreateRoleInput = Static<typeof CreateRoleBody>;
 
-export const RoleParams = Type.Object({ key: Type.String({ pattern: '^[a-z][a-z0-9_]{1,39}$' }) }, { additionalProperties: false });
+export const RoleParams = Type.Object({ key: Type.String({ pattern: '^[a-z][a-z0-9_]{1,39}$', maxLength: 40 }) }, { additionalProperties: false });
 
 export const UpdateRoleBody = Type.Object(
   {
