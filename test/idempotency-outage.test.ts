@@ -25,7 +25,7 @@ before(async () => {
           sql`CREATE TABLE test_idem_effects (tenant_id uuid NOT NULL, id uuid PRIMARY KEY DEFAULT gen_random_uuid(), note text NOT NULL);
               SELECT brigade_protect('test_idem_effects');`.execute(trx),
         );
-        app.post('/v1/test/effects', { config: { access: { authenticated: true }, idempotent: true } }, async (req, reply) => {
+        app.post('/v1/test/effects', { config: { access: { authenticated: true }, idempotent: true }, schema: { body: { type: 'object', properties: { note: { type: 'string', maxLength: 200 } }, required: ['note'], additionalProperties: false } } }, async (req, reply) => {
           const scope = req.scope!;
           const row = await platform.tenancy.withTenant(scope, (trx) =>
             trx.insertInto('test_idem_effects' as never).values({ tenant_id: scope.tenantId, note: (req.body as { note: string }).note } as never).returning('id' as never).executeTakeFirstOrThrow(),
