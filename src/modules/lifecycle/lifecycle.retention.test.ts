@@ -6,6 +6,7 @@ import { aCafe, anOrder, sqlAsOwner } from '../../../test/hospitality.fixtures.t
 import { startJobs, type JobsRuntime } from '../../platform/jobs/index.ts';
 import { jobRegistry } from '../../jobs.ts';
 import { runRetention, deleteTenantNow } from './index.ts';
+import { writeSignalBatch, emptyFigures, F } from '../../platform/signals/index.ts';
 
 const DAY = 86_400_000;
 let t: TestContext;
@@ -85,6 +86,11 @@ test('an ended business is told 14 and 3 days before, then every row of it in ev
     return r?.finished_at ? r : null;
   }, 'the deletion job');
   assert.deepEqual(await rowsOf(owner.tenant.id), {}, JSON.stringify(await sqlAsOwner(t, "SELECT type, state, job_id, started_at, finished_at FROM job_runs WHERE tenant_id = $1", [owner.tenant.id])));
+  // Counts an API process made before the deletion and flushes after it write no row back.
+  const counted = emptyFigures();
+  counted[F.requests] = 3;
+  await writeSignalBatch(t.platform.tenancy, { id: `late-${owner.tenant.id}`, tenantRows: [{ tenantId: owner.tenant.id, minute: Math.floor(Date.now() / 60_000), figures: counted }], platformRows: [] });
+  assert.deepEqual(await rowsOf(owner.tenant.id), {}, 'a flush after the deletion writes nothing for the business');
   assert.equal(record.tenant_name, owner.tenant.name);
   assert.equal(record.row_counts.orders, 1);
   assert.equal(record.row_counts.users, 2);

@@ -52,6 +52,8 @@ const TENANT_UPSERT = `
   INSERT INTO tenant_signals (tenant_id, grain, at, ${figureColumns.join(', ')})
   SELECT t, 'm', a, ${figureColumns.map((_, i) => `c${i}`).join(', ')}
   FROM unnest($1::uuid[], $2::timestamptz[], ${arrays(3)}) AS u(t, a, ${figureColumns.map((_, i) => `c${i}`).join(', ')})
+  -- A business being deleted (or deleted) gets no new rows: counted before its deletion, flushed after.
+  WHERE NOT EXISTS (SELECT 1 FROM tenant_deletions d WHERE d.tenant_id = u.t)
   ON CONFLICT (tenant_id, grain, at) DO UPDATE SET ${upsertSet('tenant_signals')}`;
 
 const PLATFORM_UPSERT = `
