@@ -1,40 +1,29 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SMTPServer } from 'smtp-server';
 import { createTestContext, aTenant, aMember, eventually, type TestContext, type Session } from '../../../test/harness.ts';
 import { aCafe, anOrder, sqlAsOwner } from '../../../test/hospitality.fixtures.ts';
 import { startJobs, type JobsRuntime } from '../../platform/jobs/index.ts';
 import { jobRegistry } from '../../jobs.ts';
+import { startSmtpServer, type TestSmtpServer } from '../../../test/fixtures/smtp-server.ts';
 import { runRetention, deleteTenantNow } from './index.ts';
 import { writeSignalBatch, emptyFigures, F } from '../../platform/signals/index.ts';
 
 const DAY = 86_400_000;
 let t: TestContext;
 let runtime: JobsRuntime;
-let smtp: SMTPServer;
-const received: { to: string[]; raw: string }[] = [];
+let smtp: TestSmtpServer;
+let received: TestSmtpServer['received'] = [];
 
 before(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, session, done) {
-      let raw = '';
-      stream.on('data', (c: Buffer) => (raw += c.toString()));
-      stream.on('end', () => {
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-        done();
-      });
-    },
-  });
-  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
-  t = await createTestContext({ SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as { port: number }).port}` });
+  smtp = await startSmtpServer();
+  received = smtp.received;
+  t = await createTestContext({ SMTP_URL: smtp.url });
   runtime = await startJobs(t.platform, jobRegistry(), { pollMs: 200, schedulers: false });
 });
 after(async () => {
   await runtime.close();
   await t.close();
-  await new Promise<void>((r) => smtp.close(() => r()));
+  await smtp.close();
 });
 
 /** A business whose subscription ended, kept until `retainUntil`. */

@@ -1,46 +1,29 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { SMTPServer } from 'smtp-server';
 import { createTestContext, aMember, anOperator, bearer, problem, eventually, type TestContext, type Session } from '../../../test/harness.ts';
 import { aCafe, anOrder, as, expectStatus, sqlAsOwner } from '../../../test/hospitality.fixtures.ts';
 import { startJobs, type JobsRuntime } from '../../platform/jobs/index.ts';
 import { jobRegistry } from '../../jobs.ts';
+import { startSmtpServer, type TestSmtpServer } from '../../../test/fixtures/smtp-server.ts';
 import { enqueueDueReports } from './index.ts';
-
-interface Received {
-  to: string[];
-  raw: string;
-}
 
 let t: TestContext;
 let runtime: JobsRuntime;
-let smtp: SMTPServer;
+let smtp: TestSmtpServer;
 let operator: string;
-const received: Received[] = [];
+let received: TestSmtpServer['received'] = [];
 
 before(async () => {
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onData(stream, session, done) {
-      let raw = '';
-      stream.on('data', (c: Buffer) => (raw += c.toString()));
-      stream.on('end', () => {
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
-        done();
-      });
-    },
-  });
-  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
-  const port = (smtp.server.address() as { port: number }).port;
-  t = await createTestContext({ SMTP_URL: `smtp://127.0.0.1:${port}` });
+  smtp = await startSmtpServer();
+  received = smtp.received;
+  t = await createTestContext({ SMTP_URL: smtp.url });
   runtime = await startJobs(t.platform, jobRegistry(), { pollMs: 200, schedulers: false });
   operator = (await anOperator(t)).token;
 });
 after(async () => {
   await runtime.close();
   await t.close();
-  await new Promise<void>((r) => smtp.close(() => r()));
+  await smtp.close();
 });
 
 async function aBusinessIn(timezone: string): Promise<Session> {
