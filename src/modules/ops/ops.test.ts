@@ -69,7 +69,7 @@ test('queues list their counts, dead jobs included', async () => {
   const res = await ops('GET', '/ops/api/queues');
   assert.equal(res.statusCode, 200);
   const byName = Object.fromEntries(res.json().data.map((q: { name: string; counts: Record<string, number> }) => [q.name, q.counts]));
-  assert.deepEqual(Object.keys(byName).sort(), ['billing', 'mail', 'system', 'test']);
+  assert.deepEqual(Object.keys(byName).sort(), ['billing', 'lifecycle', 'mail', 'reports', 'system', 'tenant', 'test']);
   for (const counts of Object.values(byName) as Record<string, number>[]) {
     assert.deepEqual(Object.keys(counts).sort(), ['active', 'backlog', 'completed', 'dead', 'delayed', 'failed', 'waiting']);
   }
