@@ -79,7 +79,9 @@ export async function benchTenant(): Promise<{ t: TestContext; token: string; te
 export async function brigadeApi(databaseUrl: string, env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
   const devNull = fs.openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), 'serve'], {
+  // BENCH_API_NODE_ARGS: extra node flags for the API process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it.
+  const nodeArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, 'src/cli.ts'), 'serve'], {
     cwd: root,
     env: {
       ...process.env,

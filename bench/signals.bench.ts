@@ -1,100 +1,79 @@
 /**
  * The cost of per-tenant signals, in one run:
- * 1. on the read path: GET /v1/branches/:id with the signals counted against the same app with
- *    the count replaced by a no-op, in alternating rounds (on, off, off, on, ...), each round a
- *    process of its own (its own database, warmed up first), so neither inherits the other's heap,
- *    JIT state or caches;
+ * 1. on the read path: GET /v1/branches/:id through two `brigade serve` processes, one counting
+ *    and one with BRIGADE_SIGNALS=false, warmed up, in alternating rounds (bench/processes.ts);
  * 2. storage: bytes per million requests after rollup, per grain;
  * 3. "top tenants, last hour" (and 6 hours) with 100,000 tenants' rollups present, and the
  *    evaluator's minute at that scale.
- * BENCH_SECONDS (5 per round), BENCH_ROUNDS (3), BENCH_TENANTS (100000), BENCH_ACTIVE (0.1 of them per minute).
+ * BENCH_SECONDS, BENCH_ROUNDS, BENCH_WARMUP_SECONDS (bench/processes.ts), BENCH_TENANTS (100000), BENCH_ACTIVE (0.1 of them per minute).
  */
 import crypto from 'node:crypto';
 import pino from 'pino';
 import { sql } from 'kysely';
-import { createTestContext, aTenant, aBranch, anOperator } from '../test/harness.ts';
+import { createTestContext, anOperator } from '../test/harness.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { createSignalRecorder } from '../src/platform/signals/index.ts';
 import { evaluate } from '../src/modules/health/index.ts';
-import { billingModule } from '../src/modules/billing/index.ts';
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { load, fmt } from './load.ts';
+import { fmt } from './load.ts';
+import { benchTenant, brigadeApi, alternate, spread, loadAll, loadNote, seconds, rounds, warmupSeconds, connections } from './processes.ts';
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 100_000);
 const ACTIVE = Number(process.env.BENCH_ACTIVE ?? 0.1);
 const out: string[] = [];
-const env = { LOG_LEVEL: 'info', BRIGADE_TENANT_RATE_LIMIT: '1000000' };
-const quietLog = () => createLogger('info', pino.destination('/dev/null'));
 
-/** One read-path round in this process (BENCH_SIGNALS_ROUND=on|off): prints its requests per second. */
-async function readPathRound(counting: boolean): Promise<number> {
-  const ctx = await createTestContext(env, { log: quietLog() });
+// 1. Read path: two `brigade serve` processes on one database, one of them with BRIGADE_SIGNALS=false.
+{
+  const { t, token, branchId } = await benchTenant();
+  const before = loadNote();
+  const on = await brigadeApi(t.ownerUrl);
+  const off = await brigadeApi(t.ownerUrl, { BRIGADE_SIGNALS: 'false' });
+  const headers = { authorization: `Bearer ${token}` };
   try {
-    const owner = await aTenant(ctx.app, 'Bench Bistro');
-    await ctx.platform.tenancy.withSystem('bench: plan', (trx) => trx.updateTable('subscriptions').set({ plan: 'enterprise', status: 'active' }).where('tenant_id', '=', owner.tenant.id).execute());
-    billingModule(ctx.platform).service.invalidate(owner.tenant.id);
-    const branchId = await aBranch(ctx, owner.tenant.id, 'Bench Branch');
-    await ctx.app.listen({ port: 0, host: '127.0.0.1' });
-    const url = `http://127.0.0.1:${(ctx.app.server.address() as { port: number }).port}/v1/branches/${branchId}`;
-    const headers = { authorization: `Bearer ${owner.token}` };
-    if (!counting) ctx.platform.signals.request = () => undefined;
-    await load(url, { seconds: 2, headers });
-    return (await load(url, { seconds, headers })).requestsPerSecond;
-  } finally {
-    await ctx.close();
-  }
-}
+    const results = await alternate([
+      { name: 'on', run: (secs) => loadAll([`${on.url}/v1/branches/${branchId}`], headers, secs) },
+      { name: 'off', run: (secs) => loadAll([`${off.url}/v1/branches/${branchId}`], headers, secs) },
+    ]);
+    const withSignals = results.get('on')!;
+    const without = results.get('off')!;
+    const ratios = spread(withSignals.map((r, i) => r.requestsPerSecond / without[i]!.requestsPerSecond));
+    const onRps = spread(withSignals.map((r) => r.requestsPerSecond));
+    const offRps = spread(without.map((r) => r.requestsPerSecond));
 
-if (process.env.BENCH_SIGNALS_ROUND) {
-  process.stdout.write(String(await readPathRound(process.env.BENCH_SIGNALS_ROUND === 'on')));
-  process.exit(0);
-}
-const round = (mode: 'on' | 'off') =>
-  Number(execFileSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], { env: { ...process.env, BENCH_SIGNALS_ROUND: mode }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+    // The count alone, in a loop: what each request pays.
+    const recorder = createSignalRecorder(t.platform.tenancy, createLogger('silent'), { flushMs: 1e9, maxSlots: 1e6, write: async () => 'applied' });
+    const ids = Array.from({ length: 1000 }, () => crypto.randomUUID());
+    const n = 2_000_000;
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) recorder.request(ids[i % 1000]!, 200, 3.2, 1.1);
+    const nsPerCall = Number(process.hrtime.bigint() - started) / n;
+    await recorder.close();
 
-const t = await createTestContext(env, { log: quietLog() });
-try {
-  // 1. Read path, with and without the count: each round its own process, in the order on, off, off, on, ...
-  const results: { on: number; off: number }[] = [];
-  for (let r = 0; r < rounds; r++) {
-    if (r % 2 === 0) {
-      const on = round('on');
-      results.push({ on, off: round('off') });
-    } else {
-      const off = round('off');
-      results.push({ off, on: round('on') });
-    }
-  }
-  const ratios = results.map((r) => r.on / r.off).sort((a, b) => a - b);
-  const median = ratios[ratios.length >> 1]!;
-
-  // The count alone, in a loop: what each request pays.
-  const recorder = createSignalRecorder(t.platform.tenancy, createLogger('silent'), { flushMs: 1e9, maxSlots: 1e6, write: async () => 'applied' });
-  const ids = Array.from({ length: 1000 }, () => crypto.randomUUID());
-  const n = 2_000_000;
-  const started = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) recorder.request(ids[i % 1000]!, 200, 3.2, 1.1);
-  const nsPerCall = Number(process.hrtime.bigint() - started) / n;
-  await recorder.close();
-
-  out.push(`## Signals: cost, storage and "top tenants"
+    out.push(`## Signals: cost, storage and "top tenants"
 
 ### On the read path
-GET /v1/branches/:id (auth, RLS, permission, logs at info to /dev/null), 16 connections, ${rounds} rounds of ${seconds} s
-with the per-tenant count and ${rounds} with it replaced by a no-op, alternating (on, off, off, on, ...), each round in a
-process of its own on its own database, after 2 s of warm-up.
+GET /v1/branches/:id (auth, RLS, permission, logs at info to /dev/null), ${connections} connections: two \`brigade serve\`
+processes on one database, one counting per-tenant signals and one with \`BRIGADE_SIGNALS=false\`; ${warmupSeconds} s warm-up
+each, then ${rounds} alternating rounds of ${seconds} s.
 
-| round | with signals (req/s) | without (req/s) | ratio |
-| --- | ---: | ---: | ---: |
-${results.map((r, i) => `| ${i + 1} | ${fmt(r.on)} | ${fmt(r.off)} | ${fmt(r.on / r.off, 3)} |`).join('\n')}
+| | requests/s (median) | min – max |
+| --- | ---: | ---: |
+| with signals | ${fmt(onRps.median)} | ${fmt(onRps.min)} – ${fmt(onRps.max)} |
+| without (BRIGADE_SIGNALS=false) | ${fmt(offRps.median)} | ${fmt(offRps.min)} – ${fmt(offRps.max)} |
 
-Median cost: **${fmt((1 - median) * 100, 1)}%** of throughput (goal < 3%). The count alone: **${fmt(nsPerCall, 0)} ns per request**
-(${n.toLocaleString('en-US')} calls over 1,000 tenants): a map lookup and ~40 additions into a Float64Array, no I/O.
+Median cost: **${fmt((1 - ratios.median) * 100, 1)}%** of throughput (per-round ratio ${fmt(ratios.min, 3)} – ${fmt(ratios.max, 3)}; goal < 3%).
+The count alone: **${fmt(nsPerCall, 0)} ns per request** (${n.toLocaleString('en-US')} calls over 1,000 tenants): a map lookup and
+~40 additions into a Float64Array, no I/O. Machine load before: ${before}; after: ${loadNote()}.
 `);
+  } finally {
+    await on.stop();
+    await off.stop();
+    await t.close();
+  }
+}
 
+const env = { LOG_LEVEL: 'info', BRIGADE_TENANT_RATE_LIMIT: '1000000' };
+const t = await createTestContext(env, { log: createLogger('info', pino.destination('/dev/null')) });
+try {
   // 2 and 3. 100,000 tenants with rollups.
   const op = (await anOperator(t)).token;
   const db = t.platform.db.system;

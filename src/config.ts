@@ -160,6 +160,7 @@ const schema = {
     parse: trustProxy,
   },
   BRIGADE_CLIENT_RATE_LIMIT: { description: 'Requests per minute one client address may make to each anonymous endpoint (signup, login, password reset and its confirmation, invitation acceptance, operator login); 0: no limit', default: '30', parse: integer(0, 1_000_000) },
+  BRIGADE_SIGNALS: { description: 'Count per-tenant signals (requests, latency, jobs) for the ops API, baselines and tenant alerts. false turns the counting off (the per-tenant figures and tenant alerts then go blind; used to measure the counting\'s cost)', default: 'true', parse: boolean },
   BRIGADE_SIGNAL_FLUSH_MS: { description: 'How often each process adds its per-tenant counts to the minute rollups in PostgreSQL (and at shutdown)', default: '5000', parse: integer(100, 60_000) },
   BRIGADE_SIGNAL_MAX_TENANTS: { description: 'Tenant-minutes one process holds in memory before it flushes early (bounds memory with many active tenants)', default: '20000', parse: integer(100, 1_000_000) },
   BRIGADE_SIGNAL_MINUTE_RETENTION_HOURS: { description: 'Hours per-minute rollups are kept (then only hours and days remain)', default: '48', parse: integer(2, 24 * 31) },

@@ -5,7 +5,7 @@ import type { Platform } from './deps.ts';
 import { openDatabase, createTenancy, startEmbeddedPostgres } from './db/index.ts';
 import type { Tracing } from './telemetry.ts';
 import { createMetrics } from './metrics.ts';
-import { createSignalRecorder } from './signals/index.ts';
+import { createSignalRecorder, silentSignalRecorder } from './signals/index.ts';
 
 export interface StartedPlatform extends Platform {
   /** Closes pools, Redis and (last) the embedded database, in that order. */
@@ -31,14 +31,15 @@ export async function startPlatform(config: Config, log: Logger, opts: { migrate
     const redis = connectRedis(config.REDIS_URL, log, { name: 'brigade', timeoutMs: config.BRIGADE_REDIS_TIMEOUT_MS, cluster: config.BRIGADE_REDIS_CLUSTER });
     const tenancy = createTenancy(db, log);
     const metrics = createMetrics();
-    const signals = createSignalRecorder(tenancy, log, {
+    if (!config.BRIGADE_SIGNALS) log.warn('per-tenant signals are off (BRIGADE_SIGNALS=false): tenant figures and tenant alerts see nothing from this process');
+    const signals = config.BRIGADE_SIGNALS ? createSignalRecorder(tenancy, log, {
       flushMs: config.BRIGADE_SIGNAL_FLUSH_MS,
       maxSlots: config.BRIGADE_SIGNAL_MAX_TENANTS,
       onFlush: (r) => {
         metrics.signalFlushes.inc({ result: r.ok ? 'ok' : 'failed' });
         metrics.signalFlushDuration.observe(r.ms / 1000);
       },
-    });
+    }) : silentSignalRecorder();
     const platform: StartedPlatform = {
       config,
       log,

@@ -203,6 +203,24 @@ describe('signals', () => {
     const r = await sql<{ n: string }>`SELECT sum(requests) AS n FROM tenant_signals WHERE grain = 'm' AND tenant_id::text LIKE ${`${prefix}%`}`.execute(t.platform.db.system);
     assert.equal(Number(r.rows[0]!.n), 20_000);
   });
+
+  test('BRIGADE_SIGNALS=false: a process counts nothing, and says so once at start', async () => {
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (line: string) => void lines.push(line) });
+    const off = await startPlatform({ ...t.platform.config, BRIGADE_SIGNALS: false }, log, { migrate: false });
+    const app = await buildApp(off);
+    try {
+      const a = await aTenant(t.app, 'Uncounted Bistro');
+      for (let i = 0; i < 3; i++) assert.equal((await app.inject({ method: 'GET', url: '/v1/me', headers: bearer(a) })).statusCode, 200);
+      await off.signals.flush();
+      assert.deepEqual(off.signals.stats(), { slots: 0, pendingBatches: 0, droppedBatches: 0, flushedBatches: 0 });
+      assert.deepEqual(await sumRows('m', a.tenant.id), { requests: 0, r4xx: 0, r5xx: 0, jobRuns: 0 });
+      assert.equal(lines.filter((l) => l.includes('BRIGADE_SIGNALS=false')).length, 1);
+    } finally {
+      await app.close();
+      await off.close();
+    }
+  });
 });
 
 /** Hour rows of a usual week, four weeks back: `rpm` requests a minute, `errorRate` 5xx, 50 ms. */

@@ -47,6 +47,12 @@ const add = (f: Float64Array, i: number, v: number) => {
   f[i] = f[i]! + v;
 };
 
+/** A recorder that counts nothing (BRIGADE_SIGNALS=false). */
+export function silentSignalRecorder(): SignalRecorder {
+  const none = () => undefined;
+  return { request: none, jobRun: none, flush: async () => undefined, close: async () => undefined, stats: () => ({ slots: 0, pendingBatches: 0, droppedBatches: 0, flushedBatches: 0 }) };
+}
+
 export function createSignalRecorder(tenancy: Tenancy, log: Logger, opts: SignalRecorderOptions): SignalRecorder {
   const clock = opts.clock ?? Date.now;
   const write = opts.write ?? ((batch: SignalBatch) => writeSignalBatch(tenancy, batch));
