@@ -7,6 +7,7 @@ import { validatorCompiler } from './platform/http/validation.ts';
 import { installProblemHandlers, frameworkErrors, clientErrorHandler, MAX_PARAM_LENGTH } from './platform/http/problems.ts';
 import { installRouteDocumentation, documentTransform, securitySchemes } from './platform/http/openapi.ts';
 import { acceptBareBodies } from './platform/http/bodies.ts';
+import { quickHook } from './platform/http/hooks.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { healthRoutes as probeRoutes } from './platform/http/health.ts';
 import { currentContext } from './platform/context/index.ts';
@@ -82,13 +83,16 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
   app.addHook('onClose', () => keyCache.close());
   const apiKeys = apiKeysService(platform, { cache: keyCache });
   app.addHook('onClose', () => apiKeys.close());
-  app.addHook('onResponse', async (req, reply) => {
-    const ms = reply.elapsedTime;
-    metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, ms / 1000);
-    // Counted in memory for the tenant's per-minute rollup: no I/O here.
-    signals.request(req.scope?.tenantId ?? null, reply.statusCode, ms, currentContext()?.dbMs ?? 0);
-    if (req.scope?.apiKey) apiKeys.noteRequest(req.scope, `${req.method} ${req.routeOptions.url ?? 'unmatched'}`, reply.statusCode);
-  });
+  app.addHook(
+    'onResponse',
+    quickHook((req, reply) => {
+      const ms = reply.elapsedTime;
+      metrics.httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, ms / 1000);
+      // Counted in memory for the tenant's per-minute rollup: no I/O here.
+      signals.request(req.scope?.tenantId ?? null, reply.statusCode, ms, currentContext()?.dbMs ?? 0);
+      if (req.scope?.apiKey) apiKeys.noteRequest(req.scope, `${req.method} ${req.routeOptions.url ?? 'unmatched'}`, reply.statusCode);
+    }),
+  );
 
   // Each route's security and problem responses are filled in as the document is built.
   installRouteDocumentation(app);

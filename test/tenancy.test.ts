@@ -188,6 +188,16 @@ describe('readAsTenant', () => {
     );
   });
 
+  test('is read-only: a write is refused by PostgreSQL and changes nothing', async () => {
+    const before = await t.platform.tenancy.readAsTenant({ tenantId: a.tenant.id }, (db) => db.selectFrom('users').select(['id', 'name']).orderBy('id').execute());
+    await assert.rejects(
+      t.platform.tenancy.readAsTenant({ tenantId: a.tenant.id }, (db) => db.updateTable('users').set({ name: 'Changed by a read' }).execute()),
+      (err: { code?: string }) => err.code === '25006',
+    );
+    const after = await t.platform.tenancy.readAsTenant({ tenantId: a.tenant.id }, (db) => db.selectFrom('users').select(['id', 'name']).orderBy('id').execute());
+    assert.deepEqual(after, before);
+  });
+
   test('leaves no context behind on the pooled connection', async () => {
     await t.platform.tenancy.readAsTenant({ tenantId: a.tenant.id }, (db) => db.selectFrom('users').select('id').execute());
     const leaked = await asRuntime(async (c) => (await c.query('SELECT count(*)::int AS n FROM users')).rows[0].n);

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError } from '../../platform/errors/index.ts';
 import { enrichContext } from '../../platform/context/index.ts';
 import { tagRequestSpan } from '../../platform/telemetry.ts';
+import { quickHook } from '../../platform/http/hooks.ts';
 import type { Scope, OperatorScope } from '../../platform/auth/scope.ts';
 import { permissions, actions, isPermission, isAction, type Permission, type Action } from './catalogue.ts';
 import { can, canSomewhere, explainDenial } from './grants.ts';
@@ -34,6 +35,9 @@ export type RouteAccess =
   | { permission: Permission; branch: 'tenant' | 'list' | BranchResolver; entitlement?: Entitlement }
   /** A user-facing action of the catalogue: its permission comes from there, as the manifest's does. */
   | { action: Action; branch: 'tenant' | 'list' | BranchResolver; entitlement?: Entitlement };
+
+/** An access rule that names a permission and where it applies. */
+type BranchAccess = Extract<RouteAccess, { branch: unknown }>;
 
 /** The permission a route requires, or null when it requires none (public, authenticated, operator). */
 export function requiredPermission(access: RouteAccess): Permission | null {
@@ -135,9 +139,7 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
   });
 
   // Who: before the body is even parsed, so an anonymous caller learns nothing but 401.
-  app.addHook('onRequest', async (req) => {
-    const access = req.routeOptions.config.access;
-    if (!access || 'public' in access) return;
+  const authenticate = async (req: FastifyRequest, access: RouteAccess) => {
     const token = bearer(req);
     if (!token) throw unauthenticated();
     if ('operator' in access) {
@@ -153,29 +155,46 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
     enrichContext({ tenantId: scope.tenantId, userId: scope.userId });
     tagRequestSpan(req, { 'brigade.tenant_id': scope.tenantId, 'enduser.id': scope.userId });
     if (opts.afterAuthenticate) await opts.afterAuthenticate(scope, req);
-  });
+  };
+  app.addHook(
+    'onRequest',
+    quickHook((req) => {
+      const access = req.routeOptions.config.access;
+      return !access || 'public' in access ? undefined : authenticate(req, access);
+    }),
+  );
 
   // What, coarse: a caller without the permission anywhere is refused before validation.
-  app.addHook('preValidation', async (req) => {
-    const access = req.routeOptions.config.access;
-    if (!access || !('branch' in access) || !req.scope) return;
-    const permission = requiredPermission(access)!;
-    if (access.branch === 'tenant') assertCan(req.scope, permission, null);
-    else if (!canSomewhere(req.scope.grants, permission)) throw forbidden(req.scope, permission, null);
-  });
+  app.addHook(
+    'preValidation',
+    quickHook((req) => {
+      const access = req.routeOptions.config.access;
+      if (!access || !('branch' in access) || !req.scope) return;
+      const permission = requiredPermission(access)!;
+      if (access.branch === 'tenant') assertCan(req.scope, permission, null);
+      else if (!canSomewhere(req.scope.grants, permission)) throw forbidden(req.scope, permission, null);
+    }),
+  );
 
   // What, exact: the branch the request touches, then the plan.
-  app.addHook('preHandler', async (req) => {
-    const access = req.routeOptions.config.access;
-    if (!access || !('branch' in access) || !req.scope) return;
+  const exact = async (req: FastifyRequest, scope: Scope, access: BranchAccess) => {
     if (typeof access.branch === 'function') {
-      const branchId = await access.branch(req, req.scope);
-      assertCan(req.scope, requiredPermission(access)!, branchId);
+      const branchId = await access.branch(req, scope);
+      assertCan(scope, requiredPermission(access)!, branchId);
     }
     // A counted limit is claimed exactly inside the creating transaction (platform.hooks.claimLimit);
     // checking it here too would count twice and still let racers through. Features are checked here.
-    if (access.entitlement?.feature && opts.checkEntitlement) await opts.checkEntitlement(req.scope, { feature: access.entitlement.feature }, req);
-  });
+    if (access.entitlement?.feature && opts.checkEntitlement) await opts.checkEntitlement(scope, { feature: access.entitlement.feature }, req);
+  };
+  app.addHook(
+    'preHandler',
+    quickHook((req) => {
+      const access = req.routeOptions.config.access;
+      if (!access || !('branch' in access) || !req.scope) return;
+      if (typeof access.branch !== 'function' && !(access.entitlement?.feature && opts.checkEntitlement)) return;
+      return exact(req, req.scope, access);
+    }),
+  );
 });
 
 /**

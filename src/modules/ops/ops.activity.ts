@@ -1,7 +1,9 @@
 import { UUID, storable } from '../../platform/http/validation.ts';
 import fp from 'fastify-plugin';
 import type { ColumnType, Generated } from 'kysely';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { OperatorScope } from '../../platform/auth/scope.ts';
+import { quickHook, quickSendHook } from '../../platform/http/hooks.ts';
 import type { Tenancy } from '../../platform/db/index.ts';
 import type { Logger } from '../../platform/log.ts';
 import { cursorAt, decodeTimeCursor, afterCursor, toPage, timeKeyOf } from '../../platform/http/pagination.ts';
@@ -75,14 +77,17 @@ const kPayload = Symbol('ops activity payload');
  * (job_operations, reconciliation runs, the tenant's audit log for support reads).
  */
 export const opsActivityPlugin = fp(async function opsActivityPlugin(app: FastifyInstance, opts: { tenancy: Tenancy; log: Logger }) {
-  app.addHook('onSend', async (req, _reply, payload) => {
-    if (req.operator && (req.method !== 'GET' || req.routeOptions.config.activity)) (req as unknown as Record<symbol, unknown>)[kPayload] = payload;
-    return payload;
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    const op = req.operator;
+  /** Recorded: every operator request but a read, and the reads a route declares as activity. */
+  const recorded = (req: FastifyRequest) => Boolean(req.operator) && (req.method !== 'GET' || Boolean(req.routeOptions.config.activity));
+  app.addHook(
+    'onSend',
+    quickSendHook((req, _reply, payload) => {
+      if (recorded(req)) (req as unknown as Record<symbol, unknown>)[kPayload] = payload;
+      return payload;
+    }),
+  );
+  const record = async (req: FastifyRequest, reply: FastifyReply, op: OperatorScope) => {
     const declared = req.routeOptions.config.activity;
-    if (!op || (req.method === 'GET' && !declared)) return;
     const payload = (req as unknown as Record<symbol, unknown>)[kPayload];
     let result: Record<string, unknown> | null = null;
     // A read's answer is the tenant's data itself: never copied here. A failure keeps its problem.
@@ -119,7 +124,8 @@ export const opsActivityPlugin = fp(async function opsActivityPlugin(app: Fastif
     } catch (err) {
       opts.log.error({ err, route: req.routeOptions.url }, 'ops: could not record operator activity');
     }
-  });
+  };
+  app.addHook('onResponse', quickHook((req, reply) => (req.operator && recorded(req) ? record(req, reply, req.operator) : undefined)));
 });
 
 export function opsActivity(tenancy: Tenancy) {

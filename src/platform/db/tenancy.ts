@@ -25,8 +25,9 @@ export interface Tenancy {
   withTenant<T>(ctx: TenantContext, fn: (trx: Tx) => Promise<T>): Promise<T>;
   /**
    * The same guarantee for a use case that makes exactly one statement (a read by id, a list
-   * page): context and statement go in one round trip as one implicit transaction. A second
-   * statement is refused, since it would run outside the context.
+   * page): context and statement go in one round trip as one implicit, read-only transaction. A
+   * second statement is refused, since it would run outside the context; a write is refused by
+   * PostgreSQL (use withTenant).
    */
   readAsTenant<T>(ctx: TenantContext, fn: (db: Tx) => Promise<T>): Promise<T>;
   /**
@@ -65,6 +66,8 @@ export interface Unit {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SET_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)`;
+/** The context of a readAsTenant, whose implicit transaction is read-only: it cannot change who may do what. */
+const SET_READ_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('transaction_read_only', 'on', true)`;
 const AUTH_CHANGED = `SELECT current_setting('brigade.auth_changed', true) AS changed`;
 nameAlways('BEGIN', 'COMMIT', AUTH_CHANGED);
 
@@ -305,8 +308,8 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
         const query: QueryFn = async (text, params) => {
           if (used) throw new Error('readAsTenant allows one statement; use withTenant for more');
           used = true;
-          const results = await pipeline(client, [{ text: SET_CONTEXT, values }, { text, values: params }, { text: AUTH_CHANGED }], named);
-          announce(results[2]);
+          // Read-only, so no trigger can have noted an auth change: no probe needed (a write fails, 25006).
+          const results = await pipeline(client, [{ text: SET_READ_CONTEXT, values }, { text, values: params }], named);
           return results[1]!;
         };
         return fn(bindKysely(query));

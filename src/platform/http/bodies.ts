@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors/index.ts';
 import { MAX_ERRORS } from './validation.ts';
+import { quickHook } from './hooks.ts';
 
 /**
  * A request without a body is validated as an empty JSON object, so an endpoint whose fields
@@ -22,17 +23,20 @@ export function acceptBareBodies(app: FastifyInstance): void {
     if (typeof body === 'string' && body.trim() === '') return done(null, undefined);
     return parse(req, body as string, done);
   });
-  app.addHook('preValidation', async (req) => {
-    if (req.routeOptions.schema?.body) {
-      if (req.body === undefined) req.body = {};
-      return;
-    }
-    const body = req.body;
-    if (body === undefined || Buffer.isBuffer(body)) return;
-    const fields = body !== null && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : null;
-    if (fields?.length === 0) return;
-    throw new AppError('validation_failed', `${req.method} ${req.routeOptions.url} takes no request body.`, {
-      errors: fields ? fields.slice(0, MAX_ERRORS).map((path) => ({ path, message: 'is not a known field' })) : [{ path: 'body', message: 'must be empty' }],
-    });
-  });
+  app.addHook(
+    'preValidation',
+    quickHook((req) => {
+      if (req.routeOptions.schema?.body) {
+        if (req.body === undefined) req.body = {};
+        return;
+      }
+      const body = req.body;
+      if (body === undefined || Buffer.isBuffer(body)) return;
+      const fields = body !== null && typeof body === 'object' && !Array.isArray(body) ? Object.keys(body) : null;
+      if (fields?.length === 0) return;
+      throw new AppError('validation_failed', `${req.method} ${req.routeOptions.url} takes no request body.`, {
+        errors: fields ? fields.slice(0, MAX_ERRORS).map((path) => ({ path, message: 'is not a known field' })) : [{ path: 'body', message: 'must be empty' }],
+      });
+    }),
+  );
 }

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { AppError } from '../errors/index.ts';
 import { clientCounter } from './client-counter.ts';
+import { quickHook } from './hooks.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -33,8 +34,7 @@ export interface ClientRateLimitOptions {
 export const clientRateLimit = fp(async function clientRateLimit(app: FastifyInstance, opts: ClientRateLimitOptions) {
   if (opts.perMinute <= 0) return;
   const counter = clientCounter(opts.redis, opts.log, { windowSeconds: 60, now: opts.now });
-  app.addHook('onRequest', async (req: FastifyRequest) => {
-    if (!req.routeOptions.config.clientRateLimit) return;
+  const limit = async (req: FastifyRequest) => {
     const { count, ttlSeconds } = await counter.hit(`${opts.prefix}:client:${req.routeOptions.url}:${req.ip}`);
     if (count > opts.perMinute) {
       throw new AppError(
@@ -44,5 +44,6 @@ export const clientRateLimit = fp(async function clientRateLimit(app: FastifyIns
         { 'Retry-After': String(ttlSeconds) },
       );
     }
-  });
+  };
+  app.addHook('onRequest', quickHook((req) => (req.routeOptions.config.clientRateLimit ? limit(req) : undefined)));
 });

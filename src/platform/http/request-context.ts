@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { runWithContext } from '../context/index.ts';
 import { activeTraceId } from '../telemetry.ts';
+import { quickSendHook } from './hooks.ts';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -19,7 +20,11 @@ export const requestContext = fp(async function requestContext(app: FastifyInsta
     const traceId = activeTraceId();
     runWithContext(traceId ? { requestId: String(req.id), traceId } : { requestId: String(req.id) }, done);
   });
-  app.addHook('onSend', async (req, reply) => {
-    reply.header('X-Request-Id', String(req.id));
-  });
+  app.addHook(
+    'onSend',
+    quickSendHook((req, reply, payload) => {
+      reply.header('X-Request-Id', String(req.id));
+      return payload;
+    }),
+  );
 });
