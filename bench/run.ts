@@ -46,8 +46,10 @@ for (const name of names) {
   const machine = `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${load}`;
   const target = docMarker.exec(r.stdout)?.[1];
   const output = r.stdout.replace(docMarker, '').trim();
-  const section = `<!-- bench:${name} -->\n${output}\n\n_Run ${new Date().toISOString()} on ${machine}._\n<!-- /bench:${name} -->`;
-  const re = new RegExp(`<!-- bench:${name} -->[\\s\\S]*?<!-- /bench:${name} -->`);
+  // BENCH_LABEL keeps a run beside the usual one (say, the same benchmark on another Node): its own section.
+  const key = process.env.BENCH_LABEL ? `${name}-${process.env.BENCH_LABEL}` : name;
+  const section = `<!-- bench:${key} -->\n${output}\n\n_Run ${new Date().toISOString()} on ${machine}._\n<!-- /bench:${key} -->`;
+  const re = new RegExp(`<!-- bench:${key} -->[\\s\\S]*?<!-- /bench:${key} -->`);
   const place = (text: string) => (re.test(text) ? text.replace(re, section) : `${text.trimEnd()}\n\n${section}\n`);
   if (target) {
     const file = path.resolve(target);
