@@ -103,15 +103,20 @@ export async function brigadeApi(databaseUrl: string, env: Record<string, string
 }
 
 /** The bare baseline (bench/bare-server.ts) in its own process. */
-export async function bareServer(databaseUrl: string, tenantId: string): Promise<Server> {
+export function bareServer(databaseUrl: string, tenantId: string): Promise<Server> {
+  return baselineProcess('bench/bare-server.ts', { BARE_DATABASE_URL: databaseUrl, BARE_TENANT_ID: tenantId });
+}
+
+/** A baseline server script (answering GET /healthz once up) in its own process, on a free PORT. */
+export async function baselineProcess(script: string, env: Record<string, string>): Promise<Server> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'bench/bare-server.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, script)], {
     cwd: root,
-    env: { ...process.env, BARE_DATABASE_URL: databaseUrl, BARE_TENANT_ID: tenantId, PORT: String(port) },
+    env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  await started(child, `${url}/healthz`, 'bare server');
+  await started(child, `${url}/healthz`, script);
   return { url, pid: child.pid!, stop: stopper(child) };
 }
 

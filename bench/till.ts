@@ -99,19 +99,21 @@ async function serviceSeller(cfg: TillConfig): Promise<{ sell: Sell; close(): Pr
 
 const SET_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true)`;
 
-/** The statements of placeOrder and payOrder, as the repositories write them. */
+/**
+ * The statements of placeOrder and payOrder, as the repositories write them and in the same
+ * round trips (pipelined, named statements), without Brigade's code around them.
+ */
 function sqlSeller(cfg: TillConfig): { sell: Sell; close(): Promise<void> } {
   const pool = new pg.Pool({ connectionString: cfg.runtimeUrl, max: 20 });
   const t = cfg.tenantId;
+  const send = (c: pg.PoolClient, statements: { text: string; values?: unknown[] }[]) => pipeline(c, statements, true);
 
-  async function transaction<T>(userId: string, first: { text: string; values: unknown[] }, rest: (c: pg.PoolClient, first: pg.QueryResult) => Promise<T>): Promise<T> {
+  async function transaction<T>(userId: string, first: { text: string; values: unknown[] }[], rest: (c: pg.PoolClient, first: pg.QueryResult[]) => Promise<T>): Promise<T> {
     const c = await pool.connect();
     try {
-      const results = await pipeline(c, [{ text: 'BEGIN' }, { text: SET_CONTEXT, values: [t, userId] }, first]);
+      const results = await send(c, [{ text: 'BEGIN' }, { text: SET_CONTEXT, values: [t, userId] }, ...first]);
       try {
-        const out = await rest(c, results[2]!);
-        await c.query('COMMIT');
-        return out;
+        return await rest(c, results.slice(2));
       } catch (err) {
         await c.query('ROLLBACK');
         throw err;
@@ -125,95 +127,106 @@ function sqlSeller(cfg: TillConfig): { sell: Sell; close(): Promise<void> } {
     const ids = [...new Set(lines.map((l) => l.menuItemId))];
     const order = await transaction(
       till.userId,
-      { text: 'SELECT * FROM branches WHERE tenant_id = $1 AND id = $2', values: [t, till.branchId] },
-      async (c, branch) => {
-        if (branch.rows.length !== 1) throw new Error('no branch');
-        const items = await c.query(
-          `SELECT m.id, m.name, m.price_minor, m.archived_at, coalesce(a.available, true) AS available
-             FROM menu_items m LEFT JOIN menu_item_availability a ON a.tenant_id = m.tenant_id AND a.menu_item_id = m.id AND a.branch_id = $1
-            WHERE m.tenant_id = $2 AND m.id = ANY($3::uuid[])`,
-          [till.branchId, t, ids],
-        );
-        const byId = new Map(items.rows.map((r) => [r.id as string, r]));
+      [
+        { text: 'SELECT * FROM branches WHERE tenant_id = $1 AND id = $2', values: [t, till.branchId] },
+        { text: 'SELECT plan, current_period_start, current_period_end FROM subscriptions WHERE tenant_id = $1', values: [t] },
+        {
+          text: `SELECT m.id, m.name, m.price_minor, m.archived_at, coalesce(a.available, true) AS available
+                   FROM menu_items m LEFT JOIN menu_item_availability a ON a.tenant_id = m.tenant_id AND a.menu_item_id = m.id AND a.branch_id = $1
+                  WHERE m.tenant_id = $2 AND m.id = ANY($3::uuid[])`,
+          values: [till.branchId, t, ids],
+        },
+      ],
+      async (c, [branch, , items]) => {
+        if (branch!.rows.length !== 1) throw new Error('no branch');
+        const byId = new Map(items!.rows.map((r) => [r.id as string, r]));
         const priced = lines.map((l) => ({ ...l, name: byId.get(l.menuItemId)!.name as string, price: byId.get(l.menuItemId)!.price_minor as number }));
         const total = priced.reduce((s, l) => s + l.price * l.quantity, 0);
-        const o = await c.query(
-          `INSERT INTO orders (tenant_id, branch_id, currency, total_minor, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-          [t, till.branchId, cfg.currency, total, till.userId],
-        );
-        const id = o.rows[0].id as string;
-        const values: unknown[] = [];
-        const tuples = priced.map((l, i) => {
-          values.push(t, id, i + 1, till.branchId, l.menuItemId, l.name, l.price, l.quantity, l.price * l.quantity);
-          const b = i * 9;
-          return `($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, $${b + 9})`;
-        });
-        await c.query(
-          `INSERT INTO order_lines (tenant_id, order_id, line_no, branch_id, menu_item_id, name, unit_price_minor, quantity, line_total_minor) VALUES ${tuples.join(', ')} RETURNING *`,
-          values,
-        );
-        return { id, total };
+        const [o] = await send(c, [
+          {
+            text: `WITH o AS (
+                     INSERT INTO orders (tenant_id, branch_id, currency, total_minor, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *
+                   ), l AS (
+                     INSERT INTO order_lines (tenant_id, order_id, line_no, branch_id, menu_item_id, name, unit_price_minor, quantity, line_total_minor)
+                     SELECT o.tenant_id, o.id, x.line_no, o.branch_id, x.menu_item_id, x.name, x.unit_price_minor, x.quantity, x.unit_price_minor::bigint * x.quantity
+                       FROM o, unnest($6::int[], $7::uuid[], $8::text[], $9::int[], $10::int[]) AS x(line_no, menu_item_id, name, unit_price_minor, quantity)
+                     RETURNING line_no, menu_item_id, name, unit_price_minor, quantity, line_total_minor
+                   )
+                   SELECT o.*, l.line_no, l.menu_item_id, l.name AS line_name, l.unit_price_minor, l.quantity, l.line_total_minor FROM o, l ORDER BY l.line_no`,
+            values: [t, till.branchId, cfg.currency, total, till.userId, priced.map((_, i) => i + 1), priced.map((l) => l.menuItemId), priced.map((l) => l.name), priced.map((l) => l.price), priced.map((l) => l.quantity)],
+          },
+          { text: 'COMMIT' },
+        ]);
+        return { id: o!.rows[0].id as string, total };
       },
     );
     await transaction(
       till.userId,
-      {
-        text: `SELECT o.*, coalesce((t.settings ->> 'allowNegativeStock')::boolean, false) AS allow_negative_stock
-                 FROM orders o JOIN tenants t ON t.id = o.tenant_id WHERE o.tenant_id = $1 AND o.id = $2 FOR UPDATE OF o`,
-        values: [t, order.id],
-      },
-      async (c, locked) => {
-        if (locked.rows[0]?.status !== 'open') throw new Error('not open');
-        const orderLines = await c.query(`SELECT * FROM order_lines WHERE tenant_id = $1 AND order_id IN ($2) ORDER BY order_id, line_no`, [t, order.id]);
-        const menuIds = [...new Set(orderLines.rows.map((l) => l.menu_item_id as string))];
-        const recipes = await c.query(
-          `SELECT menu_item_id, inventory_item_id, quantity FROM recipe_lines WHERE tenant_id = $1 AND menu_item_id IN (${menuIds.map((_, i) => `$${i + 2}`).join(', ')})
-            ORDER BY menu_item_id, inventory_item_id`,
-          [t, ...menuIds],
-        );
+      [
+        {
+          text: `SELECT o.*, coalesce((t.settings ->> 'allowNegativeStock')::boolean, false) AS allow_negative_stock
+                   FROM orders o JOIN tenants t ON t.id = o.tenant_id WHERE o.tenant_id = $1 AND o.id = $2 FOR UPDATE OF o`,
+          values: [t, order.id],
+        },
+        { text: `SELECT * FROM order_lines WHERE tenant_id = $1 AND order_id IN ($2) ORDER BY order_id, line_no`, values: [t, order.id] },
+        {
+          text: `SELECT menu_item_id, inventory_item_id, quantity FROM recipe_lines WHERE tenant_id = $1
+                    AND menu_item_id IN (SELECT menu_item_id FROM order_lines WHERE tenant_id = $2 AND order_id = $3) ORDER BY menu_item_id, inventory_item_id`,
+          values: [t, t, order.id],
+        },
+      ],
+      async (c, [locked, orderLines, recipes]) => {
+        if (locked!.rows[0]?.status !== 'open') throw new Error('not open');
         const need = new Map<string, number>();
-        for (const l of orderLines.rows) {
-          for (const r of recipes.rows.filter((x) => x.menu_item_id === l.menu_item_id)) {
+        for (const l of orderLines!.rows) {
+          for (const r of recipes!.rows.filter((x) => x.menu_item_id === l.menu_item_id)) {
             need.set(r.inventory_item_id, (need.get(r.inventory_item_id) ?? 0) + Math.round(Number(r.quantity) * 1000) * l.quantity);
           }
         }
-        const paid = await c.query(
-          `WITH paid AS (
-             UPDATE orders SET status = 'paid', paid_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'open' RETURNING *
-           ), payment AS (
-             INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
-             SELECT tenant_id, id, 'card', $3, 0, $4 FROM paid RETURNING *
-           )
-           SELECT paid.*, payment.id AS payment_id FROM paid, payment`,
-          [t, order.id, order.total, till.userId],
-        );
-        if (paid.rows.length !== 1) throw new Error('not paid');
         const items = [...need.keys()].sort();
-        await c.query(
-          `INSERT INTO stock_levels (tenant_id, inventory_item_id, branch_id) SELECT $1::uuid, item, $2::uuid FROM unnest($3::uuid[]) AS item ON CONFLICT DO NOTHING`,
-          [t, till.branchId, items],
-        );
-        const levels = await c.query(
-          `SELECT s.inventory_item_id, s.on_hand, s.below_reorder, i.reorder_level, i.name, i.unit
-             FROM stock_levels s JOIN inventory_items i ON i.tenant_id = s.tenant_id AND i.id = s.inventory_item_id
-            WHERE s.tenant_id = $1 AND s.branch_id = $2 AND s.inventory_item_id = ANY($3::uuid[])
-            ORDER BY s.inventory_item_id FOR UPDATE OF s`,
-          [t, till.branchId, items],
-        );
-        const deltas = levels.rows.map((l) => -(need.get(l.inventory_item_id)! / 1000));
-        const afters = levels.rows.map((l, i) => Number(l.on_hand) + deltas[i]!);
-        const below = levels.rows.map((l, i) => afters[i]! < Number(l.reorder_level));
-        await c.query(
-          `WITH input AS (
-             SELECT * FROM unnest($3::uuid[], $4::numeric[], $5::numeric[], $6::boolean[]) AS t(item, delta, after, below)
-           ), levels AS (
-             UPDATE stock_levels s SET on_hand = input.after, below_reorder = input.below, updated_at = now()
-               FROM input WHERE s.tenant_id = $1 AND s.branch_id = $2 AND s.inventory_item_id = input.item
-           )
-           INSERT INTO stock_movements (tenant_id, inventory_item_id, branch_id, kind, quantity_delta, on_hand_after, reason, order_id, created_by)
-           SELECT $1, item, $2, 'sale', delta, after, NULL, $7, $8 FROM input RETURNING *`,
-          [t, till.branchId, levels.rows.map((l) => l.inventory_item_id), deltas.map((d) => d.toFixed(3)), afters.map((a) => a.toFixed(3)), below, order.id, till.userId],
-        );
+        const [paid, , levels] = await send(c, [
+          {
+            text: `WITH paid AS (
+                     UPDATE orders SET status = 'paid', paid_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'open' RETURNING *
+                   ), lines AS (
+                     UPDATE order_lines l SET paid_at = paid.paid_at FROM paid WHERE l.tenant_id = paid.tenant_id AND l.order_id = paid.id
+                   ), payment AS (
+                     INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
+                     SELECT tenant_id, id, 'card', $3, 0, $4 FROM paid RETURNING *
+                   )
+                   SELECT paid.*, payment.id AS payment_id FROM paid, payment`,
+            values: [t, order.id, order.total, till.userId],
+          },
+          {
+            text: `INSERT INTO stock_levels (tenant_id, inventory_item_id, branch_id) SELECT $1::uuid, item, $2::uuid FROM unnest($3::uuid[]) AS item ON CONFLICT DO NOTHING`,
+            values: [t, till.branchId, items],
+          },
+          {
+            text: `SELECT s.inventory_item_id, s.on_hand, s.below_reorder, i.reorder_level, i.name, i.unit
+                     FROM stock_levels s JOIN inventory_items i ON i.tenant_id = s.tenant_id AND i.id = s.inventory_item_id
+                    WHERE s.tenant_id = $1 AND s.branch_id = $2 AND s.inventory_item_id = ANY($3::uuid[])
+                    ORDER BY s.inventory_item_id FOR UPDATE OF s`,
+            values: [t, till.branchId, items],
+          },
+        ]);
+        if (paid!.rows.length !== 1) throw new Error('not paid');
+        const deltas = levels!.rows.map((l) => -(need.get(l.inventory_item_id)! / 1000));
+        const afters = levels!.rows.map((l, i) => Number(l.on_hand) + deltas[i]!);
+        const below = levels!.rows.map((l, i) => afters[i]! < Number(l.reorder_level));
+        await send(c, [
+          {
+            text: `WITH input AS (
+                     SELECT * FROM unnest($3::uuid[], $4::numeric[], $5::numeric[], $6::boolean[]) AS t(item, delta, after, below)
+                   ), levels AS (
+                     UPDATE stock_levels s SET on_hand = input.after, below_reorder = input.below, updated_at = now()
+                       FROM input WHERE s.tenant_id = $1 AND s.branch_id = $2 AND s.inventory_item_id = input.item
+                   )
+                   INSERT INTO stock_movements (tenant_id, inventory_item_id, branch_id, kind, quantity_delta, on_hand_after, reason, order_id, created_by)
+                   SELECT $1, item, $2, 'sale', delta, after, NULL, $7, $8 FROM input RETURNING *`,
+            values: [t, till.branchId, levels!.rows.map((l) => l.inventory_item_id), deltas.map((d) => d.toFixed(3)), afters.map((a) => a.toFixed(3)), below, order.id, till.userId],
+          },
+          { text: 'COMMIT' },
+        ]);
       },
     );
   };

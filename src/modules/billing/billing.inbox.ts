@@ -56,16 +56,19 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
   const { tenancy, log } = platform;
 
   /** Stores the event (once) and its processing job: one statement, one transaction. */
-  async function store(e: ProviderEvent, via: 'webhook' | 'catch_up'): Promise<Receipt> {
-    const result = await tenancy.withSystem('billing: webhook inbox', (trx) =>
-      storeEvent(trx, {
+  async function store(e: ProviderEvent, via: 'webhook' | 'catch_up', rawJson?: string): Promise<Receipt> {
+    // One statement (event and job together), its own transaction: one round trip.
+    const result = await tenancy.statementAsSystem('billing: webhook inbox', (db) =>
+      storeEvent(db, {
         provider: provider.name,
         event: e,
+        rawJson,
         metadataTenantId: e.tenantId && UUID.test(e.tenantId) ? e.tenantId : null,
         handled: isHandledEventType(e.type),
         via,
         jobType: WEBHOOK_JOB,
       }),
+      { wakeRelay: 'batched' },
     );
     return { eventId: e.id, duplicate: !result.stored, outcome: result.outcome };
   }
@@ -74,13 +77,17 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
     /** Verify, then store; throws WebhookSignatureError / WebhookPayloadError for a 400. */
     async receive(rawBody: Buffer, signature: string | undefined): Promise<Receipt> {
       const event = provider.verifyWebhook(rawBody, signature);
-      const receipt = await store(event, 'webhook');
+      // The verified bytes are the event's JSON: stored as they came, not serialised again, unless
+      // they escape a NUL or a surrogate (jsonb refuses a NUL and an unpaired half; the parsed
+      // event has them replaced).
+      const text = rawBody.toString('utf8');
+      const receipt = await store(event, 'webhook', /\\u(?:0000|d[89a-f])/i.test(text) ? undefined : text);
       log.debug({ eventId: event.id, type: event.type, duplicate: receipt.duplicate, outcome: receipt.outcome }, 'billing: webhook stored');
       return receipt;
     },
 
     /** For reconciliation: events the provider failed to deliver enter the inbox as if they had come. */
-    store,
+    store: (e: ProviderEvent, via: 'webhook' | 'catch_up') => store(e, via),
 
     /** The `billing.webhook_event` job: process one stored event (idempotent). */
     async process(eventId: string): Promise<EventOutcome> {

@@ -275,7 +275,16 @@ export function tenantById(trx: Tx, tenantId: string) {
  */
 export async function storeEvent(
   trx: Tx,
-  input: { provider: string; event: ProviderEvent; metadataTenantId: string | null; handled: boolean; via: 'webhook' | 'catch_up'; jobType: string },
+  input: {
+    provider: string;
+    event: ProviderEvent;
+    /** The event's JSON as received (default: `event.raw` serialised). */
+    rawJson?: string;
+    metadataTenantId: string | null;
+    handled: boolean;
+    via: 'webhook' | 'catch_up';
+    jobType: string;
+  },
 ): Promise<{ stored: boolean; tenantId: string | null; outcome: EventOutcome | null }> {
   const e = input.event;
   const { rows } = await sql<{ tenant_id: string | null; outcome: EventOutcome }>`
@@ -290,7 +299,7 @@ export async function storeEvent(
       SELECT coalesce((SELECT tenant_id FROM by_metadata), (SELECT tenant_id FROM by_ids)) AS tenant_id
     ), stored AS (
       INSERT INTO billing_events (provider_event_id, provider, type, tenant_id, object_id, provider_created_at, payload, via, outcome, processed_at)
-      SELECT ${e.id}, ${input.provider}, ${e.type}, chosen.tenant_id, ${e.objectId}, ${e.created}, ${JSON.stringify(e.raw)}::jsonb, ${input.via},
+      SELECT ${e.id}, ${input.provider}, ${e.type}, chosen.tenant_id, ${e.objectId}, ${e.created}, ${input.rawJson ?? JSON.stringify(e.raw)}::jsonb, ${input.via},
              CASE WHEN NOT ${input.handled} THEN 'ignored' WHEN chosen.tenant_id IS NULL THEN 'unmatched' ELSE 'pending' END,
              CASE WHEN ${input.handled} AND chosen.tenant_id IS NOT NULL THEN NULL ELSE now() END
       FROM chosen

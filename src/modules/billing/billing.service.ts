@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Platform, NewTenant } from '../../platform/deps.ts';
-import type { Tx } from '../../platform/db/index.ts';
+import { sendTogether, type Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import { decodeTimeCursor, toPage, timeKeyOf } from '../../platform/http/pagination.ts';
@@ -34,7 +34,7 @@ import {
 } from './billing.repository.ts';
 import { statusRules, type SubscriptionStatus } from './billing.states.ts';
 import type { SubscriptionSync } from './billing.sync.ts';
-import { countUsage, usagePeriod, type Usage, type UsageMeter } from './billing.usage.ts';
+import { usageCount, usagePeriod, type Usage, type UsageMeter } from './billing.usage.ts';
 import { trialReminder } from './billing.notices.ts';
 
 export const PROVISION_JOB = 'billing.provision';
@@ -347,9 +347,13 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
       const plan = planOf(row?.plan ?? 'trial');
       const allowed = plan.limits[limit];
       if (allowed === null) return;
-      // Its own statement: a READ COMMITTED snapshot taken after the lock sees the previous holder's row.
-      await sql`SELECT pg_advisory_xact_lock(hashtextextended(${`plan-limit:${tenantId}:${limit}`}, 0))`.execute(trx);
-      const current = await countUsage(trx, tenantId, limit, usagePeriod(row?.current_period_start ?? null, row?.current_period_end ?? null));
+      // The count its own statement (in the lock's round trip): a READ COMMITTED snapshot taken
+      // after the lock sees the previous holder's row.
+      const [, counted] = await sendTogether(trx, [
+        sql`SELECT pg_advisory_xact_lock(hashtextextended(${`plan-limit:${tenantId}:${limit}`}, 0))`,
+        usageCount(tenantId, limit, usagePeriod(row?.current_period_start ?? null, row?.current_period_end ?? null)),
+      ]);
+      const current = Number((counted as { n: string }[])[0]!.n);
       if (current >= allowed) throw limitReached(plan, limit, current, allowed);
     },
 

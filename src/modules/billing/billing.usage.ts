@@ -34,8 +34,13 @@ function counted(tenantId: string, period: UsagePeriod): Record<CountedLimit, Ra
 
 /** How many of one counted limit a business has, inside the caller's transaction. */
 export async function countUsage(db: Tx, tenantId: string, limit: CountedLimit, period: UsagePeriod): Promise<number> {
-  const { rows } = await sql<{ n: string }>`SELECT ${counted(tenantId, period)[limit]} AS n`.execute(db);
+  const { rows } = await usageCount(tenantId, limit, period).execute(db);
   return Number(rows[0]!.n);
+}
+
+/** The statement countUsage sends, to send with others in one round trip. */
+export function usageCount(tenantId: string, limit: CountedLimit, period: UsagePeriod) {
+  return sql<{ n: string }>`SELECT ${counted(tenantId, period)[limit]} AS n`;
 }
 
 /** Every counted limit in one statement, inside the caller's transaction. */

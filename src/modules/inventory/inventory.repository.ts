@@ -1,5 +1,5 @@
 import { sql, type ColumnType, type Generated, type Selectable } from 'kysely';
-import type { Tx } from '../../platform/db/index.ts';
+import { sendTogether, type Tx } from '../../platform/db/index.ts';
 import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
 import { parseMilli, milliToNumber, milliToDecimal } from './inventory.quantity.ts';
 import type { InventoryItem, Movement, MovementKind, LowStockAlert } from './inventory.schemas.ts';
@@ -204,18 +204,21 @@ export interface LockedLevel {
  * Always in item-id order, so two sales touching the same items queue instead of deadlocking.
  */
 export async function lockStockLevels(trx: Tx, tenantId: string, branchId: string, itemIds: string[]): Promise<LockedLevel[]> {
-  await sql`
-    INSERT INTO stock_levels (tenant_id, inventory_item_id, branch_id)
-    SELECT ${tenantId}::uuid, item, ${branchId}::uuid FROM unnest(${itemIds}::uuid[]) AS item
-    ON CONFLICT DO NOTHING`.execute(trx);
-  const { rows } = await sql<LockedLevel>`
-    SELECT s.inventory_item_id, s.on_hand, s.below_reorder, i.reorder_level, i.name, i.unit
-      FROM stock_levels s
-      JOIN inventory_items i ON i.tenant_id = s.tenant_id AND i.id = s.inventory_item_id
-     WHERE s.tenant_id = ${tenantId} AND s.branch_id = ${branchId} AND s.inventory_item_id = ANY(${itemIds}::uuid[])
-     ORDER BY s.inventory_item_id
-       FOR UPDATE OF s`.execute(trx);
-  return rows;
+  // One round trip, two statements: the lock's snapshot is taken after the missing rows exist.
+  const [, rows] = await sendTogether(trx, [
+    sql`
+      INSERT INTO stock_levels (tenant_id, inventory_item_id, branch_id)
+      SELECT ${tenantId}::uuid, item, ${branchId}::uuid FROM unnest(${itemIds}::uuid[]) AS item
+      ON CONFLICT DO NOTHING`,
+    sql<LockedLevel>`
+      SELECT s.inventory_item_id, s.on_hand, s.below_reorder, i.reorder_level, i.name, i.unit
+        FROM stock_levels s
+        JOIN inventory_items i ON i.tenant_id = s.tenant_id AND i.id = s.inventory_item_id
+       WHERE s.tenant_id = ${tenantId} AND s.branch_id = ${branchId} AND s.inventory_item_id = ANY(${itemIds}::uuid[])
+       ORDER BY s.inventory_item_id
+         FOR UPDATE OF s`,
+  ]);
+  return rows as LockedLevel[];
 }
 
 export interface LevelChange {
@@ -225,19 +228,18 @@ export interface LevelChange {
   below: boolean;
 }
 
-/** Writes the new levels and their ledger rows in one statement; returns the movements in input order. */
-export async function writeMovements(
-  trx: Tx,
+/** The new levels and their ledger rows in one statement. */
+export function movementsStatement(
   tenantId: string,
   branchId: string,
   changes: LevelChange[],
   meta: { kind: MovementKind; reason: string | null; orderId: string | null; userId: string | null },
-): Promise<Selectable<StockMovementsTable>[]> {
+) {
   const ids = changes.map((c) => c.itemId);
   const deltas = changes.map((c) => milliToDecimal(c.deltaMilli));
   const afters = changes.map((c) => milliToDecimal(c.afterMilli));
   const below = changes.map((c) => c.below);
-  const { rows } = await sql<Selectable<StockMovementsTable>>`
+  return sql<Selectable<StockMovementsTable>>`
     WITH input AS (
       SELECT * FROM unnest(${ids}::uuid[], ${deltas}::numeric[], ${afters}::numeric[], ${below}::boolean[])
         AS t(item, delta, after, below)
@@ -248,9 +250,20 @@ export async function writeMovements(
     )
     INSERT INTO stock_movements (tenant_id, inventory_item_id, branch_id, kind, quantity_delta, on_hand_after, reason, order_id, created_by)
     SELECT ${tenantId}, item, ${branchId}, ${meta.kind}, delta, after, ${meta.reason}, ${meta.orderId}, ${meta.userId} FROM input
-    RETURNING *`.execute(trx);
+    RETURNING *`;
+}
+
+/** Writes the new levels and their ledger rows in one statement; returns the movements in input order. */
+export async function writeMovements(
+  trx: Tx,
+  tenantId: string,
+  branchId: string,
+  changes: LevelChange[],
+  meta: { kind: MovementKind; reason: string | null; orderId: string | null; userId: string | null },
+): Promise<Selectable<StockMovementsTable>[]> {
+  const { rows } = await movementsStatement(tenantId, branchId, changes, meta).execute(trx);
   const byItem = new Map(rows.map((r) => [r.inventory_item_id, r]));
-  return ids.map((id) => byItem.get(id)!);
+  return changes.map((c) => byItem.get(c.itemId)!);
 }
 
 export function insertAlert(trx: Tx, tenantId: string, values: { itemId: string; branchId: string; movementId: string; onHandMilli: number; reorderLevel: string }) {

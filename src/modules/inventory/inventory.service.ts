@@ -1,5 +1,5 @@
 import type { Platform } from '../../platform/deps.ts';
-import type { Tx } from '../../platform/db/index.ts';
+import { deferStatement, type Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError, notFound } from '../../platform/errors/index.ts';
 import { decodeTimeCursor, toPage, timeKeyOf, type Page } from '../../platform/http/pagination.ts';
@@ -9,7 +9,7 @@ import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
 import { requireOpenBranch, requireBranch, visibleBranches } from '../branches/index.ts';
 import {
   findInventoryItem, listInventoryItemRows, insertInventoryItem, updateInventoryItemRow, stockLevelsOf, listMovementRows,
-  listAlertRows, lockStockLevels, writeMovements, insertAlert, toInventoryItem, toMovement, toAlert, type LevelChange,
+  listAlertRows, lockStockLevels, writeMovements, movementsStatement, insertAlert, toInventoryItem, toMovement, toAlert, type LevelChange,
 } from './inventory.repository.ts';
 import { toMilli, parseMilli, milliToNumber, milliToDecimal, describeQuantity, MAX_ON_HAND_MILLI } from './inventory.quantity.ts';
 import type {
@@ -41,6 +41,12 @@ export interface StockMove {
   lines: StockLine[];
   /** Sales may take stock below zero where the business allows it; nothing else may. */
   allowNegative: boolean;
+  /**
+   * The caller needs no movements back: unless a level crosses its reorder point (an alert needs
+   * its movement's id), the levels and the ledger are written with the transaction's next round
+   * trip (its COMMIT) instead of one of their own, and `movements` comes back empty.
+   */
+  movementsLater?: boolean;
 }
 
 export interface StockMoveResult {
@@ -93,12 +99,12 @@ export async function moveStock(trx: Tx, move: StockMove): Promise<StockMoveResu
     );
   }
 
-  const rows = await writeMovements(trx, move.tenantId, move.branchId, changes, {
-    kind: move.kind,
-    reason: move.reason,
-    orderId: move.orderId,
-    userId: move.userId,
-  });
+  const meta = { kind: move.kind, reason: move.reason, orderId: move.orderId, userId: move.userId };
+  if (move.movementsLater && crossings.length === 0) {
+    await deferStatement(trx, movementsStatement(move.tenantId, move.branchId, changes, meta));
+    return { movements: [], alerts: [] };
+  }
+  const rows = await writeMovements(trx, move.tenantId, move.branchId, changes, meta);
   const movementOf = new Map(rows.map((r) => [r.inventory_item_id, r]));
   const alerts: StockMoveResult['alerts'] = [];
   for (const c of crossings) {

@@ -1,5 +1,5 @@
-import { sql, type ColumnType, type Generated, type Selectable } from 'kysely';
-import type { Tx } from '../../platform/db/index.ts';
+import { sql, type ColumnType, type Generated, type Selectable, type SelectQueryBuilder } from 'kysely';
+import type { Database, Tx } from '../../platform/db/index.ts';
 import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
 import { parseMilli, milliToDecimal, milliToNumber } from '../inventory/index.ts';
 import type { MenuItem } from './menu.schemas.ts';
@@ -104,9 +104,17 @@ export function listMenuItemRows(
   return q.execute();
 }
 
-export async function recipesOf(trx: Tx, tenantId: string, menuItemIds: string[]): Promise<Map<string, RecipeLineMilli[]>> {
+/**
+ * The recipes of the menu items, by id or by a subquery of the caller's that selects
+ * `menu_item_id` (an order's lines: then it needs no round trip of its own to learn the ids).
+ */
+export async function recipesOf(
+  trx: Tx,
+  tenantId: string,
+  menuItemIds: string[] | SelectQueryBuilder<Database, keyof Database, { menu_item_id: string }>,
+): Promise<Map<string, RecipeLineMilli[]>> {
   const out = new Map<string, RecipeLineMilli[]>();
-  if (menuItemIds.length === 0) return out;
+  if (Array.isArray(menuItemIds) && menuItemIds.length === 0) return out;
   const rows = await trx
     .selectFrom('recipe_lines')
     .select(['menu_item_id', 'inventory_item_id', 'quantity'])

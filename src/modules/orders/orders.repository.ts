@@ -151,36 +151,53 @@ export interface NewLine {
   quantity: number;
 }
 
-/** The order and its lines in one statement. */
+/** The order and its lines in one statement (one row per line, the order's columns on each). */
 export async function insertOrder(
   trx: Tx,
   tenantId: string,
   values: { branchId: string; currency: string; totalMinor: number; createdBy: string },
   lines: NewLine[],
 ): Promise<{ order: OrderRow; lines: OrderLineRow[] }> {
-  const order = await trx
-    .insertInto('orders')
-    .values({ tenant_id: tenantId, branch_id: values.branchId, currency: values.currency, total_minor: values.totalMinor, created_by: values.createdBy })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  const lineRows = await trx
-    .insertInto('order_lines')
-    .values(
-      lines.map((l, i) => ({
-        tenant_id: tenantId,
-        order_id: order.id,
-        line_no: i + 1,
-        branch_id: values.branchId,
-        menu_item_id: l.menuItemId,
-        name: l.name,
-        unit_price_minor: l.unitPriceMinor,
-        quantity: l.quantity,
-        line_total_minor: l.unitPriceMinor * l.quantity,
-      })),
+  type Row = OrderRow & { line_no: number; menu_item_id: string; line_name: string; unit_price_minor: number; quantity: number; line_total_minor: string };
+  const { rows } = await sql<Row>`
+    WITH o AS (
+      INSERT INTO orders (tenant_id, branch_id, currency, total_minor, created_by)
+      VALUES (${tenantId}, ${values.branchId}, ${values.currency}, ${values.totalMinor}, ${values.createdBy})
+      RETURNING *
+    ), l AS (
+      INSERT INTO order_lines (tenant_id, order_id, line_no, branch_id, menu_item_id, name, unit_price_minor, quantity, line_total_minor)
+      SELECT o.tenant_id, o.id, x.line_no, o.branch_id, x.menu_item_id, x.name, x.unit_price_minor, x.quantity, x.unit_price_minor::bigint * x.quantity
+        FROM o, unnest(${lines.map((_, i) => i + 1)}::int[], ${lines.map((l) => l.menuItemId)}::uuid[], ${lines.map((l) => l.name)}::text[],
+                       ${lines.map((l) => l.unitPriceMinor)}::int[], ${lines.map((l) => l.quantity)}::int[]) AS x(line_no, menu_item_id, name, unit_price_minor, quantity)
+      RETURNING line_no, menu_item_id, name, unit_price_minor, quantity, line_total_minor
     )
-    .returningAll()
-    .execute();
-  return { order, lines: lineRows.sort((a, b) => a.line_no - b.line_no) };
+    SELECT o.*, l.line_no, l.menu_item_id, l.name AS line_name, l.unit_price_minor, l.quantity, l.line_total_minor
+      FROM o, l
+     ORDER BY l.line_no`.execute(trx);
+  const first = rows[0];
+  if (!first) throw new Error('an order needs at least one line');
+  const { line_no: _n, menu_item_id: _m, line_name: _l, unit_price_minor: _u, quantity: _q, line_total_minor: _t, ...order } = first;
+  return {
+    order,
+    lines: rows.map((r) => ({
+      tenant_id: tenantId,
+      order_id: order.id,
+      line_no: r.line_no,
+      branch_id: order.branch_id,
+      paid_at: null,
+      refunded_at: null,
+      menu_item_id: r.menu_item_id,
+      name: r.line_name,
+      unit_price_minor: r.unit_price_minor,
+      quantity: r.quantity,
+      line_total_minor: r.line_total_minor,
+    })),
+  };
+}
+
+/** The menu items an order's lines name, as a subquery (for their recipes, in the same round trip). */
+export function menuItemsOfOrder(trx: Tx, tenantId: string, orderId: string) {
+  return trx.selectFrom('order_lines').select('menu_item_id').where('tenant_id', '=', tenantId).where('order_id', '=', orderId);
 }
 
 /** Marks the order paid, only if it is still open, and records the payment: one statement. */

@@ -1,15 +1,15 @@
 import type { Platform } from '../../platform/deps.ts';
-import type { Tx } from '../../platform/db/index.ts';
+import { inParallel, type Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError, notFound } from '../../platform/errors/index.ts';
 import { decodeTimeCursor, toPage, timeKeyOf, type Page } from '../../platform/http/pagination.ts';
 import { assertCan, branchesWith, can, type Permission } from '../access/index.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
 import { requireOpenBranch, requireBranch, visibleBranches } from '../branches/index.ts';
-import { itemsForSale, recipesOf } from '../menu/index.ts';
+import { itemsForSale, recipesOf, type RecipeLineMilli } from '../menu/index.ts';
 import { moveStock, soldByOrder, type StockLine } from '../inventory/index.ts';
 import {
-  findOrder, branchOfOrder, lockOrder, linesOf, paymentsOf, insertOrder, markPaid, markRefunded, markVoided, listOrderRows, toOrder,
+  findOrder, branchOfOrder, lockOrder, linesOf, menuItemsOfOrder, paymentsOf, insertOrder, markPaid, markRefunded, markVoided, listOrderRows, toOrder,
   type OrderRow, type OrderLineRow, type NewLine,
 } from './orders.repository.ts';
 import type { Order, PlaceOrderInput, PayOrderInput, RefundOrderInput, VoidOrderInput, ListOrdersInput } from './orders.schemas.ts';
@@ -21,8 +21,7 @@ function notOpen(order: OrderRow, action: string): AppError {
 }
 
 /** Recipe quantities times portions, per inventory item: what paying the order takes from stock. */
-async function stockNeeded(trx: Tx, tenantId: string, lines: OrderLineRow[]): Promise<StockLine[]> {
-  const recipes = await recipesOf(trx, tenantId, [...new Set(lines.map((l) => l.menu_item_id))]);
+function stockNeeded(lines: OrderLineRow[], recipes: Map<string, RecipeLineMilli[]>): StockLine[] {
   const need = new Map<string, number>();
   for (const line of lines) {
     for (const r of recipes.get(line.menu_item_id) ?? []) {
@@ -63,10 +62,14 @@ export function ordersService(platform: Platform) {
     /** Opens an order with each line priced as the menu says now: later price changes leave it alone. */
     async placeOrder(scope: Scope, input: PlaceOrderInput): Promise<Order> {
       return tenancy.withTenant(scope, async (trx) => {
-        await requireOpenBranch(trx, scope.tenantId, input.branchId);
-        await platform.hooks.claimLimit?.(trx, scope.tenantId, 'ordersPerMonth');
         const ids = [...new Set(input.lines.map((l) => l.menuItemId))];
-        const items = new Map((await itemsForSale(trx, scope.tenantId, input.branchId, ids)).map((i) => [i.id, i]));
+        // The branch check, the plan's quota and the prices in one round trip (with BEGIN and the context).
+        const [, , forSale] = await inParallel([
+          requireOpenBranch(trx, scope.tenantId, input.branchId),
+          platform.hooks.claimLimit?.(trx, scope.tenantId, 'ordersPerMonth') ?? Promise.resolve(),
+          itemsForSale(trx, scope.tenantId, input.branchId, ids),
+        ] as const);
+        const items = new Map(forSale.map((i) => [i.id, i]));
         const lines: NewLine[] = input.lines.map((l) => {
           const item = items.get(l.menuItemId);
           if (!item) throw new AppError('not_found', `No menu item ${l.menuItemId}.`, { menuItemId: l.menuItemId });
@@ -92,7 +95,13 @@ export function ordersService(platform: Platform) {
      */
     async payOrder(scope: Scope, id: string, input: PayOrderInput): Promise<Order> {
       return tenancy.withTenant(scope, async (trx) => {
-        const order = await lockForChange(trx, scope, id);
+        // The lock, the lines and their recipes in one round trip (lines never change once placed).
+        const [order, linesById, recipes] = await inParallel([
+          lockOrder(trx, scope.tenantId, id),
+          linesOf(trx, scope.tenantId, [id]),
+          recipesOf(trx, scope.tenantId, menuItemsOfOrder(trx, scope.tenantId, id)),
+        ] as const);
+        if (!order) throw notFound('order');
         if (order.status !== 'open') throw notOpen(order, 'paid');
         const total = Number(order.total_minor);
         if (input.method === 'card' && input.amountMinor !== total) {
@@ -104,27 +113,31 @@ export function ordersService(platform: Platform) {
             amountMinor: input.amountMinor,
           });
         }
-        const lines = (await linesOf(trx, scope.tenantId, [id])).get(id) ?? [];
-        const needed = await stockNeeded(trx, scope.tenantId, lines);
-        const paid = await markPaid(trx, scope.tenantId, id, {
-          method: input.method,
-          amountMinor: input.amountMinor,
-          changeMinor: input.method === 'cash' ? input.amountMinor - total : 0,
-          userId: scope.userId,
-        });
+        const lines = linesById.get(id) ?? [];
+        const needed = stockNeeded(lines, recipes);
+        // The payment and the stock locks in one round trip; the levels and the ledger go out with
+        // the COMMIT. The stock rows are shared by every till of the branch, so they are held for
+        // two round trips only (a shortage still rolls the payment back with it).
+        const [paid] = await inParallel([
+          markPaid(trx, scope.tenantId, id, {
+            method: input.method,
+            amountMinor: input.amountMinor,
+            changeMinor: input.method === 'cash' ? input.amountMinor - total : 0,
+            userId: scope.userId,
+          }),
+          moveStock(trx, {
+            tenantId: scope.tenantId,
+            userId: scope.userId,
+            branchId: order.branch_id,
+            kind: 'sale',
+            reason: null,
+            orderId: id,
+            lines: needed,
+            allowNegative: order.allow_negative_stock,
+            movementsLater: true,
+          }),
+        ] as const);
         if (!paid) throw notOpen(order, 'paid');
-        // Stock last: its rows are shared by every till of the branch, so they are locked for
-        // as short a time as possible (a shortage still rolls the payment back with it).
-        await moveStock(trx, {
-          tenantId: scope.tenantId,
-          userId: scope.userId,
-          branchId: order.branch_id,
-          kind: 'sale',
-          reason: null,
-          orderId: id,
-          lines: needed,
-          allowNegative: order.allow_negative_stock,
-        });
         return toOrder(paid.order, lines, paid.payment);
       });
     },

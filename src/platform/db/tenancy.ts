@@ -4,7 +4,7 @@ import { DefaultQueryExecutor, Kysely, PostgresDialect, type CompiledQuery, type
 import type { Database } from './schema.ts';
 import type { Db } from './database.ts';
 import type { Logger } from '../log.ts';
-import { nameAlways, pipeline } from './pipeline.ts';
+import { nameAlways, pipeline, type Statement } from './pipeline.ts';
 import { asDatabaseError } from './unavailable.ts';
 import { addDbTime } from '../context/index.ts';
 
@@ -41,6 +41,15 @@ export interface Tenancy {
    */
   onAuthChange(listener: (tenantIds: string[]) => void): () => void;
   /**
+   * withSystem for a use case that makes exactly one statement (the webhook inbox's store): the
+   * statement is its own transaction, sent and committed in one round trip. A second statement
+   * is refused. It must not change sessions, users or roles (nobody would hear of it).
+   * `wakeRelay: 'batched'`: outbox rows it writes do not NOTIFY at its commit (a NOTIFY serialises
+   * committing transactions, see migration 20261202000100); one NOTIFY wakes the relay within
+   * a few milliseconds for every such statement of the process meanwhile.
+   */
+  statementAsSystem<T>(reason: string, fn: (db: Tx) => Promise<T>, opts?: { wakeRelay?: 'now' | 'batched' }): Promise<T>;
+  /**
    * Runs `fn` (the rest of an HTTP request) with room for one unit of work: see `beginUnit`.
    * Callback style, so that Fastify's whole request lifecycle runs inside it.
    */
@@ -69,7 +78,9 @@ const SET_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('a
 /** The context of a readAsTenant, whose implicit transaction is read-only: it cannot change who may do what. */
 const SET_READ_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('transaction_read_only', 'on', true)`;
 const AUTH_CHANGED = `SELECT current_setting('brigade.auth_changed', true) AS changed`;
-nameAlways('BEGIN', 'COMMIT', AUTH_CHANGED);
+const WAKEUP_LATER = `SELECT set_config('brigade.outbox_wakeup', 'later', true)`;
+const WAKE_RELAY = `SELECT pg_notify('brigade_outbox', '')`;
+nameAlways('BEGIN', 'COMMIT', AUTH_CHANGED, WAKEUP_LATER);
 
 type QueryFn = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
 
@@ -102,8 +113,172 @@ class BoundConnection implements DatabaseConnection, ConnectionProvider {
 }
 
 /** A Kysely handle on one already-checked-out client whose `query` we decide; releasing is ours. */
-function bindKysely(query: QueryFn): Tx {
-  return new Kysely<Database>({ ...shared, executor: shared.executor.withConnectionProvider(new BoundConnection(query)) });
+function bindKysely(query: QueryFn, channel?: Channel): Tx {
+  const trx = new Kysely<Database>({ ...shared, executor: shared.executor.withConnectionProvider(new BoundConnection(query)) });
+  if (channel) channels.set(trx, channel);
+  return trx;
+}
+
+/** A statement waiting in a channel: with a caller awaiting its result, or deferred (nobody does). */
+interface Entry {
+  s: Statement;
+  /** A known single command without parameters (BEGIN, SAVEPOINT n): may ride in a pipeline. */
+  single?: boolean;
+  resolve?: (r: pg.QueryResult) => void;
+  reject?: (err: unknown) => void;
+  sent?: boolean;
+}
+
+/**
+ * The statements of one transaction on its connection. Statements issued while the caller has
+ * not yet awaited (the branches of a `Promise.all`), and statements deferred until then (BEGIN
+ * and the context, a savepoint and its release, `deferStatement`), leave together in one
+ * pipeline: one round trip. The server runs them in order and skips the rest after an error,
+ * which then fails every one of them, as it would have failed the later ones on their own.
+ */
+class Channel {
+  queue: Entry[] = [];
+  /** Whether anything went out (a BEGIN among it: the transaction must be ended). */
+  sent = false;
+  private scheduled = false;
+  private inflight: Promise<void> = Promise.resolve();
+
+  constructor(readonly client: pg.ClientBase, private readonly named: boolean, private readonly onError: (err: unknown) => unknown = (e) => e) {}
+
+  defer(s: Statement, single = false): Entry {
+    const entry: Entry = { s, single };
+    this.queue.push(entry);
+    return entry;
+  }
+
+  /** Set when the transaction ends: a statement issued later (a straggler) is refused, never sent on a released connection. */
+  closed = false;
+
+  readonly query: QueryFn = (text, values) =>
+    new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error('the transaction of this handle has ended'));
+        return;
+      }
+      this.queue.push({ s: { text, values }, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // After the current microtasks: every statement a Promise.all issues is queued by then.
+        process.nextTick(() => {
+          this.scheduled = false;
+          void this.flush();
+        });
+      }
+    });
+
+  /** Sends what is queued (and `tail`, whose results are returned) after what is in flight. */
+  flush(tail: Statement[] = []): Promise<pg.QueryResult[]> {
+    const entries = this.queue;
+    this.queue = [];
+    const run = this.inflight.then(() => this.send(entries, tail));
+    this.inflight = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Waits for whatever is in flight, sending nothing more. */
+  async settle(): Promise<void> {
+    await this.inflight;
+  }
+
+  /** Drops what was queued and not sent (a rolled-back savepoint's deferred statements). */
+  discard(from: Entry | undefined): boolean {
+    const at = from ? this.queue.indexOf(from) : 0;
+    if (at < 0) return false;
+    for (const e of this.queue.splice(at)) e.reject?.(new Error('rolled back before it was sent'));
+    return true;
+  }
+
+  private async send(entries: Entry[], tail: Statement[]): Promise<pg.QueryResult[]> {
+    if (entries.length === 0 && tail.length === 0) return [];
+    // Parameterless statements of unknown shape may hold several commands, which only the simple
+    // protocol accepts: each goes alone; the rest go in pipelines between them.
+    const groups: Entry[][] = [];
+    let group: Entry[] = [];
+    for (const e of entries) {
+      if (!e.single && !e.s.values?.length) {
+        if (group.length) groups.push(group);
+        groups.push([e]);
+        group = [];
+      } else group.push(e);
+    }
+    const tailEntries: Entry[] = tail.map((s) => ({ s, single: true }));
+    group.push(...tailEntries);
+    if (group.length) groups.push(group);
+    let failed: unknown;
+    for (const g of groups) {
+      if (failed !== undefined) {
+        for (const e of g) e.reject?.(failed);
+        continue;
+      }
+      for (const e of g) e.sent = true;
+      this.sent = true;
+      try {
+        const only = g.length === 1 && !g[0]!.single && !g[0]!.s.values?.length;
+        const results = only ? [await this.client.query(g[0]!.s.text)] : await pipeline(this.client, g.map((e) => e.s), this.named);
+        g.forEach((e, i) => e.resolve?.(results[i]!));
+        if (g === groups[groups.length - 1] && tailEntries.length) return results.slice(results.length - tailEntries.length);
+      } catch (err) {
+        failed = this.onError(err);
+        for (const e of g) e.reject?.(failed);
+      }
+    }
+    if (failed !== undefined) throw failed;
+    return [];
+  }
+}
+
+/**
+ * Awaits every one of the promises, then throws the first failure: statements a use case issues
+ * together (one round trip) must all have finished before its transaction ends.
+ */
+export async function inParallel<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises as readonly Promise<unknown>[]);
+  for (const r of settled) if (r.status === 'rejected') throw r.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/** The channel of a transaction's Kysely handle (withTenant, withSystem, a unit and its joins). */
+const channels = new WeakMap<Tx, Channel>();
+
+/** Anything Kysely can compile: a query builder or a `sql` template. */
+type Compilable = { compile(executor?: never): CompiledQuery } | { compile(executorProvider: Tx): CompiledQuery };
+
+/**
+ * Queues a statement whose result nobody needs to go out with the transaction's next round trip
+ * (at the latest its COMMIT) instead of one of its own. A failure fails that round trip, and with
+ * it the transaction. Outside a transaction of `withTenant`/`withSystem`/a unit it runs at once.
+ */
+/**
+ * Sends the statements in one round trip, in this order, as separate statements of the
+ * transaction (each READ COMMITTED statement sees what the ones before it did and committed),
+ * and resolves with their rows. Outside a transaction of `withTenant`/`withSystem`/a unit they
+ * run one after another.
+ */
+export async function sendTogether(trx: Tx, queries: Compilable[]): Promise<unknown[][]> {
+  const compiled = queries.map((q) => (q as { compile(t: Tx): CompiledQuery }).compile(trx));
+  const channel = channels.get(trx);
+  if (!channel) {
+    const out: unknown[][] = [];
+    for (const c of compiled) out.push((await trx.executeQuery(c)).rows as unknown[]);
+    return out;
+  }
+  const results = await Promise.all(compiled.map((c) => channel.query(c.sql, c.parameters as unknown[])));
+  return results.map((r) => r.rows ?? []);
+}
+
+export async function deferStatement(trx: Tx, query: Compilable): Promise<void> {
+  const compiled = (query as { compile(t: Tx): CompiledQuery }).compile(trx);
+  const channel = channels.get(trx);
+  if (channel) channel.defer({ text: compiled.sql, values: compiled.parameters as unknown[] });
+  else await trx.executeQuery(compiled);
 }
 
 function contextValues(ctx: TenantContext): unknown[] {
@@ -115,9 +290,6 @@ function contextValues(ctx: TenantContext): unknown[] {
 export function createTenancy(db: Db, log: Logger): Tenancy {
   // Named statements (BRIGADE_DB_NAMED_STATEMENTS): off behind a pooler in transaction mode.
   const named = db.namedStatements;
-  /** A statement after the first of a transaction: named when it has parameters (one command). */
-  const next = async (client: pg.ClientBase, text: string, params?: unknown[]): Promise<pg.QueryResult> =>
-    named && params && params.length > 0 ? (await pipeline(client, [{ text, values: params }], true))[0]! : client.query(text, params);
   const authListeners = new Set<(tenantIds: string[]) => void>();
   const announce = (result: pg.QueryResult | undefined) => {
     const changed = (result?.rows[0] as { changed?: string | null } | undefined)?.changed;
@@ -125,10 +297,27 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     const tenantIds = changed.split(',').filter(Boolean);
     for (const l of authListeners) l(tenantIds);
   };
-  /** COMMIT, asking in the same round trip whether the transaction changed who may do what. */
-  const commit = async (client: pg.PoolClient) => {
-    const [changed] = await pipeline(client, [{ text: AUTH_CHANGED }, { text: 'COMMIT' }], named);
+  /**
+   * COMMIT with what is still queued (deferred statements), asking in the same round trip
+   * whether the transaction changed who may do what. Nothing sent and nothing queued: no
+   * transaction was begun, nothing to end.
+   */
+  const commit = async (channel: Channel) => {
+    await channel.settle();
+    channel.closed = true;
+    if (!channel.sent && channel.queue.every((e) => e.single || e.s.text === SET_CONTEXT)) {
+      channel.discard(undefined);
+      return;
+    }
+    const [changed] = await channel.flush([{ text: AUTH_CHANGED }, { text: 'COMMIT' }]);
     announce(changed);
+  };
+  /** After a failure: end the transaction if it was begun. */
+  const rollback = async (channel: Channel) => {
+    await channel.settle();
+    channel.closed = true;
+    channel.discard(undefined);
+    if (channel.sent) await channel.client.query('ROLLBACK');
   };
   async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     // Database time of the request or job, waiting for a connection included: a per-tenant signal.
@@ -164,6 +353,18 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     }
   }
 
+  /** One NOTIFY for the relay within a few milliseconds, for every batched statement meanwhile. */
+  let wakeTimer: NodeJS.Timeout | null = null;
+  const wakeRelaySoon = () => {
+    if (wakeTimer) return;
+    wakeTimer = setTimeout(() => {
+      wakeTimer = null;
+      // Lost (the pool closing, the server away): the relay's poll finds the rows anyway.
+      db.ownerPool.query(WAKE_RELAY).catch(() => undefined);
+    }, 5);
+    wakeTimer.unref();
+  };
+
   // The unit of the current request, if it opened one (a mutable holder per request scope).
   const units = new AsyncLocalStorage<{ unit: UnitState | null }>();
   // Marks code running inside a joined call, so a nested call does not wait for its parent.
@@ -171,6 +372,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
   interface UnitState {
     tenantId: string | null;
     client: pg.PoolClient;
+    channel: Channel;
     open: boolean;
     lock: Promise<void>;
     savepoints: number;
@@ -184,18 +386,32 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     return unit.tenantId === null || unit.tenantId === ctx.tenantId ? unit : null;
   };
 
-  /** A withTenant inside the unit: a savepoint with the caller's context, one at a time. */
+  /**
+   * A withTenant inside the unit: a savepoint with the caller's context, one at a time. The
+   * savepoint and the context go out with the call's first statement, its release with the
+   * unit's next one (or its COMMIT): a joined call costs no round trip of its own.
+   */
   async function joined<T>(unit: UnitState, ctx: TenantContext, fn: (trx: Tx) => Promise<T>): Promise<T> {
     const values = contextValues(ctx);
     const run = async () => {
       const sp = `brigade_sp_${++unit.savepoints}`;
+      const channel = unit.channel;
+      const savepoint = channel.defer({ text: `SAVEPOINT ${sp}` }, true);
+      channel.defer({ text: SET_CONTEXT, values });
       try {
-        await pipeline(unit.client, [{ text: `SAVEPOINT ${sp}` }, { text: SET_CONTEXT, values }], named);
-        const result = await inside.run(unit, () => fn(bindKysely((text, params) => next(unit.client, text, params))));
-        await unit.client.query(`RELEASE SAVEPOINT ${sp}`);
+        const result = await inside.run(unit, () => fn(bindKysely(channel.query, channel)));
+        // A call that sent and queued nothing leaves nothing behind; else its release is queued.
+        const at = channel.queue.indexOf(savepoint);
+        if (at >= 0 && at === channel.queue.length - 2) channel.discard(savepoint);
+        else channel.defer({ text: `RELEASE SAVEPOINT ${sp}` }, true);
         return result;
       } catch (err) {
-        await unit.client.query(`ROLLBACK TO SAVEPOINT ${sp}`).catch(() => undefined);
+        await channel.settle();
+        // Not sent: the call never reached the server; drop what it queued. Sent: undo its effects.
+        if (!channel.discard(savepoint)) {
+          channel.discard(undefined);
+          await channel.client.query(`ROLLBACK TO SAVEPOINT ${sp}`).catch(() => undefined);
+        }
         throw asDatabaseError(err, { lost: unit.lost !== undefined });
       }
     };
@@ -226,9 +442,20 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       } catch (err) {
         throw asDatabaseError(err, { connecting: true });
       }
+      const values = ctx.tenantId ? contextValues({ tenantId: ctx.tenantId, userId: ctx.userId }) : ['', ''];
+      const onError = (err: Error) => {
+        state.lost = err;
+        log.warn({ err: err.message }, 'database connection lost while in use');
+      };
+      // A failure without a SQLSTATE may leave the connection unusable: it is dropped at the end.
+      const channel = new Channel(client, named, (err) => {
+        if ((err as { code?: string }).code === undefined) state.lost ??= err as Error;
+        return asDatabaseError(err, { lost: state.lost !== undefined });
+      });
       const state: UnitState = {
         tenantId: ctx.tenantId,
         client,
+        channel,
         open: true,
         lock: Promise.resolve(),
         savepoints: 0,
@@ -238,8 +465,8 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
           state.open = false;
           try {
             await state.lock;
-            if (how === 'COMMIT') await commit(client);
-            else await client.query('ROLLBACK');
+            if (how === 'COMMIT') await commit(channel);
+            else await rollback(channel);
           } catch (err) {
             if (how === 'COMMIT') client.query('ROLLBACK').catch(() => undefined);
             throw asDatabaseError(err, { lost: state.lost !== undefined || (err as { code?: string }).code === undefined });
@@ -249,23 +476,13 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
           }
         },
       };
-      const onError = (err: Error) => {
-        state.lost = err;
-        log.warn({ err: err.message }, 'database connection lost while in use');
-      };
       client.on('error', onError);
-      try {
-        const values = ctx.tenantId ? contextValues({ tenantId: ctx.tenantId, userId: ctx.userId }) : ['', ''];
-        await pipeline(client, [{ text: 'BEGIN' }, { text: SET_CONTEXT, values }], named);
-      } catch (err) {
-        state.open = false;
-        client.off('error', onError);
-        client.release(err as Error);
-        throw asDatabaseError(err, { connecting: true });
-      }
+      // BEGIN and the context go out with the unit's first statement.
+      channel.defer({ text: 'BEGIN' }, true);
+      channel.defer({ text: SET_CONTEXT, values });
       holder.unit = state;
       return {
-        trx: bindKysely((text, params) => next(client, text, params)),
+        trx: bindKysely(channel.query, channel),
         get open() {
           return state.open;
         },
@@ -280,19 +497,15 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       const values = contextValues(ctx);
       return withClient(db.runtimePool, async (client) => {
         // BEGIN and the context ride along with the first statement: one round trip saved.
-        let begun = false;
-        const query: QueryFn = async (text, params) => {
-          if (begun) return next(client, text, params);
-          begun = true;
-          const results = await pipeline(client, [{ text: 'BEGIN' }, { text: SET_CONTEXT, values }, { text, values: params }], named);
-          return results[2]!;
-        };
+        const channel = new Channel(client, named);
+        channel.defer({ text: 'BEGIN' }, true);
+        channel.defer({ text: SET_CONTEXT, values });
         try {
-          const result = await fn(bindKysely(query));
-          if (begun) await commit(client);
+          const result = await fn(bindKysely(channel.query, channel));
+          await commit(channel);
           return result;
         } catch (err) {
-          if (begun) await client.query('ROLLBACK');
+          await rollback(channel);
           throw err;
         }
       });
@@ -321,29 +534,39 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       return () => authListeners.delete(listener);
     },
 
+    async statementAsSystem(reason, fn, opts) {
+      log.debug({ system: reason }, 'system access');
+      const batched = opts?.wakeRelay === 'batched';
+      const result = await withClient(db.ownerPool, async (client) => {
+        let used = false;
+        const query: QueryFn = async (text, params) => {
+          if (used) throw new Error('statementAsSystem allows one statement; use withSystem for more');
+          used = true;
+          if (!params?.length && !batched) return client.query(text);
+          // One Sync: an implicit transaction, committed when the statement succeeds.
+          const results = await pipeline(client, [...(batched ? [{ text: WAKEUP_LATER }] : []), { text, values: params }], named);
+          return results[results.length - 1]!;
+        };
+        return fn(bindKysely(query));
+      });
+      if (batched) wakeRelaySoon();
+      return result;
+    },
+
     async withSystem(reason, fn) {
       log.debug({ system: reason }, 'system access');
       return withClient(db.ownerPool, async (client) => {
         // As in withTenant, BEGIN rides along with the first statement (the webhook inbox is hot),
         // unless that statement has no parameters: it may be several commands, which only the
-        // simple protocol accepts.
-        let begun = false;
-        const query: QueryFn = async (text, params) => {
-          if (begun) return next(client, text, params);
-          begun = true;
-          if (!params || params.length === 0) {
-            await client.query('BEGIN');
-            return client.query(text, params);
-          }
-          const results = await pipeline(client, [{ text: 'BEGIN' }, { text, values: params }], named);
-          return results[1]!;
-        };
+        // simple protocol accepts (the channel sends such a statement on its own).
+        const channel = new Channel(client, named);
+        channel.defer({ text: 'BEGIN' }, true);
         try {
-          const result = await fn(bindKysely(query));
-          if (begun) await commit(client);
+          const result = await fn(bindKysely(channel.query, channel));
+          await commit(channel);
           return result;
         } catch (err) {
-          if (begun) await client.query('ROLLBACK');
+          await rollback(channel);
           throw err;
         }
       });

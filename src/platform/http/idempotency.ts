@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fp from 'fastify-plugin';
 import { sql } from 'kysely';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Tenancy, TenantContext, Unit } from '../db/index.ts';
+import { deferStatement, type Tenancy, type TenantContext, type Unit } from '../db/index.ts';
 import { AppError, toProblem } from '../errors/index.ts';
 import { RETRY_AFTER_SECONDS } from './problems.ts';
 
@@ -102,24 +102,29 @@ export const idempotencyPlugin = fp(async function idempotencyPlugin(app: Fastif
 
     const unit = await tenancy.beginUnit({ tenantId, userId: actor?.userId ?? null });
     try {
-      const locked = await sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(hashtextextended(${`idem:${scope}:${key}`}, 0)) AS ok`.execute(unit.trx);
+      // The lock and the read in one round trip (with the unit's BEGIN), as two statements: the
+      // read's READ COMMITTED snapshot is taken after the lock is granted, so it sees the row of
+      // a request that held the key and committed just before.
+      const [locked, found] = await Promise.all([
+        sql<{ ok: boolean }>`SELECT pg_try_advisory_xact_lock(hashtextextended(${`idem:${scope}:${key}`}, 0)) AS ok`.execute(unit.trx),
+        tenantId
+          ? unit.trx
+              .selectFrom('idempotency_keys')
+              .select(['user_id', 'request_hash', 'status_code', 'response_body', 'expires_at'])
+              .where('tenant_id', '=', tenantId)
+              .where('key', '=', key)
+              .executeTakeFirst()
+          : unit.trx
+              .selectFrom('anonymous_idempotency_keys')
+              .select(['request_hash', 'status_code', 'response_body', 'expires_at'])
+              .where('scope', '=', scope)
+              .where('key', '=', key)
+              .executeTakeFirst()
+              .then((r) => (r ? { ...r, user_id: null } : undefined)),
+      ]);
       if (!locked.rows[0]!.ok) {
         throw new AppError('idempotency_key_in_use', 'A request with this Idempotency-Key is still being processed. Retry in a moment.', {}, { 'Retry-After': '1' });
       }
-      const found = tenantId
-        ? await unit.trx
-            .selectFrom('idempotency_keys')
-            .select(['user_id', 'request_hash', 'status_code', 'response_body', 'expires_at'])
-            .where('tenant_id', '=', tenantId)
-            .where('key', '=', key)
-            .executeTakeFirst()
-        : await unit.trx
-            .selectFrom('anonymous_idempotency_keys')
-            .select(['request_hash', 'status_code', 'response_body', 'expires_at'])
-            .where('scope', '=', scope)
-            .where('key', '=', key)
-            .executeTakeFirst()
-            .then((r) => (r ? { ...r, user_id: null } : undefined));
       // Rows written before responses and effects committed together may lack a response:
       // their request either committed its effect long ago or never will. Expired ones are free.
       const live = found && found.expires_at > new Date() && found.status_code !== null ? found : undefined;
@@ -157,17 +162,17 @@ export const idempotencyPlugin = fp(async function idempotencyPlugin(app: Fastif
     try {
       const stored: StoredResponse = { contentType: String(reply.getHeader('content-type') ?? 'application/json; charset=utf-8'), body: (payload as string | null) ?? '' };
       const expires = sql<Date>`now() + ${ttl}::interval`;
-      if (claim.tenantId) {
-        await unit.trx
-          .insertInto('idempotency_keys')
-          .values({ tenant_id: claim.tenantId, key: claim.key, user_id: claim.userId!, request_hash: claim.hash, status_code: reply.statusCode, response_body: JSON.stringify(stored), expires_at: expires })
-          .execute();
-      } else {
-        await unit.trx
-          .insertInto('anonymous_idempotency_keys')
-          .values({ scope: claim.scope, key: claim.key, request_hash: claim.hash, status_code: reply.statusCode, response_body: JSON.stringify(stored), expires_at: expires })
-          .execute();
-      }
+      // The stored response goes out with the COMMIT: one round trip for both.
+      await deferStatement(
+        unit.trx,
+        claim.tenantId
+          ? unit.trx
+              .insertInto('idempotency_keys')
+              .values({ tenant_id: claim.tenantId, key: claim.key, user_id: claim.userId!, request_hash: claim.hash, status_code: reply.statusCode, response_body: JSON.stringify(stored), expires_at: expires })
+          : unit.trx
+              .insertInto('anonymous_idempotency_keys')
+              .values({ scope: claim.scope, key: claim.key, request_hash: claim.hash, status_code: reply.statusCode, response_body: JSON.stringify(stored), expires_at: expires }),
+      );
       await unit.commit();
       return payload;
     } catch (err) {
