@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { deferStatement, type Tenancy, type TenantContext, type Unit } from '../db/index.ts';
 import { AppError, toProblem } from '../errors/index.ts';
 import { RETRY_AFTER_SECONDS } from './problems.ts';
+import { quickHook, quickSendHook } from './hooks.ts';
 
 /**
  * `Idempotency-Key` for any route that opts in with `config: { idempotent: true }`
@@ -85,10 +86,7 @@ export const idempotencyPlugin = fp(async function idempotencyPlugin(app: Fastif
 
   // After authentication, validation and the permission check (those hooks are registered
   // earlier): a refused or malformed request never claims a key.
-  app.addHook('preHandler', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!req.routeOptions.config.idempotent) return;
-    const key = req.headers['idempotency-key'];
-    if (key === undefined) return;
+  const claim = async (req: FastifyRequest, reply: FastifyReply, key: string | string[]) => {
     if (typeof key !== 'string' || !KEY.test(key)) {
       throw new AppError('validation_failed', 'The request does not match the expected shape.', {
         errors: [{ path: 'headers.idempotency-key', message: 'must be 1 to 255 printable ASCII characters' }],
@@ -146,12 +144,16 @@ export const idempotencyPlugin = fp(async function idempotencyPlugin(app: Fastif
       await unit.rollback().catch(() => undefined);
       throw err;
     }
-  });
+  };
+  app.addHook(
+    'preHandler',
+    quickHook((req, reply) => {
+      const key = req.routeOptions.config.idempotent ? req.headers['idempotency-key'] : undefined;
+      return key === undefined ? undefined : claim(req, reply, key);
+    }),
+  );
 
-  app.addHook('onSend', async (req, reply, payload) => {
-    const claim = req.idempotencyClaim;
-    if (!claim) return payload;
-    req.idempotencyClaim = null;
+  const storeAndCommit = async (req: FastifyRequest, reply: FastifyReply, payload: unknown, claim: Claim): Promise<unknown> => {
     const { unit } = claim;
     const storable = typeof payload === 'string' || payload === null || payload === undefined;
     if (reply.statusCode >= 500 || !storable) {
@@ -183,15 +185,26 @@ export const idempotencyPlugin = fp(async function idempotencyPlugin(app: Fastif
       reply.code(503).header('content-type', PROBLEM).header('Retry-After', String(RETRY_AFTER_SECONDS));
       return JSON.stringify(toProblem(problem));
     }
-  });
+  };
+  app.addHook(
+    'onSend',
+    quickSendHook<unknown>((req, reply, payload) => {
+      const claim = req.idempotencyClaim;
+      if (!claim) return payload;
+      req.idempotencyClaim = null;
+      return storeAndCommit(req, reply, payload, claim);
+    }),
+  );
 
   // Whatever ends a request without onSend (a client that went away): never leave the unit open.
-  const release = async (req: FastifyRequest) => {
+  const release = (req: FastifyRequest) => {
     const claim = req.idempotencyClaim;
     if (!claim) return;
     req.idempotencyClaim = null;
-    await claim.unit.rollback().catch(() => undefined);
+    return claim.unit.rollback().catch(() => undefined);
   };
-  app.addHook('onResponse', release);
-  app.addHook('onRequestAbort', release);
+  app.addHook('onResponse', quickHook(release));
+  app.addHook('onRequestAbort', async (req) => {
+    await release(req);
+  });
 });
