@@ -72,6 +72,31 @@ export async function benchTenant(): Promise<{ t: TestContext; token: string; te
 }
 
 /**
+ * The bundled payment simulator in a process of its own, on an empty state, shared by every API
+ * of the run: a production API talks to its provider over the network and hosts no simulator
+ * (hosted inside the API, one with a large state file cost it several percent of its CPU).
+ */
+let simulatorPort: Promise<number> | null = null;
+function sharedSimulator(): Promise<number> {
+  simulatorPort ??= (async () => {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'brigade-bench-simulator-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli.ts'), 'simulator'], {
+      cwd: root,
+      env: { ...process.env, BRIGADE_SIMULATOR_PORT: String(port), BRIGADE_DATA_DIR: dir, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    process.once('exit', () => {
+      child.kill('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    await started(child, `http://127.0.0.1:${port}/`, 'payment simulator');
+    return port;
+  })();
+  return simulatorPort;
+}
+
+/**
  * `brigade serve` as a production deployment runs it: LOG_LEVEL=info with every line written
  * (to /dev/null, not a terminal). The tenant rate ceiling is raised so the limiter counts but
  * does not refuse the benchmark's own load.
@@ -91,7 +116,7 @@ export async function brigadeApi(databaseUrl: string, env: Record<string, string
       LOG_LEVEL: 'info',
       BRIGADE_DEMO: 'false',
       BRIGADE_TENANT_RATE_LIMIT: '1000000',
-      BRIGADE_SIMULATOR_PORT: String(await freePort()),
+      BRIGADE_SIMULATOR_PORT: env.BRIGADE_SIMULATOR_PORT ?? String(await sharedSimulator()),
       BRIGADE_QUEUE_PREFIX: queuePrefix,
       ...env,
     },
