@@ -125,7 +125,7 @@ test('the tenants list sorted by a health figure pages through tenants with a va
   const seen: { id: string; requests: number }[] = [];
   let cursor: string | null = null;
   do {
-    const res = await t.app.inject({ method: 'GET', url: `/ops/api/tenants?sort=requests&limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: bearer(op) });
+    const res: { statusCode: number; body: string; json(): unknown } = await t.app.inject({ method: 'GET', url: `/ops/api/tenants?sort=requests&limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: bearer(op) });
     assert.equal(res.statusCode, 200, res.body);
     const body = res.json() as { data: { id: string; health: { requests: number } }[]; nextCursor: string | null };
     seen.push(...body.data.map((d) => ({ id: d.id, requests: d.health.requests })));

@@ -181,7 +181,6 @@ async function refreshHealth(platform: Platform, end: Date): Promise<void> {
       [...new Set([...figures.keys(), ...(await trx.selectFrom('tenant_health').select('tenant_id').where((eb) => eb.or([eb('requests', '>', '0' as never), eb('job_runs', '>', '0' as never)])).execute()).map((r) => r.tenant_id)])];
     const total = await platformTotals(trx, 'm', new Date(end.getTime() - HOUR), end);
     const platformApiMs = total[F.apiUs]! / 1000;
-    await sql`INSERT INTO tenant_health (tenant_id) SELECT id FROM tenants t WHERE NOT EXISTS (SELECT 1 FROM tenant_health h WHERE h.tenant_id = t.id) ON CONFLICT DO NOTHING`.execute(trx);
     const empty = new Float64Array(figureColumns.length);
     const rows = ids.map((tenantId) => {
       const f = figures.get(tenantId) ?? empty;
@@ -206,13 +205,18 @@ async function refreshHealth(platform: Platform, end: Date): Promise<void> {
       const col = <K extends keyof (typeof chunk)[number]>(k: K) => chunk.map((r) => r[k]);
       await trx.executeQuery(
         CompiledQuery.raw(
-          `UPDATE tenant_health h SET requests = u.requests, errors_4xx = u.e4, errors_5xx = u.e5, error_rate = u.rate, p50_ms = u.p50, p95_ms = u.p95, p99_ms = u.p99,
-             api_ms = u.api_ms, api_share = CASE WHEN $12::float8 > 0 THEN u.api_ms / $12::float8 ELSE 0 END, job_runs = u.job_runs, job_failures = u.job_failures, window_end = $13
+          // A tenant's row appears with its first figures (one not yet there lists as zero).
+          `INSERT INTO tenant_health AS h (tenant_id, requests, errors_4xx, errors_5xx, error_rate, p50_ms, p95_ms, p99_ms, api_ms, api_share, job_runs, job_failures, window_end)
+           SELECT u.tenant_id, u.requests, u.e4, u.e5, u.rate, u.p50, u.p95, u.p99, u.api_ms, CASE WHEN $12::float8 > 0 THEN u.api_ms / $12::float8 ELSE 0 END, u.job_runs, u.job_failures, $13
            FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::real[], $6::real[], $7::real[], $8::real[], $9::float8[], $10::bigint[], $11::bigint[])
              AS u(tenant_id, requests, e4, e5, rate, p50, p95, p99, api_ms, job_runs, job_failures)
-           WHERE h.tenant_id = u.tenant_id
-             AND (h.requests, h.errors_4xx, h.errors_5xx, h.error_rate, h.p50_ms, h.p95_ms, h.p99_ms, h.api_ms, h.job_runs, h.job_failures)
-                 IS DISTINCT FROM (u.requests, u.e4, u.e5, u.rate, u.p50, u.p95, u.p99, u.api_ms, u.job_runs, u.job_failures)`,
+           WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id)
+           ORDER BY u.tenant_id
+           ON CONFLICT (tenant_id) DO UPDATE SET requests = excluded.requests, errors_4xx = excluded.errors_4xx, errors_5xx = excluded.errors_5xx, error_rate = excluded.error_rate,
+             p50_ms = excluded.p50_ms, p95_ms = excluded.p95_ms, p99_ms = excluded.p99_ms, api_ms = excluded.api_ms, api_share = excluded.api_share,
+             job_runs = excluded.job_runs, job_failures = excluded.job_failures, window_end = excluded.window_end
+           WHERE (h.requests, h.errors_4xx, h.errors_5xx, h.error_rate, h.p50_ms, h.p95_ms, h.p99_ms, h.api_ms, h.job_runs, h.job_failures)
+                 IS DISTINCT FROM (excluded.requests, excluded.errors_4xx, excluded.errors_5xx, excluded.error_rate, excluded.p50_ms, excluded.p95_ms, excluded.p99_ms, excluded.api_ms, excluded.job_runs, excluded.job_failures)`,
           [col('tenantId'), col('requests'), col('e4'), col('e5'), col('rate'), col('p50'), col('p95'), col('p99'), col('apiMs'), col('jobRuns'), col('jobFailures'), platformApiMs, end],
         ),
       );
