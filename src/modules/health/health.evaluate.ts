@@ -6,7 +6,7 @@ import { tenantSlots } from '../../platform/jobs/index.ts';
 import { raiseAlert, signalNormal, unresolvedOf, dispatchNotifications, type RuleName } from '../alerts/index.ts';
 import { baselineFor, DEFAULT_PRIOR, type Baseline, type PlanPrior, type HourSample } from './health.baselines.ts';
 import { tenantVerdicts, fallbackBaseline, QUIET_MS, type TenantWindows, type Verdict } from './health.rules.ts';
-import { recentWindows, platformTotals, hourSamples, signalsStart, figuresFrom, sampleOf } from './health.repository.ts';
+import { shortWindows, hourWindows, windowChanges, lastHourFigures, platformTotals, hourSamples, signalsStart, figuresFrom, sampleOf } from './health.repository.ts';
 
 /**
  * The evaluator, once a minute (job health.evaluate) with the time given: it reads the
@@ -27,6 +27,8 @@ export interface EvaluationSummary {
   opened: number;
   firing: number;
   resolved: number;
+  /** Milliseconds each phase took (read, verdicts, alerts, health, jobs, notify). */
+  phases: Record<string, number>;
 }
 
 /** How long after a minute ends its counts may still arrive: one flush interval and a margin. */
@@ -68,39 +70,55 @@ export async function evaluate(platform: Platform, now = new Date()): Promise<Ev
   const hourStart = Math.floor(end.getTime() / HOUR) * HOUR;
   const thresholds = { minRequests: config.BRIGADE_ALERT_MIN_REQUESTS, share: config.BRIGADE_ALERT_SHARE_PERCENT / 100 };
 
-  const data = await tenancy.withSystem('health: read the last hour', async (trx) => ({
-    windows: await recentWindows(trx, end),
-    platform15: await platformTotals(trx, 'm', new Date(end.getTime() - 15 * MINUTE), end),
-    platform5: await platformTotals(trx, 'm', new Date(end.getTime() - 5 * MINUTE), end),
-    baselines: await trx.selectFrom('tenant_baselines').selectAll().execute(),
-    plans: new Map((await trx.selectFrom('subscriptions').select(['tenant_id', 'plan']).execute()).map((r) => [r.tenant_id, r.plan])),
-    priors: await planPriors(trx),
-    open: await unresolvedOf(trx, tenantRules),
-  }));
+  const phases: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = <T>(name: string, v: T): T => {
+    const t = performance.now();
+    phases[name] = Math.round(t - mark);
+    mark = t;
+    return v;
+  };
+  // tenant_health first: the rules read each tenant's hour from it.
+  lap('health', await refreshHealth(platform, end));
+  const data = await tenancy.withSystem('health: read the last hour', async (trx) => {
+    // Big aggregates run once: compiling them costs more than it saves.
+    await sql`SET LOCAL jit = off`.execute(trx);
+    return {
+      short: lap('windows', await shortWindows(trx, end)),
+      hour: lap('hour', await lastHourFigures(trx)),
+      platform15: await platformTotals(trx, 'm', new Date(end.getTime() - 15 * MINUTE), end),
+      platform5: lap('platform', await platformTotals(trx, 'm', new Date(end.getTime() - 5 * MINUTE), end)),
+      baselines: lap('baselines', await trx.selectFrom('tenant_baselines').selectAll().execute()),
+      plans: lap('plans', new Map((await trx.selectFrom('subscriptions').select(['tenant_id', 'plan']).execute()).map((r) => [r.tenant_id, r.plan]))),
+      priors: lap('priors', await planPriors(trx)),
+      open: lap('open', await unresolvedOf(trx, tenantRules)),
+    };
+  });
 
   const baselines = new Map(data.baselines.map((b) => [b.tenant_id, b]));
   const openKeys = new Set(data.open.map((a) => `${a.rule}|${a.subject}`));
-  const candidates = new Set<string>(data.windows.keys());
+  const candidates = new Set<string>([...data.hour.keys(), ...data.short.keys()]);
   // A tenant whose traffic stopped has no rows in the window: its baseline brings it in.
   for (const b of data.baselines) if ((b.requests_per_min ?? 0) >= 1 / 3) candidates.add(b.tenant_id);
   for (const a of data.open) if (a.tenant_id) candidates.add(a.tenant_id);
 
   let activeTenants = 0;
-  for (const w of data.windows.values()) if (w.w15[F.requests]! > 0 || w.w15[F.jobRuns]! > 0) activeTenants++;
+  for (const w of data.short.values()) if (w.w15[F.requests]! > 0 || w.w15[F.jobRuns]! > 0) activeTenants++;
   const platformWindow = {
     w5: { apiUs: data.platform5[F.apiUs]!, jobUs: data.platform5[F.jobUs]! },
     w15: { apiUs: data.platform15[F.apiUs]!, jobUs: data.platform15[F.jobUs]! },
     activeTenants,
   };
 
-  const empty = () => new Float64Array(figureColumns.length);
+  // Figures a tenant has none of (w5 and w15 carry shortColumns, w60 tenant_health's figures).
+  const empty = new Float64Array(figureColumns.length);
   const verdicts: { tenantId: string; v: Verdict }[] = [];
   for (const tenantId of candidates) {
-    const w = data.windows.get(tenantId);
+    const w = data.short.get(tenantId);
     const windows: TenantWindows = {
-      w5: { minutes: 5, from: end.getTime() - 5 * MINUTE, to: end.getTime(), figures: w?.w5 ?? empty() },
-      w15: { minutes: 15, from: end.getTime() - 15 * MINUTE, to: end.getTime(), figures: w?.w15 ?? empty() },
-      w60: { minutes: 60, from: end.getTime() - 60 * MINUTE, to: end.getTime(), figures: w?.w60 ?? empty() },
+      w5: { minutes: 5, from: end.getTime() - 5 * MINUTE, to: end.getTime(), figures: w?.w5 ?? empty },
+      w15: { minutes: 15, from: end.getTime() - 15 * MINUTE, to: end.getTime(), figures: w?.w15 ?? empty },
+      w60: { minutes: 60, from: end.getTime() - 60 * MINUTE, to: end.getTime(), figures: data.hour.get(tenantId) ?? empty },
     };
     const prior = data.priors.get(data.plans.get(tenantId) ?? '') ?? DEFAULT_PRIOR;
     const row = baselines.get(tenantId);
@@ -108,7 +126,8 @@ export async function evaluate(platform: Platform, now = new Date()): Promise<Ev
     for (const v of tenantVerdicts(windows, baseline, row ? row.hour_at.getTime() : hourStart, platformWindow, thresholds)) verdicts.push({ tenantId, v });
   }
 
-  const summary: EvaluationSummary = { windowEnd: end.toISOString(), tenants: candidates.size, opened: 0, firing: 0, resolved: 0 };
+  lap('verdicts', null);
+  const summary: EvaluationSummary = { windowEnd: end.toISOString(), tenants: candidates.size, opened: 0, firing: 0, resolved: 0, phases };
   await tenancy.withSystem('health: raise and resolve tenant alerts', async (trx) => {
     for (const { tenantId, v } of verdicts) {
       if (v.state === 'firing') {
@@ -121,61 +140,90 @@ export async function evaluate(platform: Platform, now = new Date()): Promise<Ev
     }
   });
 
-  await refreshHealth(platform, end, data.windows);
+  lap('alerts', null);
   const jobs = await evaluateJobRules(platform, now);
   summary.opened += jobs.opened;
   summary.resolved += jobs.resolved;
+  lap('jobRules', null);
   await dispatchNotifications(platform, now).catch((err) => platform.log.warn({ err: (err as Error).message }, 'alerts: could not hand notifications to the queue; the next dispatch will'));
+  lap('notify', null);
   return summary;
 }
 
 /**
- * tenant_health: every tenant's figures over the hour before `end`. Tenants that were busy and
- * went quiet are set to zero; tenants new since the last run get their row.
+ * tenant_health: every tenant's figures over the hour before `end`. Only tenants whose hour
+ * changed since the last refresh are recomputed (from their minute rows) and written: those
+ * with a minute that entered or left the window. Every tenant is recomputed on the first run,
+ * after a gap of an hour or more, when the clock went back, or when a batch landed since the
+ * last read for minutes it had already counted (a late flush). Rows whose figures did not
+ * change are not rewritten; the window and the platform's API time are kept once, in
+ * tenant_health_refresh (decision 0681).
  */
-async function refreshHealth(platform: Platform, end: Date, windows: Map<string, { w60: Float64Array }>): Promise<void> {
-  const rows = [...windows].map(([tenantId, w]) => {
-    const f = w.w60;
-    const requests = f[F.requests]!;
-    return {
-      tenantId,
-      requests,
-      e4: f[F.r4xx]!,
-      e5: f[F.r5xx]!,
-      rate: requests > 0 ? f[F.r5xx]! / requests : 0,
-      p50: quantileMs(f, 0.5, F.latency),
-      p95: quantileMs(f, 0.95, F.latency),
-      p99: quantileMs(f, 0.99, F.latency),
-      apiMs: f[F.apiUs]! / 1000,
-      jobRuns: f[F.jobRuns]!,
-      jobFailures: f[F.jobFailures]!,
-    };
-  });
+async function refreshHealth(platform: Platform, end: Date): Promise<void> {
   await platform.tenancy.withSystem('health: refresh the last hour per tenant', async (trx) => {
+    await sql`SET LOCAL jit = off`.execute(trx);
+    const state = await trx.selectFrom('tenant_health_refresh').selectAll().forUpdate().executeTakeFirst();
+    const readAt = (await sql<{ now: Date }>`SELECT now() AS now`.execute(trx)).rows[0]!.now;
+    const before = state?.window_end ?? null;
+    let changed = before !== null && before.getTime() <= end.getTime() && end.getTime() - before.getTime() < HOUR;
+    if (changed && state) {
+      // A flush's transaction starts (flushed_at) a moment before it commits: a margin.
+      const late = await sql<{ one: number }>`
+        SELECT 1 AS one FROM signal_flushes WHERE flushed_at >= ${new Date(state.read_at.getTime() - 5_000)} AND (first_at IS NULL OR first_at < ${before})
+        LIMIT 1`.execute(trx);
+      if (late.rows.length) changed = false;
+    }
+    const tenantIds = changed ? await windowChanges(trx, before!, end) : null;
+    const figures = tenantIds && tenantIds.length === 0 ? new Map<string, Float64Array>() : await hourWindows(trx, end, tenantIds);
+    // Every tenant: those with rows in the hour, and those whose figures must return to zero.
+    const ids =
+      tenantIds ??
+      [...new Set([...figures.keys(), ...(await trx.selectFrom('tenant_health').select('tenant_id').where((eb) => eb.or([eb('requests', '>', '0' as never), eb('job_runs', '>', '0' as never)])).execute()).map((r) => r.tenant_id)])];
     const total = await platformTotals(trx, 'm', new Date(end.getTime() - HOUR), end);
     const platformApiMs = total[F.apiUs]! / 1000;
-    await sql`INSERT INTO tenant_health (tenant_id) SELECT id FROM tenants ON CONFLICT DO NOTHING`.execute(trx);
+    const empty = new Float64Array(figureColumns.length);
+    const rows = ids.map((tenantId) => {
+      const f = figures.get(tenantId) ?? empty;
+      const requests = f[F.requests]!;
+      return {
+        tenantId,
+        requests,
+        e4: f[F.r4xx]!,
+        e5: f[F.r5xx]!,
+        rate: requests > 0 ? f[F.r5xx]! / requests : 0,
+        p50: quantileMs(f, 0.5, F.latency),
+        p95: quantileMs(f, 0.95, F.latency),
+        p99: quantileMs(f, 0.99, F.latency),
+        apiMs: f[F.apiUs]! / 1000,
+        jobRuns: f[F.jobRuns]!,
+        jobFailures: f[F.jobFailures]!,
+      };
+    });
     rows.sort((a, b) => (a.tenantId < b.tenantId ? -1 : 1));
     for (let i = 0; i < rows.length; i += 5000) {
       const chunk = rows.slice(i, i + 5000);
       const col = <K extends keyof (typeof chunk)[number]>(k: K) => chunk.map((r) => r[k]);
       await trx.executeQuery(
         CompiledQuery.raw(
-          `UPDATE tenant_health h SET requests = u.requests, errors_4xx = u.e4, errors_5xx = u.e5, error_rate = u.rate, p50_ms = u.p50, p95_ms = u.p95, p99_ms = u.p99,
-             api_ms = u.api_ms, api_share = CASE WHEN $12::float8 > 0 THEN u.api_ms / $12::float8 ELSE 0 END, job_runs = u.job_runs, job_failures = u.job_failures, window_end = $13
+          // A tenant's row appears with its first figures (one not yet there lists as zero).
+          `INSERT INTO tenant_health AS h (tenant_id, requests, errors_4xx, errors_5xx, error_rate, p50_ms, p95_ms, p99_ms, api_ms, api_share, job_runs, job_failures, window_end)
+           SELECT u.tenant_id, u.requests, u.e4, u.e5, u.rate, u.p50, u.p95, u.p99, u.api_ms, CASE WHEN $12::float8 > 0 THEN u.api_ms / $12::float8 ELSE 0 END, u.job_runs, u.job_failures, $13
            FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::real[], $6::real[], $7::real[], $8::real[], $9::float8[], $10::bigint[], $11::bigint[])
              AS u(tenant_id, requests, e4, e5, rate, p50, p95, p99, api_ms, job_runs, job_failures)
-           WHERE h.tenant_id = u.tenant_id`,
+           WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = u.tenant_id)
+           ORDER BY u.tenant_id
+           ON CONFLICT (tenant_id) DO UPDATE SET requests = excluded.requests, errors_4xx = excluded.errors_4xx, errors_5xx = excluded.errors_5xx, error_rate = excluded.error_rate,
+             p50_ms = excluded.p50_ms, p95_ms = excluded.p95_ms, p99_ms = excluded.p99_ms, api_ms = excluded.api_ms, api_share = excluded.api_share,
+             job_runs = excluded.job_runs, job_failures = excluded.job_failures, window_end = excluded.window_end
+           WHERE (h.requests, h.errors_4xx, h.errors_5xx, h.error_rate, h.p50_ms, h.p95_ms, h.p99_ms, h.api_ms, h.job_runs, h.job_failures)
+                 IS DISTINCT FROM (excluded.requests, excluded.errors_4xx, excluded.errors_5xx, excluded.error_rate, excluded.p50_ms, excluded.p95_ms, excluded.p99_ms, excluded.api_ms, excluded.job_runs, excluded.job_failures)`,
           [col('tenantId'), col('requests'), col('e4'), col('e5'), col('rate'), col('p50'), col('p95'), col('p99'), col('apiMs'), col('jobRuns'), col('jobFailures'), platformApiMs, end],
         ),
       );
     }
-    await trx
-      .updateTable('tenant_health')
-      .set({ requests: 0, errors_4xx: 0, errors_5xx: 0, error_rate: 0, p50_ms: null, p95_ms: null, p99_ms: null, api_ms: 0, api_share: 0, job_runs: 0, job_failures: 0, window_end: end })
-      .where((eb) => eb.or([eb('requests', '>', '0' as never), eb('job_runs', '>', '0' as never)]))
-      .where((eb) => eb.or([eb('window_end', 'is', null), eb('window_end', '<', end)]))
-      .execute();
+    await sql`
+      INSERT INTO tenant_health_refresh (id, window_end, platform_api_ms, read_at) VALUES (true, ${end}, ${platformApiMs}, ${readAt})
+      ON CONFLICT (id) DO UPDATE SET window_end = excluded.window_end, platform_api_ms = excluded.platform_api_ms, read_at = excluded.read_at`.execute(trx);
   });
 }
 

@@ -7,7 +7,7 @@ import { F, quantileMs, addFigures, emptyFigures } from '../../platform/signals/
 import { alertsService } from '../alerts/index.ts';
 import { planOf, limitsExceeded } from '../billing/index.ts';
 import { baselineFor, expectedRequests, DEFAULT_PRIOR, type HourSample } from './health.baselines.ts';
-import { seriesRows, tenantTotals, platformTotals, sampleOf, grainMs, type Grain } from './health.repository.ts';
+import { seriesRows, tenantTotals, rankTenants, platformTotals, sampleOf, grainMs, type Grain } from './health.repository.ts';
 
 /**
  * The tenant-aware operations API: figures about tenants (plan, status, usage, health), never
@@ -20,11 +20,12 @@ import { seriesRows, tenantTotals, platformTotals, sampleOf, grainMs, type Grain
 export const tenantSorts = ['name', 'created', 'requests', 'errors', 'errorRate', 'p95', 'jobFailures', 'apiTime'] as const;
 export type TenantSort = (typeof tenantSorts)[number];
 
-const sortColumn: Record<Exclude<TenantSort, 'name' | 'created'>, { column: string; cast: string }> = {
+/** Each health sort: its tenant_health column, the cast of its cursor value, and how its index orders it. */
+const sortColumn: Record<Exclude<TenantSort, 'name' | 'created'>, { column: string; cast: string; nulls?: string }> = {
   requests: { column: 'h.requests', cast: 'bigint' },
   errors: { column: 'h.errors_5xx', cast: 'bigint' },
   errorRate: { column: 'h.error_rate', cast: 'real' },
-  p95: { column: 'coalesce(h.p95_ms, 0)', cast: 'real' },
+  p95: { column: 'h.p95_ms', cast: 'real', nulls: 'NULLS LAST' },
   jobFailures: { column: 'h.job_failures', cast: 'bigint' },
   apiTime: { column: 'h.api_ms', cast: 'float8' },
 };
@@ -102,9 +103,13 @@ export function healthOps(platform: Platform) {
         .selectFrom('tenants as t')
         .leftJoin('subscriptions as s', 's.tenant_id', 't.id')
         .leftJoin('tenant_health as h', 'h.tenant_id', 't.id')
+        // The window every row is refreshed for, and the platform's API time over it (decision 0681).
+        .leftJoin('tenant_health_refresh as w', (join) => join.onTrue())
         .select([
           't.id', 't.name', 't.slug', 't.created_at', 's.plan', 's.status', 's.trial_ends_at', 's.current_period_end', 's.current_period_start',
-          'h.requests', 'h.errors_4xx', 'h.errors_5xx', 'h.error_rate', 'h.p50_ms', 'h.p95_ms', 'h.p99_ms', 'h.api_ms', 'h.api_share', 'h.job_runs', 'h.job_failures', 'h.window_end',
+          'h.requests', 'h.errors_4xx', 'h.errors_5xx', 'h.error_rate', 'h.p50_ms', 'h.p95_ms', 'h.p99_ms', 'h.api_ms', 'h.job_runs', 'h.job_failures',
+          sql<number | null>`CASE WHEN w.platform_api_ms > 0 THEN h.api_ms / w.platform_api_ms ELSE 0 END`.as('api_share'),
+          sql<Date | null>`CASE WHEN h.tenant_id IS NOT NULL THEN coalesce(w.window_end, h.window_end) END`.as('window_end'),
           sql<string>`to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('created_key'),
           sql<number>`(SELECT count(*)::int FROM alerts a WHERE a.tenant_id = t.id AND a.state <> 'resolved')`.as('open_alerts'),
         ]);
@@ -121,6 +126,7 @@ export function healthOps(platform: Platform) {
         query = query.where(q.hasOpenAlert ? exists : sql<SqlBool>`NOT ${exists}`);
       }
       let key: (r: Record<string, unknown>) => (string | number)[];
+      let rows: Awaited<ReturnType<typeof query.execute>> | undefined;
       if (sort === 'name') {
         const after = decodeCursor(q.cursor, ['s', 'uuid']);
         if (after) query = query.where(sql<SqlBool>`(t.name, t.id) > (${after[0]}, ${after[1]}::uuid)`);
@@ -132,17 +138,32 @@ export function healthOps(platform: Platform) {
         query = query.orderBy('t.created_at', 'desc').orderBy('t.id', 'desc');
         key = (r) => [r.created_key as string, r.id as string];
       } else {
-        const { column, cast } = sortColumn[sort];
-        const value = sql.raw(`coalesce(${column}, 0)`);
+        // Tenants with a value, through the column's index (value descending, then id); then
+        // those at zero (or not yet refreshed) by id: a page reads about its own rows, not
+        // every tenant sorted (decision 0681).
+        const { column, cast, nulls = '' } = sortColumn[sort];
+        const col = sql.raw(column);
         const after = decodeCursor(q.cursor, ['num', 'uuid']);
-        if (after) {
-          const v = sql`${after[0]}::${sql.raw(cast)}`;
-          query = query.where(sql<SqlBool>`(${value} < ${v} OR (${value} = ${v} AND t.id > ${after[1]}::uuid))`);
-        }
-        query = query.select(sql<string>`coalesce(${sql.raw(column)}, 0)::text`.as('sort_key')).orderBy(sql`${value} DESC`).orderBy('t.id');
+        const keyed = query.select(sql<string>`coalesce(${col}, 0)::text`.as('sort_key'));
         key = (r) => [r.sort_key as string, r.id as string];
+        const found: Awaited<ReturnType<typeof keyed.execute>> = [];
+        if (!after || Number(after[0]) > 0) {
+          let valued = keyed.where(sql<SqlBool>`${col} > 0`);
+          if (after) {
+            const v = sql`${after[0]}::${sql.raw(cast)}`;
+            // `<= v` bounds the index scan; the rest breaks the tie by id.
+            valued = valued.where(sql<SqlBool>`${col} <= ${v} AND (${col} < ${v} OR t.id > ${after[1]}::uuid)`);
+          }
+          found.push(...(await valued.orderBy(sql`${col} DESC ${sql.raw(nulls)}`).orderBy('t.id').limit(limit + 1).execute()));
+        }
+        if (found.length <= limit) {
+          let zero = keyed.where(sql<SqlBool>`coalesce(${col}, 0) = 0`);
+          if (after && Number(after[0]) <= 0) zero = zero.where(sql<SqlBool>`t.id > ${after[1]}::uuid`);
+          found.push(...(await zero.orderBy('t.id').limit(limit + 1 - found.length).execute()));
+        }
+        rows = found;
       }
-      const rows = await query.limit(limit + 1).execute();
+      if (!rows) rows = await query.limit(limit + 1).execute();
       const more = rows.length > limit;
       const page = rows.slice(0, limit);
       const usage = await usageOf(page.map((r) => ({ id: r.id, periodStart: r.current_period_start })));
@@ -315,22 +336,17 @@ export function healthOps(platform: Platform) {
       const found = await tenancy.withSystem('ops: top tenants', async (trx) => {
         if (windowName === '1h') {
           // The hour tenant_health was last refreshed for, so the shares are of the same hour.
-          const end = (await trx.selectFrom('tenant_health').select(sql<Date | null>`max(window_end)`.as('end')).executeTakeFirst())?.end ?? to;
+          const end = (await trx.selectFrom('tenant_health_refresh').select('window_end').executeTakeFirst())?.window_end ?? to;
           const platformFigures = await platformTotals(trx, 'm', new Date(end.getTime() - 3_600_000), end);
           return { ranked: await topFromHealth(trx, by, limit, minRequests), platformFigures, from: new Date(end.getTime() - 3_600_000), to: end };
         }
         const platformFigures = await platformTotals(trx, windows[windowName] > 6 * 3_600_000 ? 'h' : 'm', from, to);
+        // Big aggregates run once: compiling them costs more than it saves.
+        await sql`SET LOCAL jit = off`.execute(trx);
+        if (by !== 'p95') return { ranked: await rankTenants(trx, from, to, by === 'apiTimeShare' ? 'apiTime' : by, limit, minRequests), platformFigures, from, to };
+        // A percentile needs the latency buckets: summed per tenant with enough requests, ranked here.
         const totals = await tenantTotals(trx, from, to, { minRequests });
-        const valueOf = (f: Float64Array): number => {
-          switch (by) {
-            case 'requests': return f[F.requests]!;
-            case 'errors': return f[F.r5xx]!;
-            case 'errorRate': return f[F.requests]! > 0 ? f[F.r5xx]! / f[F.requests]! : 0;
-            case 'p95': return quantileMs(f, 0.95, F.latency) ?? 0;
-            case 'jobFailures': return f[F.jobFailures]!;
-            case 'apiTimeShare': return f[F.apiUs]!;
-          }
-        };
+        const valueOf = (f: Float64Array): number => quantileMs(f, 0.95, F.latency) ?? 0;
         const ranked = [...totals]
           .map(([tenantId, f]) => ({ tenantId, value: valueOf(f), base: f[shareBase]!, requests: f[F.requests]! }))
           .filter((r) => r.value > 0)

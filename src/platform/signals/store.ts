@@ -20,7 +20,7 @@ declare module '../db/schema.ts' {
   interface Database {
     tenant_signals: TenantSignalsTable;
     platform_signals: PlatformSignalsTable;
-    signal_flushes: { batch_id: string; flushed_at: ColumnType<Date, Date | undefined, Date> };
+    signal_flushes: { batch_id: string; flushed_at: ColumnType<Date, Date | undefined, Date>; first_at: ColumnType<Date | null, Date | null | undefined, Date | null> };
     signal_dirty: { grain: 'h' | 'd'; at: Date; version: string };
   }
   interface OutboxTable {
@@ -74,7 +74,13 @@ export async function writeSignalBatch(tenancy: Tenancy, batch: SignalBatch): Pr
   const tenantRows = [...batch.tenantRows].sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : a.minute - b.minute));
   const platformRows = [...batch.platformRows].sort((a, b) => a.minute - b.minute);
   return tenancy.withSystem('signals: flush a batch', async (trx) => {
-    const fresh = await sql<{ one: number }>`INSERT INTO signal_flushes (batch_id) VALUES (${batch.id}) ON CONFLICT DO NOTHING RETURNING 1 AS one`.execute(trx);
+    // first_at: the earliest minute of the batch; a batch that lands for minutes the evaluator has
+    // already counted makes it recompute every tenant's hour (health.evaluate.ts).
+    let first = Infinity;
+    for (const r of tenantRows) first = Math.min(first, r.minute);
+    for (const r of platformRows) first = Math.min(first, r.minute);
+    const firstAt = Number.isFinite(first) ? new Date(first * 60_000) : null;
+    const fresh = await sql<{ one: number }>`INSERT INTO signal_flushes (batch_id, first_at) VALUES (${batch.id}, ${firstAt}) ON CONFLICT DO NOTHING RETURNING 1 AS one`.execute(trx);
     if (fresh.rows.length === 0) return 'already-applied';
     // A lost flush costs at most one interval of counts, never a request: no disk wait.
     await sql`SET LOCAL synchronous_commit = off`.execute(trx);
