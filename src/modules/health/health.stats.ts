@@ -71,7 +71,7 @@ const LANCZOS = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 77
 /**
  * P(X <= k) for X negative binomial with mean `mu` and variance mu + phi·mu² (a Poisson whose
  * rate varies from day to day with a squared coefficient of variation `phi`); phi = 0 is Poisson.
- * For k below the mode, as the drop rule asks: terms fall from k downward.
+ * Below the mean terms fall from k downward (the error-rate rule reaches it through negBinomialUpper).
  */
 export function negBinomialLower(k: number, mu: number, phi: number): number {
   if (phi <= 0) return poissonLower(k, mu);
