@@ -11,7 +11,7 @@
  * writes each false alert (tenant, time, verdict, baseline) to stderr, to find its cause.
  */
 import { LATENCY_BUCKETS, FIGURES, F, bucketUpperMs } from '../src/platform/signals/index.ts';
-import { baselineFor, tenantVerdicts, QUIET_MS, type Baseline, type HourSample, type Verdict } from '../src/modules/health/index.ts';
+import { baselineFor, tenantVerdicts, QUIET_MS, RECENT_HOURS, type Baseline, type HourSample, type Verdict } from '../src/modules/health/index.ts';
 
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 1000);
 const DAYS = Number(process.env.BENCH_DAYS ?? 21);
@@ -140,7 +140,7 @@ const weekSums = tenants.map(() => new Float64Array(FIGURES));
 const platformHours = new Float64Array((DAYS * 24 + 1) * FIGURES);
 const platformWeek = new Float64Array(FIGURES);
 const platformRing = new Float64Array(RING * FIGURES);
-const baselines: Baseline[] = tenants.map(() => ({ source: 'none', requestsPerMin: null, requestsPerMinPrev: null, requestsPerMinNext: null, quietPerMin: null, quietPerMinPrev: null, quietPerMinNext: null, errorRate: 0.005, p95Ms: null, apiShare: null, jobShare: null, historyHours: 0 }));
+const baselines: Baseline[] = tenants.map(() => ({ source: 'none', requestsPerMin: null, requestsPerMinPrev: null, requestsPerMinNext: null, quietPerMin: null, quietPerMinPrev: null, quietPerMinNext: null, recentLevel: null, errorRate: 0.005, errorRateRequests: 200, p95Ms: null, apiShare: null, jobShare: null, historyHours: 0 }));
 
 const sampleOfHour = (arr: Float64Array, h: number): HourSample => {
   const o = h * FIGURES;
@@ -163,7 +163,8 @@ function refreshBaselines(hourIndex: number): void {
     const firstHour = Math.floor(t.startMinute / 60);
     if (firstHour >= hourIndex) return;
     const map = new Map<number, HourSample>();
-    for (const k of [-1, 0, 1]) {
+    // The hours health.baselines reads: the comparable ones of the hours before (today's level), of and after this one.
+    for (const k of [-3, -2, -1, 0, 1]) {
       for (let w = 1; w <= 4; w++) {
         const h = hourIndex + k - w * 168;
         if (h >= firstHour) map.set(T0 + h * HOUR, sampleOfHour(hours[ti]!, h));
@@ -173,7 +174,9 @@ function refreshBaselines(hourIndex: number): void {
         if (h >= firstHour) map.set(T0 + h * HOUR, sampleOfHour(hours[ti]!, h));
       }
     }
-    baselines[ti] = baselineFor({ hours: map, firstHour: T0 + firstHour * HOUR, week: sampleOfHour(weekSums[ti]!, 0) }, hour, prior, { apiUs: platformWeek[F.apiUs]!, jobUs: platformWeek[F.jobUs]! });
+    let recentRequests = 0;
+    for (let h = Math.max(firstHour, hourIndex - RECENT_HOURS); h < hourIndex; h++) recentRequests += hours[ti]![h * FIGURES + F.requests]!;
+    baselines[ti] = baselineFor({ hours: map, firstHour: T0 + firstHour * HOUR, week: sampleOfHour(weekSums[ti]!, 0), recentRequests }, hour, prior, { apiUs: platformWeek[F.apiUs]!, jobUs: platformWeek[F.jobUs]! });
     if (baselines[ti]!.source !== 'none') rates.push(baselines[ti]!.errorRate);
   });
   rates.sort((a, b) => a - b);

@@ -9,7 +9,9 @@ import { median } from './health.stats.ts';
  *   three days; before that its recent level, which is not seasonal, so volume rules stay off.
  *   Beside the usual level, the quiet one (the lower quartile of the same hours): a drop is
  *   judged against it, since a daily baseline does not know that Sunday is quieter, nor
- *   an hourly one where in the hour the kitchen closes;
+ *   an hourly one where in the hour the kitchen closes; and today's level (the last three
+ *   hours against their quiet level), so that a day quiet since the morning is judged by the
+ *   day it is having;
  * - error rate: pooled over the last seven days, pulled toward the rate of tenants on the same
  *   plan by 200 requests' worth (a new or quiet tenant is judged by its peers);
  * - latency: the p95 of the same hours' merged histograms (or the last seven days').
@@ -35,7 +37,18 @@ export interface Baseline {
   quietPerMin: number | null;
   quietPerMinPrev: number | null;
   quietPerMinNext: number | null;
+  /**
+   * Today's level: the tenant's requests in the last three hours against their quiet level,
+   * between 0.5 and 1 (null when those hours have no seasonal level). A day that has been quiet
+   * since the morning (weather, a holiday) is judged by the day it is having.
+   */
+  recentLevel: number | null;
   errorRate: number;
+  /**
+   * The requests the error rate is estimated from (the last seven days' and the plan prior's
+   * 200), null when unknown: the error-rate rule allows for a rate estimated from few.
+   */
+  errorRateRequests: number | null;
   p95Ms: number | null;
   /** Usual share of platform API and job time (7 days), when the platform totals are known. */
   apiShare: number | null;
@@ -49,7 +62,7 @@ export interface PlanPrior {
 }
 
 export const DEFAULT_PRIOR: PlanPrior = { errorRate: 0.005, p95Ms: null };
-const PRIOR_WEIGHT = 200;
+export const PRIOR_WEIGHT = 200;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const WEEK = 7 * DAY;
@@ -61,7 +74,14 @@ export interface TenantHistory {
   firstHour: number | null;
   /** The last seven days summed, when the caller has it at hand (else summed from `hours`). */
   week?: HourSample | null;
+  /** Requests in the RECENT_HOURS before the baseline's hour (from minute rows: the last hour may not be rolled up yet). */
+  recentRequests?: number | null;
 }
+
+/** The hours today's level is read over, the bounds it is kept within, and the requests' worth it is pulled toward 1 by. */
+export const RECENT_HOURS = 3;
+const LEVEL_FLOOR = 0.5;
+const LEVEL_PRIOR = 20;
 
 const sampleAt = (h: TenantHistory, at: number): HourSample | null | undefined =>
   h.firstHour === null || at < h.firstHour ? undefined : (h.hours.get(at) ?? null);
@@ -108,6 +128,12 @@ export function baselineFor(
   const cur = expectedRpm(h, hour);
   const prev = expectedRpm(h, hour - HOUR);
   const next = expectedRpm(h, hour + HOUR);
+  let recentLevel: number | null = null;
+  if (cur.rpm !== null && h.recentRequests !== undefined && h.recentRequests !== null) {
+    let quiet = 0;
+    for (let k = 1; k <= RECENT_HOURS && !Number.isNaN(quiet); k++) quiet += ((k === 1 ? prev : expectedRpm(h, hour - k * HOUR)).quiet ?? NaN) * 60;
+    if (!Number.isNaN(quiet)) recentLevel = Math.min(1, Math.max(LEVEL_FLOOR, (h.recentRequests + LEVEL_PRIOR) / (quiet + LEVEL_PRIOR)));
+  }
   const week: (HourSample | null)[] = [];
   if (h.week !== undefined) week.push(h.week);
   else {
@@ -144,7 +170,9 @@ export function baselineFor(
     quietPerMin: cur.quiet,
     quietPerMinPrev: prev.quiet,
     quietPerMinNext: next.quiet,
+    recentLevel,
     errorRate,
+    errorRateRequests: requests + PRIOR_WEIGHT,
     p95Ms,
     apiShare: platform && platform.apiUs > 0 && weekHours >= 24 ? apiUs / platform.apiUs : null,
     jobShare: platform && platform.jobUs > 0 && weekHours >= 24 ? jobUs / platform.jobUs : null,

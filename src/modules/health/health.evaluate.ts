@@ -4,9 +4,9 @@ import type { Tx } from '../../platform/db/index.ts';
 import { F, quantileMs, figureColumns } from '../../platform/signals/index.ts';
 import { tenantSlots } from '../../platform/jobs/index.ts';
 import { raiseAlert, signalNormal, unresolvedOf, dispatchNotifications, type RuleName } from '../alerts/index.ts';
-import { baselineFor, DEFAULT_PRIOR, type Baseline, type PlanPrior, type HourSample } from './health.baselines.ts';
+import { baselineFor, DEFAULT_PRIOR, RECENT_HOURS, type Baseline, type PlanPrior, type HourSample } from './health.baselines.ts';
 import { tenantVerdicts, fallbackBaseline, QUIET_MS, type TenantWindows, type Verdict } from './health.rules.ts';
-import { shortWindows, hourWindows, windowChanges, lastHourFigures, platformTotals, hourSamples, signalsStart, figuresFrom, sampleOf } from './health.repository.ts';
+import { shortWindows, hourWindows, windowChanges, lastHourFigures, platformTotals, tenantTotals, hourSamples, signalsStart, figuresFrom, sampleOf } from './health.repository.ts';
 
 /**
  * The evaluator, once a minute (job health.evaluate) with the time given: it reads the
@@ -37,7 +37,7 @@ export const settleMs = (config: Platform['config']) => config.BRIGADE_SIGNAL_FL
 /** The end of the last minute whose counts have all landed by `now`. */
 const settledEnd = (platform: Platform, now: Date) => new Date(Math.floor((now.getTime() - settleMs(platform.config)) / MINUTE) * MINUTE);
 
-const baselineOfRow = (r: { source: Baseline['source']; requests_per_min: number | null; requests_per_min_prev: number | null; requests_per_min_next: number | null; quiet_per_min: number | null; quiet_per_min_prev: number | null; quiet_per_min_next: number | null; error_rate: number | null; p95_ms: number | null; api_share: number | null; job_share: number | null; history_hours: number }, prior: PlanPrior): Baseline => ({
+const baselineOfRow = (r: { source: Baseline['source']; requests_per_min: number | null; requests_per_min_prev: number | null; requests_per_min_next: number | null; quiet_per_min: number | null; quiet_per_min_prev: number | null; quiet_per_min_next: number | null; recent_level: number | null; error_rate_requests: number | null; error_rate: number | null; p95_ms: number | null; api_share: number | null; job_share: number | null; history_hours: number }, prior: PlanPrior): Baseline => ({
   source: r.source,
   requestsPerMin: r.requests_per_min,
   requestsPerMinPrev: r.requests_per_min_prev,
@@ -45,6 +45,8 @@ const baselineOfRow = (r: { source: Baseline['source']; requests_per_min: number
   quietPerMin: r.quiet_per_min,
   quietPerMinPrev: r.quiet_per_min_prev,
   quietPerMinNext: r.quiet_per_min_next,
+  recentLevel: r.recent_level,
+  errorRateRequests: r.error_rate_requests,
   errorRate: r.error_rate ?? prior.errorRate,
   p95Ms: r.p95_ms ?? prior.p95Ms,
   apiShare: r.api_share,
@@ -297,7 +299,8 @@ export async function refreshBaselines(platform: Platform, now = new Date()): Pr
   const { tenancy } = platform;
   const hour = Math.floor(now.getTime() / HOUR) * HOUR;
   const sampleHours = new Set<number>();
-  for (const k of [-1, 0, 1]) {
+  // The comparable hours of the hours before (today's level), of and after this one.
+  for (const k of [-3, -2, -1, 0, 1]) {
     for (let w = 1; w <= 4; w++) sampleHours.add(hour + k * HOUR - w * 7 * DAY);
     for (let d = 1; d <= 7; d++) sampleHours.add(hour + k * HOUR - d * DAY);
   }
@@ -305,6 +308,8 @@ export async function refreshBaselines(platform: Platform, now = new Date()): Pr
   const computedAt = new Date();
   const result = await tenancy.withSystem('health: refresh baselines', async (trx) => {
     const samples = await hourSamples(trx, [...sampleHours].map((h) => new Date(h)));
+    // Today's level: the last hours from their minutes (the hour just ended may not be rolled up yet).
+    const recent = await tenantTotals(trx, new Date(hour - RECENT_HOURS * HOUR), new Date(hour));
     const weekSql = (table: 'tenant_signals' | 'platform_signals', group: string) => `
       SELECT ${group ? `${group}, ` : ''}${figureColumns.map((c, i) => `sum(${c}) AS f${i}`).join(', ')} FROM (
         SELECT * FROM ${table} WHERE grain = 'd' AND at >= $1 AND at < $2
@@ -321,7 +326,7 @@ export async function refreshBaselines(platform: Platform, now = new Date()): Pr
     const rows = tenants.map((t) => {
       const firstHour = Math.max(Math.floor(t.created_at.getTime() / HOUR) * HOUR, start ? Math.floor(start.getTime() / HOUR) * HOUR : hour);
       const b = baselineFor(
-        { hours: samples.get(t.id) ?? new Map(), firstHour, week: weeks.get(t.id) ?? null },
+        { hours: samples.get(t.id) ?? new Map(), firstHour, week: weeks.get(t.id) ?? null, recentRequests: recent.get(t.id)?.[F.requests] ?? 0 },
         hour,
         priors.get(t.plan ?? '') ?? DEFAULT_PRIOR,
         { apiUs: platformWeek[F.apiUs]!, jobUs: platformWeek[F.jobUs]! },
@@ -334,14 +339,14 @@ export async function refreshBaselines(platform: Platform, now = new Date()): Pr
       await trx.executeQuery(
         CompiledQuery.raw(
           `INSERT INTO tenant_baselines (tenant_id, hour_at, requests_per_min, requests_per_min_prev, requests_per_min_next, error_rate, p95_ms, api_share, job_share, source, history_hours, computed_at,
-             quiet_per_min, quiet_per_min_prev, quiet_per_min_next)
-           SELECT t, $2, rpm, prev, next, er, p95, api, job, src, hh, $3, q, qprev, qnext
-           FROM unnest($1::uuid[], $4::real[], $5::real[], $6::real[], $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::int[], $13::real[], $14::real[], $15::real[])
-             AS u(t, rpm, prev, next, er, p95, api, job, src, hh, q, qprev, qnext)
+             quiet_per_min, quiet_per_min_prev, quiet_per_min_next, recent_level, error_rate_requests)
+           SELECT t, $2, rpm, prev, next, er, p95, api, job, src, hh, $3, q, qprev, qnext, lvl, ern
+           FROM unnest($1::uuid[], $4::real[], $5::real[], $6::real[], $7::real[], $8::real[], $9::real[], $10::real[], $11::text[], $12::int[], $13::real[], $14::real[], $15::real[], $16::real[], $17::real[])
+             AS u(t, rpm, prev, next, er, p95, api, job, src, hh, q, qprev, qnext, lvl, ern)
            ORDER BY t
            ON CONFLICT (tenant_id) DO UPDATE SET hour_at = excluded.hour_at, requests_per_min = excluded.requests_per_min, requests_per_min_prev = excluded.requests_per_min_prev,
              requests_per_min_next = excluded.requests_per_min_next, quiet_per_min = excluded.quiet_per_min, quiet_per_min_prev = excluded.quiet_per_min_prev,
-             quiet_per_min_next = excluded.quiet_per_min_next, error_rate = excluded.error_rate, p95_ms = excluded.p95_ms, api_share = excluded.api_share,
+             quiet_per_min_next = excluded.quiet_per_min_next, recent_level = excluded.recent_level, error_rate_requests = excluded.error_rate_requests, error_rate = excluded.error_rate, p95_ms = excluded.p95_ms, api_share = excluded.api_share,
              job_share = excluded.job_share, source = excluded.source, history_hours = excluded.history_hours, computed_at = excluded.computed_at`,
           [
             chunk.map((r) => r.tenantId),
@@ -359,6 +364,8 @@ export async function refreshBaselines(platform: Platform, now = new Date()): Pr
             col((b) => b.quietPerMin),
             col((b) => b.quietPerMinPrev),
             col((b) => b.quietPerMinNext),
+            col((b) => b.recentLevel),
+            col((b) => b.errorRateRequests),
           ],
         ),
       );

@@ -34,6 +34,8 @@ export interface TenantBaselinesTable {
   quiet_per_min: Real;
   quiet_per_min_prev: Real;
   quiet_per_min_next: Real;
+  recent_level: Real;
+  error_rate_requests: Real;
   error_rate: Real;
   p95_ms: Real;
   api_share: Real;

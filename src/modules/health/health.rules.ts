@@ -1,6 +1,6 @@
 import { F, quantileMs, countAboveMs } from '../../platform/signals/index.ts';
-import { poissonLower, poissonUpper } from './health.stats.ts';
-import { expectedRequests, type Baseline, type PlanPrior } from './health.baselines.ts';
+import { poissonLower, poissonUpper, negBinomialUpper } from './health.stats.ts';
+import { expectedRequests, PRIOR_WEIGHT, type Baseline, type PlanPrior } from './health.baselines.ts';
 
 /**
  * The per-tenant rules, as pure functions of a tenant's recent minutes and its baseline: the
@@ -8,8 +8,10 @@ import { expectedRequests, type Baseline, type PlanPrior } from './health.baseli
  * exactly this code. Each rule needs both a large effect and strong evidence:
  * - the effect (5x the usual error rate, 3x the usual p95, a quarter of the usual traffic...)
  *   keeps a tenant that is always busy, or whose baseline is a little off, quiet;
- * - the evidence (a Poisson tail probability under the baseline below 1e-6, a minimum volume)
- *   keeps a quiet tenant's two errors from being an incident.
+ * - the evidence (a tail probability under the baseline below 1e-6, a minimum volume) keeps a
+ *   quiet tenant's two errors from being an incident. For an error rate the tail is Poisson's
+ *   widened by how few requests the usual rate was estimated from (negative binomial); a drop
+ *   is judged against the day the tenant is having (its recent level).
  * Windows of 5, 15 and 60 minutes: big tenants are caught in the first, small ones later.
  * A rule is `firing`, `normal` (an open alert may resolve) or `unknown` (too little traffic to
  * tell either way: an open alert stays as it is).
@@ -62,6 +64,9 @@ const requestsOf = (w: WindowFigures) => w.figures[F.requests]!;
 
 export function errorRateVerdict(w: TenantWindows, b: Baseline, t: RuleThresholds): Verdict {
   const p0 = Math.max(b.errorRate, 0.001);
+  // The usual rate is an estimate: from the requests behind it, as many errors as a gamma's shape
+  // (a young tenant's few hundred requests say little). The evidence allows for it.
+  const phi = b.errorRateRequests ? 1 / (p0 * b.errorRateRequests) : 0;
   const limit = (rate: number) => Math.max(5 * rate, rate + 0.02);
   const n15 = requestsOf(w.w15);
   const e15 = w.w15.figures[F.r5xx]!;
@@ -70,7 +75,7 @@ export function errorRateVerdict(w: TenantWindows, b: Baseline, t: RuleThreshold
   for (const win of calm ? [w.w5] : [w.w5, w.w15, w.w60]) {
     const n = requestsOf(win);
     const e = win.figures[F.r5xx]!;
-    if (n >= t.minRequests && e >= 5 && e / n >= limit(p0) && poissonUpper(e, n * p0) < EVIDENCE) {
+    if (n >= t.minRequests && e >= 5 && e / n >= limit(p0) && negBinomialUpper(e, n * p0, phi) < EVIDENCE) {
       return {
         rule: 'tenant.error_rate',
         state: 'firing',
@@ -122,11 +127,13 @@ export function trafficDropVerdict(w: TenantWindows, b: Baseline, hourStart: num
   // A daily baseline without a week of history has not seen this weekday (a first Sunday):
   // the drop must go below half its quiet level.
   const unseenWeekday = b.source === 'daily' && b.historyHours < 168 ? 0.5 : 1;
-  const expected15 = unseenWeekday * (expectedRequests(b, hourStart, w.w15.from, w.w15.to, 'quiet') ?? 0);
+  // A day that has been quiet for hours is judged by its own level (never below half the quiet one).
+  const scale = unseenWeekday * (b.recentLevel ?? 1);
+  const expected15 = scale * (expectedRequests(b, hourStart, w.w15.from, w.w15.to, 'quiet') ?? 0);
   const n15 = requestsOf(w.w15);
   const recovered = expected15 >= 10 && n15 >= 0.5 * expected15;
   for (const win of recovered ? [w.w5] : [w.w5, w.w15, w.w60]) {
-    const expected = unseenWeekday * (expectedRequests(b, hourStart, win.from, win.to, 'quiet') ?? NaN);
+    const expected = scale * (expectedRequests(b, hourStart, win.from, win.to, 'quiet') ?? NaN);
     const n = requestsOf(win);
     if (expected >= 20 && n <= 0.25 * expected && poissonLower(n, expected) < EVIDENCE) {
       return {
@@ -135,7 +142,7 @@ export function trafficDropVerdict(w: TenantWindows, b: Baseline, hourStart: num
         observed: n,
         expected: Math.round(expected),
         summary: `${n} requests in ${win.minutes} min where even a quiet ${b.source === 'weekly' ? 'week' : 'day'} has about ${Math.round(expected)} at this time (${b.source} baseline): an integration may be broken.`,
-        details: { windowMinutes: win.minutes, baseline: b.source, ...(unseenWeekday < 1 ? { weekdayUnseen: true } : {}) },
+        details: { windowMinutes: win.minutes, baseline: b.source, ...(b.recentLevel !== null && b.recentLevel < 1 ? { todayLevel: Math.round(b.recentLevel * 100) / 100 } : {}), ...(unseenWeekday < 1 ? { weekdayUnseen: true } : {}) },
       };
     }
   }
@@ -213,7 +220,7 @@ export function tenantVerdicts(w: TenantWindows, b: Baseline, hourStart: number,
 
 /** The baseline of a tenant with no history of its own: its plan's peers. */
 export function fallbackBaseline(prior: PlanPrior): Baseline {
-  return { source: 'none', requestsPerMin: null, requestsPerMinPrev: null, requestsPerMinNext: null, quietPerMin: null, quietPerMinPrev: null, quietPerMinNext: null, errorRate: prior.errorRate, p95Ms: prior.p95Ms, apiShare: null, jobShare: null, historyHours: 0 };
+  return { source: 'none', requestsPerMin: null, requestsPerMinPrev: null, requestsPerMinNext: null, quietPerMin: null, quietPerMinPrev: null, quietPerMinNext: null, recentLevel: null, errorRate: prior.errorRate, errorRateRequests: PRIOR_WEIGHT, p95Ms: prior.p95Ms, apiShare: null, jobShare: null, historyHours: 0 };
 }
 
 /** How long a rule must stay normal before its alert resolves by itself. */

@@ -11,7 +11,7 @@ import { startPlatform, type StartedPlatform } from '../../platform/bootstrap.ts
 import { buildApp } from '../../app.ts';
 import { createLogger } from '../../platform/log.ts';
 import { createSignalRecorder, writeSignalBatch, emptyFigures, F, bucketOf, type SignalRecorder } from '../../platform/signals/index.ts';
-import { evaluate, refreshBaselines, rollUp, settleMs, baselineFor, trafficDropVerdict, trafficSurgeVerdict, shareVerdict, type HourSample, type TenantWindows } from './index.ts';
+import { evaluate, refreshBaselines, rollUp, settleMs, baselineFor, fallbackBaseline, errorRateVerdict, trafficDropVerdict, trafficSurgeVerdict, shareVerdict, type HourSample, type TenantWindows } from './index.ts';
 
 /**
  * Per-tenant signals end to end on real PostgreSQL: counted in several processes, flushed,
@@ -382,6 +382,40 @@ describe('rules on a known history (the code the evaluator and the alert simulat
     assert.equal(b.quietPerMin, 10, 'last Sunday at noon');
     // Sunday lunch at its usual half: no collapse.
     assert.notEqual(trafficDropVerdict(windows(sunday + 30 * MINUTE, () => 10), b, sunday).state, 'firing');
+  });
+
+  test('a day quiet since the morning is judged by its own level: a lull in it is no collapse, a stop still is', () => {
+    // Today has been at 55% of the usual since the morning (weather, a holiday).
+    const at = day + 15 * HOUR;
+    const quietDay = baselineFor({ ...history, recentRequests: 0.55 * 20 * 180 }, at);
+    assert.ok(quietDay.recentLevel! > 0.55 && quietDay.recentLevel! < 0.57, String(quietDay.recentLevel));
+    assert.equal(baselineFor({ ...history, recentRequests: 1.2 * 20 * 180 }, at).recentLevel, 1, 'a busy day expects no more than the quiet level');
+    // A lull on it (4.5 a minute, 23% of the usual 20): against the usual day, a collapse.
+    const lull = windows(at + 30 * MINUTE, () => 4.5);
+    assert.equal(trafficDropVerdict(lull, baselineFor(history, at), at).state, 'firing');
+    assert.notEqual(trafficDropVerdict(lull, quietDay, at).state, 'firing');
+    // Traffic that stops on it is a collapse within five minutes.
+    const stopped = trafficDropVerdict(windows(at + 30 * MINUTE, (m) => (m >= at + 25 * MINUTE ? 0 : 11)), quietDay, at);
+    assert.equal(stopped.state, 'firing');
+    assert.equal(stopped.details.windowMinutes, 5);
+    assert.equal(stopped.details.todayLevel, 0.55);
+  });
+
+  test("a young tenant's usual error rate is an estimate: a few errors above it are no incident, a real jump is", () => {
+    // Five night hours: 0.23% from 2,000 requests and the plan's prior; its true rate is higher.
+    const young = { ...fallbackBaseline({ errorRate: 0.0023, p95Ms: 60 }), errorRateRequests: 2200 };
+    const w = windows(day + 6 * HOUR, () => 401 / 15);
+    (w.w15.figures as Float64Array)[F.r5xx] = 9;
+    (w.w60.figures as Float64Array)[F.r5xx] = 9;
+    const thresholds = { minRequests: 50, share: 0.4 };
+    // 9 of 401 (2.2%): against a rate taken as exact, an incident.
+    assert.equal(errorRateVerdict(w, { ...young, errorRateRequests: null }, thresholds).state, 'firing');
+    assert.notEqual(errorRateVerdict(w, young, thresholds).state, 'firing');
+    // 30% of the last five minutes' 134 requests failing is one whatever the estimate.
+    (w.w5.figures as Float64Array)[F.r5xx] = 40;
+    const jump = errorRateVerdict(w, young, thresholds);
+    assert.equal(jump.state, 'firing');
+    assert.equal(jump.details.windowMinutes, 5);
   });
 
   test('a tenant looping on an endpoint is a noisy neighbour within five minutes, before it holds the quarter hour', () => {

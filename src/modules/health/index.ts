@@ -7,6 +7,6 @@ export { healthRoutes } from './health.routes.ts';
 export { evaluate, refreshBaselines, settleMs, tenantRules, type EvaluationSummary } from './health.evaluate.ts';
 export { rollUp, expireSignals } from './health.rollups.ts';
 export { healthJobs, evaluateJob, rollupJob, baselinesJob } from './health.jobs.ts';
-export { baselineFor, expectedRequests, expectedRateAt, type Baseline, type HourSample, type TenantHistory } from './health.baselines.ts';
-export { tenantVerdicts, trafficDropVerdict, trafficSurgeVerdict, shareVerdict, fallbackBaseline, QUIET_MS, type Verdict, type TenantWindows, type PlatformWindow } from './health.rules.ts';
+export { baselineFor, expectedRequests, expectedRateAt, RECENT_HOURS, type Baseline, type HourSample, type TenantHistory } from './health.baselines.ts';
+export { tenantVerdicts, errorRateVerdict, trafficDropVerdict, trafficSurgeVerdict, shareVerdict, fallbackBaseline, QUIET_MS, type Verdict, type TenantWindows, type PlatformWindow } from './health.rules.ts';
 export { healthGauges } from './health.metrics.ts';
