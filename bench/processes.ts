@@ -86,6 +86,8 @@ function sharedSimulator(): Promise<number> {
       env: { ...process.env, BRIGADE_SIMULATOR_PORT: String(port), BRIGADE_DATA_DIR: dir, LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
+    // Not holding the benchmark open: it ends when its work does, and takes the simulator with it.
+    child.unref();
     process.once('exit', () => {
       child.kill('SIGTERM');
       fs.rmSync(dir, { recursive: true, force: true });
