@@ -20,6 +20,7 @@ import { jobRegistry } from '../src/jobs.ts';
 import { enqueueLater, startJobs } from '../src/platform/jobs/index.ts';
 import { benchJobs, WORK_MS } from './jobs-types.ts';
 import { spread, type Spread } from './processes.ts';
+import { stopProcess } from '../test/faults/brigade.ts';
 
 const CONCURRENCY = 20;
 const THROUGHPUT_JOBS = 5000;
@@ -126,7 +127,7 @@ async function workerProcesses(t: TestContext, n: number): Promise<{ stop(): Pro
   }
   return {
     async stop() {
-      await Promise.all(children.map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGTERM')))));
+      await Promise.all(children.map(stopProcess));
     },
   };
 }

@@ -6,13 +6,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestContext, aTenant, aBranch, type TestContext } from '../test/harness.ts';
 import { billingModule } from '../src/modules/billing/index.ts';
 import { load, type LoadResult } from './load.ts';
+import { stopProcess } from '../test/faults/brigade.ts';
+import { freePort } from '../test/faults/servers.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -22,16 +23,7 @@ export const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 /** Redis keys of this run's own (the shared Redis may serve other Brigades). */
 const queuePrefix = `bench${process.pid}`;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface Server {
   url: string;
@@ -50,16 +42,7 @@ async function started(child: ChildProcess, url: string, what: string): Promise<
   }
 }
 
-function stopper(child: ChildProcess): () => Promise<void> {
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
-}
+const stopper = (child: ChildProcess) => () => stopProcess(child);
 
 /** The bench's business: a tenant on a plan without a rate of its own, with one branch. */
 export async function benchTenant(): Promise<{ t: TestContext; token: string; tenantId: string; branchId: string }> {
