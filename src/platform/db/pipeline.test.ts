@@ -43,3 +43,51 @@ test('a pipeline that fails after parsing a new named statement leaves the conne
   const [s] = await pipeline(client, [{ text: later, values: ['a', 'b'] }], true);
   assert.equal(s!.rows[0].s, 'ab');
 });
+
+test('a named statement is described once per connection; later runs parse their rows with the kept shape', async () => {
+  await client.query('CREATE TABLE shapes (id int PRIMARY KEY, at timestamptz NOT NULL, n bigint, note text)');
+  await client.query(`INSERT INTO shapes VALUES (1, '2026-12-02T10:00:00Z', 7, null)`);
+  const text = 'SELECT * FROM shapes WHERE id = $1';
+  for (let i = 0; i < 3; i++) {
+    const [r] = await pipeline(client, [{ text, values: [1] }], true);
+    assert.equal(r!.command, 'SELECT');
+    assert.equal(r!.rowCount, 1);
+    assert.deepEqual(r!.rows, [{ id: 1, at: new Date('2026-12-02T10:00:00Z'), n: '7', note: null }]);
+  }
+  // The shape goes with the connection: another connection describes it for itself.
+  const other = new pg.Client({ connectionString: db.url });
+  await other.connect();
+  try {
+    const [r] = await pipeline(other, [{ text, values: [1] }], true);
+    assert.equal(r!.rows[0].n, '7');
+  } finally {
+    await other.end();
+  }
+  const [insert] = await pipeline(client, [{ text: 'INSERT INTO shapes (id, at) VALUES ($1, now())', values: [2] }], true);
+  assert.equal(insert!.command, 'INSERT');
+  assert.equal(insert!.rowCount, 1);
+  assert.deepEqual(insert!.rows, []);
+});
+
+test('a named statement whose table changed shape is parsed afresh after the one refusal', async () => {
+  await client.query('CREATE TABLE reshaped (id int PRIMARY KEY, a text)');
+  await client.query(`INSERT INTO reshaped VALUES (1, 'x')`);
+  const text = 'SELECT * FROM reshaped WHERE id = $1';
+  const [before] = await pipeline(client, [{ text, values: [1] }], true);
+  assert.deepEqual(before!.rows, [{ id: 1, a: 'x' }]);
+  await client.query(`ALTER TABLE reshaped ADD COLUMN b text NOT NULL DEFAULT 'y'`);
+  // PostgreSQL refuses the prepared statement once ("cached plan must not change result type")...
+  await assert.rejects(pipeline(client, [{ text, values: [1] }], true), (err: { code?: string }) => err.code === '0A000');
+  // ...and the next run parses and describes it again: the new column is there.
+  const [after] = await pipeline(client, [{ text, values: [1] }], true);
+  assert.deepEqual(after!.rows, [{ id: 1, a: 'x', b: 'y' }]);
+});
+
+test('a value that cannot be sent fails its pipeline before anything is written, and the connection goes on', async () => {
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  const text = 'SELECT $1::int * 3 AS n';
+  await assert.rejects(pipeline(client, [{ text, values: [1] }, { text: 'SELECT $1::jsonb AS j', values: [circular] }], true), /circular/i);
+  const [r] = await pipeline(client, [{ text, values: [2] }], true);
+  assert.equal(r!.rows[0].n, 6);
+});
