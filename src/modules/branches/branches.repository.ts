@@ -1,5 +1,5 @@
 import { sql, type Selectable } from 'kysely';
-import type { Tx } from '../../platform/db/index.ts';
+import { compiled, type Tx } from '../../platform/db/index.ts';
 import type { BranchesTable } from '../../platform/db/schema.ts';
 import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
 import type { Branch } from './branches.schemas.ts';
@@ -17,10 +17,12 @@ export function toBranch(row: BranchRow): Branch {
   };
 }
 
-export function findBranch(trx: Tx, tenantId: string, id: string, opts: { lock?: boolean } = {}) {
-  let q = trx.selectFrom('branches').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id);
-  if (opts.lock) q = q.forUpdate();
-  return q.executeTakeFirst();
+const branchById = compiled((db, a: { tenantId: string; id: string }) => db.selectFrom('branches').selectAll().where('tenant_id', '=', a.tenantId).where('id', '=', a.id));
+const branchByIdForUpdate = compiled((db, a: { tenantId: string; id: string }) => db.selectFrom('branches').selectAll().where('tenant_id', '=', a.tenantId).where('id', '=', a.id).forUpdate());
+
+export async function findBranch(trx: Tx, tenantId: string, id: string, opts: { lock?: boolean } = {}): Promise<BranchRow | undefined> {
+  const [row] = await (opts.lock ? branchByIdForUpdate : branchById)(trx, { tenantId, id });
+  return row;
 }
 
 export function listBranchRows(

@@ -5,6 +5,7 @@ export function newToken(prefix: 'brg' | 'bop' | 'inv' | 'pwr' | 'bky'): string 
   return `${prefix}_${crypto.randomBytes(32).toString('base64url')}`;
 }
 
+/** On every authenticated request: the one-shot digest, without a Hash object per call. */
 export function hashToken(token: string): string {
-  return crypto.createHash('sha256').update(token).digest('hex');
+  return crypto.hash('sha256', token, 'hex');
 }

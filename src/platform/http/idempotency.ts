@@ -73,7 +73,7 @@ function canonical(value: unknown): string {
 }
 
 function requestHash(req: FastifyRequest): string {
-  return crypto.createHash('sha256').update(`${req.method}\n${req.url}\n${canonical(req.body)}`).digest('hex');
+  return crypto.hash('sha256', `${req.method}\n${req.url}\n${canonical(req.body)}`, 'hex');
 }
 
 export const idempotencyPlugin = fp(async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions) {

@@ -1,0 +1,37 @@
+import type { CompiledQuery, Compilable } from 'kysely';
+import type { Tx } from './tenancy.ts';
+
+const SLOT = Symbol('brigade.compiled.argument');
+type Slot = { readonly [SLOT]: string };
+const isSlot = (v: unknown): v is Slot => typeof v === 'object' && v !== null && SLOT in v;
+
+/**
+ * A hot query built and compiled by Kysely once per process instead of on every call: the SQL
+ * text and the places of its arguments among the parameters are kept, and each call only binds
+ * its arguments and executes, on the handle it is given (so tenancy, row-level security and
+ * the transaction are those of the caller, exactly as for a query built in place).
+ *
+ * `build` is called once, with stand-ins for the arguments: it may only use them as values
+ * (compared, inserted, set). It must not branch on them or shape the SQL with them (an `IN`
+ * list, an optional clause): such a query needs one compiled variant per shape. Every stand-in
+ * must end up a parameter, and nothing else may: both are checked when the query is compiled.
+ */
+export function compiled<A extends Record<string, unknown>, R>(build: (db: Tx, args: A) => Compilable<R>): (db: Tx, args: A) => Promise<R[]> {
+  let kept: { query: CompiledQuery<R>; slots: (string | { value: unknown })[] } | undefined;
+  const compile = (db: Tx, keys: string[]) => {
+    const stand = Object.fromEntries(keys.map((k) => [k, Object.freeze({ [SLOT]: k })])) as unknown as A;
+    const query = build(db, stand).compile();
+    const slots = query.parameters.map((p) => (isSlot(p) ? p[SLOT] : { value: p }));
+    const used = new Set(slots.filter((s): s is string => typeof s === 'string'));
+    const unused = keys.filter((k) => !used.has(k));
+    if (unused.length) throw new Error(`compiled query: argument ${unused.join(', ')} is not a parameter of ${query.sql}`);
+    return { query, slots };
+  };
+  return async (db, args) => {
+    kept ??= compile(db, Object.keys(args));
+    const { query, slots } = kept;
+    const parameters = slots.map((s) => (typeof s === 'string' ? args[s] : s.value));
+    const result = await db.executeQuery<R>({ query: query.query, queryId: query.queryId, sql: query.sql, parameters });
+    return result.rows;
+  };
+}
