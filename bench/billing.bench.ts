@@ -197,9 +197,9 @@ ${webhookRow('Brigade: POST /v1/billing/webhooks/stripe, new events', 'brigade')
 | Brigade: the events of one round again (duplicates), once | ${fmt(duplicates.perSecond)} | | ${duplicates.p50} | ${duplicates.p99} |
 
 **New events: ${fmt(ratio.median * 100, 1)}% of bare throughput** (median of the per-round ratios; min ${fmt(ratio.min * 100, 1)}%, max ${fmt(ratio.max * 100, 1)}%; target ≥ 60% and ≥ 1,500 events/s).
-Each is verified, routed to its business, stored under its id and given its processing job in one
-statement (its own transaction, one round trip) before the 200 (bare: no tenant lookup, no job, no
-framework). Duplicates end at the primary key.
+Each is verified, routed to its business and stored under its id in one statement (its own
+transaction, one round trip) before the 200; its processing job follows from a batched sweep
+(bare: no tenant lookup, no job, no framework). Duplicates end at the primary key.
 Machine load before: ${before}; after: ${loadAfter}.
 `;
   if (!RECONCILE) {

@@ -1,6 +1,6 @@
 import { UUID } from '../../platform/http/validation.ts';
 import type { Platform } from '../../platform/deps.ts';
-import { eventById, settleEvent, storeEvent, type EventOutcome } from './billing.repository.ts';
+import { eventById, settleEvent, storeEvent, sweepEvents, type EventOutcome } from './billing.repository.ts';
 import type { PaymentProvider, ProviderEvent } from './billing.provider.ts';
 import { describeEvent } from './billing.stripe.ts';
 import { isPaidPlanKey } from './billing.plans.ts';
@@ -11,9 +11,19 @@ import type { SubscriptionSync } from './billing.sync.ts';
  * (a platform table, through withSystem) and only then acknowledged; a job processes it. The
  * job never applies the event's snapshot: it re-reads the provider's current objects, so a
  * duplicate changes nothing and the order of arrival does not matter.
+ *
+ * The acknowledging statement writes the event alone; the sweep gives pending events their
+ * jobs in batches (docs/decisions/0682-webhook-sweep.md): a few milliseconds after a store in
+ * the storing process, and every SWEEP_EVERY_MS in the worker (`billing.inbox_sweep`), which
+ * finds what a process that died after its 200 left without a job.
  */
 
 export const WEBHOOK_JOB = 'billing.webhook_event';
+/** How long a store waits for others to join its sweep. */
+const SWEEP_DELAY_MS = 5;
+const SWEEP_BATCH = 500;
+/** The worker's periodic sweep (billing.inbox_sweep). */
+export const SWEEP_EVERY_MS = 30_000;
 
 
 /** The event types Brigade acts on; anything else is stored and ignored. */
@@ -55,9 +65,57 @@ export interface Receipt {
 export function billingInbox(platform: Platform, provider: PaymentProvider, sync: SubscriptionSync) {
   const { tenancy, log } = platform;
 
-  /** Stores the event (once) and its processing job: one statement, one transaction. */
+  /**
+   * Gives every pending event without a job its job, SWEEP_BATCH at a time, each batch one
+   * statement (its own transaction, whose outbox rows wake the relay at once). Returns how many
+   * it queued. Safe beside other sweepers, in this process or others (see sweepEvents).
+   */
+  async function sweep(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await tenancy.statementAsSystem('billing: queue webhook events', (db) => sweepEvents(db, WEBHOOK_JOB, SWEEP_BATCH));
+      total += n;
+      if (n < SWEEP_BATCH) return total;
+    }
+  }
+
+  // The quick wake-up: one sweep at a time in this process, SWEEP_DELAY_MS after a store, and
+  // again at once when events were stored while it ran. `cycle` settles when it has nothing left.
+  let sweepTimer: NodeJS.Timeout | null = null;
+  let sweeping = false;
+  let again = false;
+  let cycle: { done: Promise<void>; resolve: () => void } | null = null;
+  const sweepSoon = () => {
+    if (!cycle) {
+      let resolve: () => void = () => undefined;
+      const done = new Promise<void>((r) => (resolve = r));
+      cycle = { done, resolve };
+    }
+    if (sweeping) {
+      again = true;
+      return;
+    }
+    if (sweepTimer) return;
+    sweepTimer = setTimeout(() => {
+      sweepTimer = null;
+      sweeping = true;
+      again = false;
+      sweep()
+        // Lost (the pool closing, the server away): the worker's periodic sweep queues them.
+        .catch((err: Error) => log.warn({ err: err.message }, 'billing: could not queue webhook events yet'))
+        .finally(() => {
+          sweeping = false;
+          if (again) return sweepSoon();
+          const finished = cycle;
+          cycle = null;
+          finished?.resolve();
+        });
+    }, SWEEP_DELAY_MS);
+    sweepTimer.unref();
+  };
+
+  /** Stores the event (once), alone: one statement, its own transaction; the sweep queues its job. */
   async function store(e: ProviderEvent, via: 'webhook' | 'catch_up', rawJson?: string): Promise<Receipt> {
-    // One statement (event and job together), its own transaction: one round trip.
     const result = await tenancy.statementAsSystem('billing: webhook inbox', (db) =>
       storeEvent(db, {
         provider: provider.name,
@@ -66,10 +124,9 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
         metadataTenantId: e.tenantId && UUID.test(e.tenantId) ? e.tenantId : null,
         handled: isHandledEventType(e.type),
         via,
-        jobType: WEBHOOK_JOB,
       }),
-      { wakeRelay: 'batched' },
     );
+    if (result.outcome === 'pending') sweepSoon();
     return { eventId: e.id, duplicate: !result.stored, outcome: result.outcome };
   }
 
@@ -88,6 +145,12 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
 
     /** For reconciliation: events the provider failed to deliver enter the inbox as if they had come. */
     store: (e: ProviderEvent, via: 'webhook' | 'catch_up') => store(e, via),
+
+    /** Queues the job of every pending event stored without one (the periodic sweep, tests). */
+    sweep,
+
+    /** Settles once this process's quick wake-up has nothing scheduled or running. */
+    idle: (): Promise<void> => cycle?.done ?? Promise.resolve(),
 
     /** The `billing.webhook_event` job: process one stored event (idempotent). */
     async process(eventId: string): Promise<EventOutcome> {

@@ -4,7 +4,7 @@ import { defineJob, defineSystemJob, type AnyJobDefinition } from '../../platfor
 import { composeMail, sendOnce, type Mailer } from '../../platform/mail.ts';
 import { billingRecipients, noticeById } from './billing.repository.ts';
 import { billingModule } from './billing.module.ts';
-import { WEBHOOK_JOB } from './billing.inbox.ts';
+import { SWEEP_EVERY_MS, WEBHOOK_JOB } from './billing.inbox.ts';
 import { PROVISION_JOB } from './billing.service.ts';
 import { MAIL_NOTICE_JOB } from './billing.sync.ts';
 import { Uuid } from '../../platform/http/schemas.ts';
@@ -17,6 +17,7 @@ import { Uuid } from '../../platform/http/schemas.ts';
  * System jobs run on a schedule:
  *   billing.lifecycle       every 15 minutes   reminders, trial and grace ends, retention
  *   billing.reconcile       hourly             compare with the provider and repair
+ *   billing.inbox_sweep     every 30 seconds   jobs for stored webhook events left without one
  *
  * Every handler is idempotent: a retry, a replay or a job running beside its own first attempt
  * changes nothing twice (see billing.sync.ts and the unique notice keys).
@@ -80,7 +81,17 @@ export const reconcileJob = defineSystemJob(
   { schedule: { pattern: RECONCILE_CRON }, attempts: 3 },
 );
 
-export const billingJobs: AnyJobDefinition[] = [provisionJob, webhookEventJob, billingNoticeMailJob, lifecycleJob, reconcileJob];
+/** The backstop of the inbox's quick wake-up: an API process that died after its 200 queued nothing. */
+export const inboxSweepJob = defineSystemJob(
+  'billing.inbox_sweep',
+  async (run) => {
+    const queued = await billingModule(run.platform).inbox.sweep();
+    if (queued > 0) run.log.info({ queued }, 'billing: queued stored webhook events');
+  },
+  { schedule: { every: SWEEP_EVERY_MS }, attempts: 2 },
+);
+
+export const billingJobs: AnyJobDefinition[] = [provisionJob, webhookEventJob, billingNoticeMailJob, lifecycleJob, reconcileJob, inboxSweepJob];
 
 /**
  * Runs billing's pending outbox rows in this process, oldest first, marking each relayed when
@@ -96,6 +107,8 @@ export async function runBillingOutbox(
     [WEBHOOK_JOB]: (_tenantId, payload) => billingModule(platform).inbox.process(String(payload.eventId)),
   };
   const types = opts.types ?? Object.keys(handlers);
+  // The jobs of stored webhook events, as the inbox's wake-up or the periodic sweep would queue them.
+  if (types.includes(WEBHOOK_JOB)) await billingModule(platform).inbox.sweep();
   const result = { ran: 0, failed: [] as { type: string; error: string }[] };
   const done = new Set<string>();
   for (;;) {

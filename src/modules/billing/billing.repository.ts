@@ -103,6 +103,9 @@ export interface BillingEventsTable {
   processed_at: NullableStamp;
   attempts: ColumnType<number, number | undefined, number>;
   last_error: Nullable<string>;
+  /** When the sweep gave the pending event its job (null: not yet; see sweepEvents). */
+  job_queued_at: NullableStamp;
+  trace_context: Nullable<string>;
 }
 
 export interface BillingReconcileRunsTable {
@@ -268,9 +271,9 @@ export function tenantById(trx: Tx, tenantId: string) {
 // Platform tables (inside withSystem)
 
 /**
- * Stores the event once and, when it is for a known business and a handled type, its
- * processing job (an outbox row, as enqueueLater writes it), in one statement: the business is
- * the one named in our metadata if it exists, else the owner of the provider ids. Returns
+ * Stores the event once, in one statement: the business is the one named in our metadata if it
+ * exists, else the owner of the provider ids. A pending event (a known business, a handled type)
+ * is stored without its job: `sweepEvents` gives it one (billing_events_unqueued). Returns
  * whether this call stored it (false: a duplicate) and what it decided.
  */
 export async function storeEvent(
@@ -283,7 +286,6 @@ export async function storeEvent(
     metadataTenantId: string | null;
     handled: boolean;
     via: 'webhook' | 'catch_up';
-    jobType: string;
   },
 ): Promise<{ stored: boolean; tenantId: string | null; outcome: EventOutcome | null }> {
   const e = input.event;
@@ -298,23 +300,49 @@ export async function storeEvent(
     ), chosen AS (
       SELECT coalesce((SELECT tenant_id FROM by_metadata), (SELECT tenant_id FROM by_ids)) AS tenant_id
     ), stored AS (
-      INSERT INTO billing_events (provider_event_id, provider, type, tenant_id, object_id, provider_created_at, payload, via, outcome, processed_at)
+      INSERT INTO billing_events (provider_event_id, provider, type, tenant_id, object_id, provider_created_at, payload, via, outcome, processed_at, trace_context)
       SELECT ${e.id}, ${input.provider}, ${e.type}, chosen.tenant_id, ${e.objectId}, ${e.created}, ${input.rawJson ?? JSON.stringify(e.raw)}::jsonb, ${input.via},
              CASE WHEN NOT ${input.handled} THEN 'ignored' WHEN chosen.tenant_id IS NULL THEN 'unmatched' ELSE 'pending' END,
-             CASE WHEN ${input.handled} AND chosen.tenant_id IS NOT NULL THEN NULL ELSE now() END
+             CASE WHEN ${input.handled} AND chosen.tenant_id IS NOT NULL THEN NULL ELSE now() END,
+             ${currentTraceparent()}::text
       FROM chosen
       ON CONFLICT (provider_event_id) DO NOTHING
       RETURNING tenant_id, outcome
-    ), job AS (
-      INSERT INTO outbox (tenant_id, type, payload, trace_context)
-      SELECT tenant_id, ${input.jobType}, jsonb_build_object('eventId', ${e.id}::text, 'tenantId', tenant_id), ${currentTraceparent()}::text
-      FROM stored WHERE outcome = 'pending'
-      RETURNING id
     )
     SELECT tenant_id, outcome FROM stored
   `.execute(trx);
   const row = rows[0];
   return row ? { stored: true, tenantId: row.tenant_id, outcome: row.outcome } : { stored: false, tenantId: null, outcome: null };
+}
+
+/**
+ * Gives up to `limit` pending events stored without a job their job (an outbox row, as
+ * enqueueLater writes it) and marks them queued, oldest first, in one statement. The rows are
+ * taken FOR UPDATE SKIP LOCKED and re-checked once locked, so sweepers running side by side
+ * (several processes) never queue an event twice; an event whose business was deleted since is
+ * marked with no job. Returns how many it marked.
+ */
+export async function sweepEvents(db: Tx, jobType: string, limit: number): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    WITH due AS (
+      SELECT provider_event_id FROM billing_events
+      WHERE outcome = 'pending' AND job_queued_at IS NULL
+      ORDER BY received_at
+      LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), marked AS (
+      UPDATE billing_events e SET job_queued_at = now()
+      FROM due WHERE e.provider_event_id = due.provider_event_id
+      RETURNING e.provider_event_id, e.tenant_id, e.trace_context
+    ), jobs AS (
+      INSERT INTO outbox (tenant_id, type, payload, trace_context)
+      SELECT tenant_id, ${jobType}, jsonb_build_object('eventId', provider_event_id, 'tenantId', tenant_id), trace_context
+      FROM marked WHERE tenant_id IS NOT NULL
+      RETURNING id
+    )
+    SELECT count(*)::int AS n FROM marked
+  `.execute(db);
+  return rows[0]?.n ?? 0;
 }
 
 export function eventById(trx: Tx, id: string) {

@@ -5,6 +5,9 @@ import { problem } from '../../../test/harness.ts';
 import { billingTestContext, type BillingTestContext } from './billing.fixtures.ts';
 import { simulatorWebhookSecret } from './billing.simulator-host.ts';
 import { runBillingOutbox } from './billing.jobs.ts';
+import { WEBHOOK_JOB } from './billing.inbox.ts';
+import { storeEvent, sweepEvents } from './billing.repository.ts';
+import { describeEvent } from './billing.stripe.ts';
 
 let t: BillingTestContext;
 const signer = new Stripe('sk_test_unused');
@@ -127,6 +130,7 @@ describe('the inbox', () => {
     assert.equal(stored?.outcome, 'pending');
     const second = await post(body, signed(body));
     assert.equal(second.json().duplicate, true);
+    await t.billing.inbox.sweep();
     const jobs = await t.platform.tenancy.withSystem('test', (trx) =>
       trx.selectFrom('outbox').select('payload').where('type', '=', 'billing.webhook_event').where('tenant_id', '=', session.tenant.id).execute(),
     );
@@ -185,6 +189,102 @@ describe('the inbox', () => {
       assert.equal(stored.length, ids.size);
     } finally {
       t.sim.setFaults({});
+    }
+  });
+});
+
+describe('the sweep gives every stored event its job, once', () => {
+  /** Stores the event as the inbox does, and nothing more: the process died right after its 200. */
+  async function storedOnly(tenantId: string, subscriptionId: string): Promise<string> {
+    const event = anEvent({ type: 'customer.subscription.updated', data: { object: { id: subscriptionId, object: 'subscription', metadata: { tenantId } } } });
+    const e = describeEvent(event);
+    const r = await t.platform.tenancy.statementAsSystem('test', (db) =>
+      storeEvent(db, { provider: t.billing.provider.name, event: e, metadataTenantId: tenantId, handled: true, via: 'webhook' }),
+    );
+    assert.equal(r.outcome, 'pending');
+    return e.id;
+  }
+  const jobsOf = async (ids: string[]) => {
+    const rows = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('outbox').select('payload').where('type', '=', WEBHOOK_JOB).execute());
+    const wanted = new Set(ids);
+    const per = new Map<string, number>();
+    for (const r of rows) {
+      const id = (r.payload as { eventId: string }).eventId;
+      if (wanted.has(id)) per.set(id, (per.get(id) ?? 0) + 1);
+    }
+    return per;
+  };
+
+  test('an event stored and acknowledged without a job (a crash in between) gets its job from the periodic sweep and is processed', async () => {
+    const session = await t.signup('Crashed Ack Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    await t.stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: true });
+    await t.billing.inbox.idle();
+    const id = await storedOnly(session.tenant.id, subscriptionId);
+    assert.equal((await jobsOf([id])).get(id), undefined);
+    assert.equal((await inboxRow(id))?.job_queued_at, null);
+    assert.ok((await t.billing.inbox.sweep()) >= 1);
+    assert.equal((await jobsOf([id])).get(id), 1);
+    assert.ok((await inboxRow(id))?.job_queued_at instanceof Date);
+    assert.equal(await t.billing.inbox.sweep(), 0, 'a second sweep queues nothing');
+    await runBillingOutbox(t.platform);
+    assert.equal((await inboxRow(id))?.outcome, 'applied');
+    assert.equal((await t.getSubscription(session)).cancelAtPeriodEnd, true);
+  });
+
+  test('a sweeper skips the events another is queueing, and sweepers side by side queue each event once', async () => {
+    const session = await t.signup('Two Sweepers Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    await t.billing.inbox.idle();
+    await t.billing.inbox.sweep();
+    const first = await Promise.all(Array.from({ length: 20 }, () => storedOnly(session.tenant.id, subscriptionId)));
+    // One sweeper holds the rows it took (its transaction still open): another takes none of them.
+    await t.platform.tenancy.withSystem('test: slow sweeper', async (trx) => {
+      assert.equal(await sweepEvents(trx, WEBHOOK_JOB, 500), 20);
+      const other = await t.platform.tenancy.statementAsSystem('test: second sweeper', (db) => sweepEvents(db, WEBHOOK_JOB, 500));
+      assert.equal(other, 0);
+    });
+    assert.equal(await t.billing.inbox.sweep(), 0, 'committed: nothing left to queue');
+    // Many sweepers at once, in small batches, over many events: one job each.
+    const second = await Promise.all(Array.from({ length: 300 }, () => storedOnly(session.tenant.id, subscriptionId)));
+    const sweeper = async () => {
+      let n = 0;
+      for (;;) {
+        const k = await t.platform.tenancy.statementAsSystem('test: sweeper', (db) => sweepEvents(db, WEBHOOK_JOB, 7));
+        n += k;
+        if (k === 0) return n;
+      }
+    };
+    const counts = await Promise.all([sweeper(), sweeper(), sweeper(), sweeper()]);
+    assert.equal(counts.reduce((a, b) => a + b, 0), 300);
+    const per = await jobsOf([...first, ...second]);
+    assert.equal(per.size, 320);
+    assert.deepEqual([...per.values()].filter((n) => n !== 1), []);
+  });
+
+  test('a webhook acknowledged by the API gets its job within milliseconds, with nobody sweeping', async () => {
+    const session = await t.signup('Quick Wake Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    await t.billing.inbox.sweep();
+    const event = anEvent({ type: 'customer.subscription.updated', data: { object: { id: subscriptionId, object: 'subscription', metadata: { tenantId: session.tenant.id } } } });
+    const id = event.id as string;
+    // The sweep's outbox rows wake the relay (NOTIFY brigade_outbox): wait for that, not for a time.
+    let notified = 0;
+    let wake: () => void = () => undefined;
+    const unsubscribe = t.platform.db.notifications.subscribe('brigade_outbox', () => (notified++, wake()), () => (notified++, wake()));
+    let deadline: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (deadline = setTimeout(() => reject(new Error('no job 5 s after the 200')), 5_000)));
+    try {
+      const body = JSON.stringify(event);
+      assert.equal((await post(body, signed(body))).statusCode, 200);
+      for (;;) {
+        const seen = notified;
+        if ((await jobsOf([id])).get(id) === 1) break;
+        if (notified === seen) await Promise.race([new Promise<void>((resolve) => (wake = resolve)), late]);
+      }
+    } finally {
+      clearTimeout(deadline);
+      unsubscribe();
     }
   });
 });
