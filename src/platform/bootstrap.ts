@@ -23,6 +23,8 @@ export async function startPlatform(config: Config, log: Logger, opts: { migrate
       url: server.url,
       directUrl: config.BRIGADE_DIRECT_DATABASE_URL,
       namedStatements: config.BRIGADE_DB_NAMED_STATEMENTS,
+      runtimePoolSize: config.BRIGADE_DB_POOL_SIZE,
+      ownerPoolSize: config.BRIGADE_DB_SYSTEM_POOL_SIZE,
       log,
       migrate: opts.migrate,
       connectTimeoutMs: config.BRIGADE_DB_CONNECT_TIMEOUT_MS,

@@ -69,7 +69,7 @@ export async function openDatabase(opts: OpenDbOptions): Promise<Db> {
     ...(opts.queryTimeoutMs === 0 ? {} : { query_timeout: opts.queryTimeoutMs ?? 30_000 }),
     keepAlive: true,
   };
-  const ownerPool = new pg.Pool({ connectionString: url, max: opts.ownerPoolSize ?? 5, application_name: 'brigade-system', ...timeouts });
+  const ownerPool = new pg.Pool({ connectionString: url, max: opts.ownerPoolSize ?? 10, application_name: 'brigade-system', ...timeouts });
   ownerPool.on('error', (err) => log.error({ err }, 'idle owner connection failed'));
   const system = new Kysely<Database>({ dialect: new PostgresDialect({ pool: ownerPool }) });
   try {

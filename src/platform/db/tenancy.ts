@@ -41,14 +41,11 @@ export interface Tenancy {
    */
   onAuthChange(listener: (tenantIds: string[]) => void): () => void;
   /**
-   * withSystem for a use case that makes exactly one statement (the webhook inbox's store): the
-   * statement is its own transaction, sent and committed in one round trip. A second statement
-   * is refused. It must not change sessions, users or roles (nobody would hear of it).
-   * `wakeRelay: 'batched'`: outbox rows it writes do not NOTIFY at its commit (a NOTIFY serialises
-   * committing transactions, see migration 20261202000100); one NOTIFY wakes the relay within
-   * a few milliseconds for every such statement of the process meanwhile.
+   * withSystem for a use case that makes exactly one statement (the webhook inbox's store and
+   * sweep): the statement is its own transaction, sent and committed in one round trip. A second
+   * statement is refused. It must not change sessions, users or roles (nobody would hear of it).
    */
-  statementAsSystem<T>(reason: string, fn: (db: Tx) => Promise<T>, opts?: { wakeRelay?: 'now' | 'batched' }): Promise<T>;
+  statementAsSystem<T>(reason: string, fn: (db: Tx) => Promise<T>): Promise<T>;
   /**
    * Runs `fn` (the rest of an HTTP request) with room for one unit of work: see `beginUnit`.
    * Callback style, so that Fastify's whole request lifecycle runs inside it.
@@ -78,9 +75,7 @@ const SET_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('a
 /** The context of a readAsTenant, whose implicit transaction is read-only: it cannot change who may do what. */
 const SET_READ_CONTEXT = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('transaction_read_only', 'on', true)`;
 const AUTH_CHANGED = `SELECT current_setting('brigade.auth_changed', true) AS changed`;
-const WAKEUP_LATER = `SELECT set_config('brigade.outbox_wakeup', 'later', true)`;
-const WAKE_RELAY = `SELECT pg_notify('brigade_outbox', '')`;
-nameAlways('BEGIN', 'COMMIT', AUTH_CHANGED, WAKEUP_LATER);
+nameAlways('BEGIN', 'COMMIT', AUTH_CHANGED);
 
 type QueryFn = (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
 
@@ -353,18 +348,6 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     }
   }
 
-  /** One NOTIFY for the relay within a few milliseconds, for every batched statement meanwhile. */
-  let wakeTimer: NodeJS.Timeout | null = null;
-  const wakeRelaySoon = () => {
-    if (wakeTimer) return;
-    wakeTimer = setTimeout(() => {
-      wakeTimer = null;
-      // Lost (the pool closing, the server away): the relay's poll finds the rows anyway.
-      db.ownerPool.query(WAKE_RELAY).catch(() => undefined);
-    }, 5);
-    wakeTimer.unref();
-  };
-
   // The unit of the current request, if it opened one (a mutable holder per request scope).
   const units = new AsyncLocalStorage<{ unit: UnitState | null }>();
   // Marks code running inside a joined call, so a nested call does not wait for its parent.
@@ -534,23 +517,20 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       return () => authListeners.delete(listener);
     },
 
-    async statementAsSystem(reason, fn, opts) {
+    async statementAsSystem(reason, fn) {
       log.debug({ system: reason }, 'system access');
-      const batched = opts?.wakeRelay === 'batched';
-      const result = await withClient(db.ownerPool, async (client) => {
+      return withClient(db.ownerPool, async (client) => {
         let used = false;
         const query: QueryFn = async (text, params) => {
           if (used) throw new Error('statementAsSystem allows one statement; use withSystem for more');
           used = true;
-          if (!params?.length && !batched) return client.query(text);
+          if (!params?.length) return client.query(text);
           // One Sync: an implicit transaction, committed when the statement succeeds.
-          const results = await pipeline(client, [...(batched ? [{ text: WAKEUP_LATER }] : []), { text, values: params }], named);
-          return results[results.length - 1]!;
+          const [result] = await pipeline(client, [{ text, values: params }], named);
+          return result!;
         };
         return fn(bindKysely(query));
       });
-      if (batched) wakeRelaySoon();
-      return result;
     },
 
     async withSystem(reason, fn) {
