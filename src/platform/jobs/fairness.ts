@@ -14,6 +14,8 @@ export interface TenantSlots {
   inFlight(tenantIds: string[]): Promise<Map<string, number>>;
   take(entries: { tenantId: string; queue: string; jobId: string }[]): Promise<void>;
   release(tenantId: string, queue: string, jobId: string): Promise<void>;
+  /** Releases many at once: one ZREM per tenant. */
+  releaseAll(entries: { tenantId: string; queue: string; jobId: string }[]): Promise<void>;
   /** Releases gathered within one turn of the event loop go to Redis in one pipeline. */
   releaseSoon(tenantId: string, queue: string, jobId: string): Promise<void>;
   /** Drops members whose job no longer runs (removed by hand, Redis data loss). */
@@ -22,21 +24,36 @@ export interface TenantSlots {
 
 export function tenantSlots(redis: Redis, prefix: string, log: Logger): TenantSlots {
   const keyOf = (tenantId: string) => `${prefix}:fair:${tenantId}`;
-  let batch: [string, string][] = [];
+  /** Members by key: one ZADD or ZREM per tenant however many of its jobs a batch holds. */
+  const byKey = (entries: { tenantId: string; queue: string; jobId: string }[]) => {
+    const keys = new Map<string, string[]>();
+    for (const e of entries) {
+      const key = keyOf(e.tenantId);
+      const members = keys.get(key);
+      if (members) members.push(`${e.queue}|${e.jobId}`);
+      else keys.set(key, [`${e.queue}|${e.jobId}`]);
+    }
+    return keys;
+  };
+  const removeAll = async (entries: { tenantId: string; queue: string; jobId: string }[]) => {
+    if (entries.length === 0) return;
+    const pipe = redis.pipeline();
+    for (const [key, members] of byKey(entries)) pipe.zrem(key, ...members);
+    const results = (await pipe.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+  };
+  let batch: { tenantId: string; queue: string; jobId: string }[] = [];
   let flushing: Promise<void> | null = null;
   const flush = async () => {
     await new Promise((r) => setImmediate(r));
     const items = batch;
     batch = [];
     flushing = null;
-    const pipe = redis.pipeline();
-    for (const [key, member] of items) pipe.zrem(key, member);
-    const results = (await pipe.exec()) ?? [];
-    for (const [err] of results) if (err) throw err;
+    await removeAll(items);
   };
   return {
     releaseSoon(tenantId, queue, jobId) {
-      batch.push([keyOf(tenantId), `${queue}|${jobId}`]);
+      batch.push({ tenantId, queue, jobId });
       flushing ??= flush();
       return flushing;
     },
@@ -57,13 +74,14 @@ export function tenantSlots(redis: Redis, prefix: string, log: Logger): TenantSl
       if (entries.length === 0) return;
       const now = Date.now();
       const pipe = redis.pipeline();
-      for (const e of entries) pipe.zadd(keyOf(e.tenantId), now, `${e.queue}|${e.jobId}`);
+      for (const [key, members] of byKey(entries)) pipe.zadd(key, ...members.flatMap((m) => [now, m]));
       const results = (await pipe.exec()) ?? [];
       for (const [err] of results) if (err) throw err;
     },
     async release(tenantId, queue, jobId) {
       await redis.zrem(keyOf(tenantId), `${queue}|${jobId}`);
     },
+    releaseAll: removeAll,
     async reconcile(queues, olderThanMs = 60_000) {
       let dropped = 0;
       // SCAN addresses a server, not a key: on a cluster, every master (the prefix's slot is on one).
