@@ -16,13 +16,19 @@ export interface TenantSlots {
   release(tenantId: string, queue: string, jobId: string): Promise<void>;
   /** Releases many at once: one ZREM per tenant. */
   releaseAll(entries: { tenantId: string; queue: string; jobId: string }[]): Promise<void>;
-  /** Releases gathered within one turn of the event loop go to Redis in one pipeline. */
+  /**
+   * Releases gathered for a few milliseconds go to Redis together (one ZREM per tenant). The
+   * relay waits longer than that before it refills (RelayOptions.refillMs), so nothing waits on it.
+   */
   releaseSoon(tenantId: string, queue: string, jobId: string): Promise<void>;
+  /** Sends the gathered releases now (a worker that stops). */
+  flushReleases(): Promise<void>;
   /** Drops members whose job no longer runs (removed by hand, Redis data loss). */
   reconcile(queues: QueueSet, olderThanMs?: number): Promise<number>;
 }
 
-export function tenantSlots(redis: Redis, prefix: string, log: Logger): TenantSlots {
+export function tenantSlots(redis: Redis, prefix: string, log: Logger, opts: { releaseMs?: number } = {}): TenantSlots {
+  const releaseMs = opts.releaseMs ?? 5;
   const keyOf = (tenantId: string) => `${prefix}:fair:${tenantId}`;
   /** Members by key: one ZADD or ZREM per tenant however many of its jobs a batch holds. */
   const byKey = (entries: { tenantId: string; queue: string; jobId: string }[]) => {
@@ -37,15 +43,29 @@ export function tenantSlots(redis: Redis, prefix: string, log: Logger): TenantSl
   };
   const removeAll = async (entries: { tenantId: string; queue: string; jobId: string }[]) => {
     if (entries.length === 0) return;
+    const keys = byKey(entries);
+    if (keys.size === 1) {
+      const [key, members] = keys.entries().next().value!;
+      await redis.zrem(key, ...members);
+      return;
+    }
     const pipe = redis.pipeline();
-    for (const [key, members] of byKey(entries)) pipe.zrem(key, ...members);
+    for (const [key, members] of keys) pipe.zrem(key, ...members);
     const results = (await pipe.exec()) ?? [];
     for (const [err] of results) if (err) throw err;
   };
   let batch: { tenantId: string; queue: string; jobId: string }[] = [];
   let flushing: Promise<void> | null = null;
+  let wake: (() => void) | null = null;
   const flush = async () => {
-    await new Promise((r) => setImmediate(r));
+    await new Promise<void>((r) => {
+      const timer = setTimeout(r, releaseMs);
+      wake = () => {
+        clearTimeout(timer);
+        r();
+      };
+    });
+    wake = null;
     const items = batch;
     batch = [];
     flushing = null;
@@ -55,7 +75,14 @@ export function tenantSlots(redis: Redis, prefix: string, log: Logger): TenantSl
     releaseSoon(tenantId, queue, jobId) {
       batch.push({ tenantId, queue, jobId });
       flushing ??= flush();
-      return flushing;
+      const mine = flushing;
+      if (batch.length >= 200) wake?.();
+      return mine;
+    },
+    async flushReleases() {
+      const pending = flushing;
+      wake?.();
+      await pending;
     },
     async inFlight(tenantIds) {
       const out = new Map<string, number>();
