@@ -228,6 +228,7 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkersOptions): Prom
         clearTimeout(timer);
       }
       await ledger.flush();
+      await slots.flushReleases().catch((err) => log.warn({ err: err.message }, 'could not release tenant slots; reconcile will'));
       for (const c of connections) c.disconnect();
     },
   };
