@@ -67,7 +67,9 @@ test('the system job schedulers come back after Redis lost them, without a resta
     assert.ok(expected.length >= 2);
     await eventually(async () => (await names()).length === expected.length, 'the schedulers at start');
     await wipeRedis();
-    assert.deepEqual(await names(), []);
+    // The runtime's own periodic check may be restoring while we look (it restores one scheduler
+    // after another): the wipe must have taken some, not necessarily all, of them.
+    assert.ok((await names()).length < expected.length, 'the wipe took the schedulers away');
     await eventually(async () => (await names()).length === expected.length, 'the schedulers to come back', 10_000);
     assert.deepEqual(await names(), expected);
   } finally {
