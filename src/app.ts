@@ -8,6 +8,7 @@ import { installProblemHandlers, frameworkErrors, clientErrorHandler, MAX_PARAM_
 import { installRouteDocumentation, documentTransform, securitySchemes } from './platform/http/openapi.ts';
 import { acceptBareBodies } from './platform/http/bodies.ts';
 import { quickHook } from './platform/http/hooks.ts';
+import { andThen } from './platform/awaitable.ts';
 import { requestContext, requestIdOf } from './platform/http/request-context.ts';
 import { healthRoutes as probeRoutes } from './platform/http/health.ts';
 import { currentContext } from './platform/context/index.ts';
@@ -122,12 +123,14 @@ export async function buildApp(platform: Platform, opts: AppOptions = {}): Promi
     guardedPrefixes: ['/v1', '/ops/api'],
     authenticate: (token, req) => identity.authenticate(token, clientMeta(req)),
     authenticateOperator: (token, req) => operators.authenticate(token, clientMeta(req)),
-    afterAuthenticate: async (scope, req) => {
+    afterAuthenticate: (scope, req) => {
       // The setting is a ceiling (0: off); below it the tenant's plan sets the rate.
       const ceiling = platform.config.BRIGADE_TENANT_RATE_LIMIT;
-      const planRate = platform.hooks.tenantRateLimit ? await platform.hooks.tenantRateLimit(scope.tenantId) : ceiling;
-      rateLimiter.consume(scope.tenantId, ceiling === 0 ? 0 : Math.min(ceiling, planRate));
-      await billing.service.assertWritable(scope, req.method, req.routeOptions.url ?? '');
+      const consume = (planRate: number) => {
+        rateLimiter.consume(scope.tenantId, ceiling === 0 ? 0 : Math.min(ceiling, planRate));
+        return billing.service.assertWritable(scope, req.method, req.routeOptions.url ?? '');
+      };
+      return platform.hooks.tenantRateLimit ? andThen(platform.hooks.tenantRateLimit(scope.tenantId), consume) : consume(ceiling);
     },
     checkEntitlement: (scope, entitlement) => billing.service.checkEntitlement(scope, entitlement),
   });

@@ -1,3 +1,4 @@
+import type { Awaitable } from './awaitable.ts';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { Logger } from './log.ts';
@@ -35,7 +36,7 @@ export interface Platform {
   hooks: {
     tenantCreated: ((trx: Tx, tenant: NewTenant) => Promise<void>)[];
     /** Requests per second a tenant may make (billing sets it from the plan); default from config. */
-    tenantRateLimit?: (tenantId: string) => Promise<number>;
+    tenantRateLimit?: (tenantId: string) => Awaitable<number>;
     /**
      * Inside the transaction that creates a counted thing (a branch, a member, an order):
      * throws the plan's 402 when the business already has what its plan allows. Billing sets

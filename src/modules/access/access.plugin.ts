@@ -4,6 +4,7 @@ import { AppError } from '../../platform/errors/index.ts';
 import { enrichContext } from '../../platform/context/index.ts';
 import { tagRequestSpan } from '../../platform/telemetry.ts';
 import { quickHook } from '../../platform/http/hooks.ts';
+import { andThen, type Awaitable } from '../../platform/awaitable.ts';
 import type { Scope, OperatorScope } from '../../platform/auth/scope.ts';
 import { permissions, actions, isPermission, isAction, type Permission, type Action } from './catalogue.ts';
 import { can, canSomewhere, explainDenial } from './grants.ts';
@@ -69,12 +70,12 @@ export interface GuardedRoute {
 }
 
 export interface AccessOptions {
-  authenticate(token: string, req: FastifyRequest): Promise<Scope | null>;
+  authenticate(token: string, req: FastifyRequest): Awaitable<Scope | null>;
   authenticateOperator(token: string, req: FastifyRequest): Promise<OperatorScope | null>;
   /** Billing's plan check, run in the same step as the permission check; throws a 402 AppError. */
-  checkEntitlement?(scope: Scope, entitlement: Entitlement, req: FastifyRequest): Promise<void>;
+  checkEntitlement?(scope: Scope, entitlement: Entitlement, req: FastifyRequest): Awaitable<void>;
   /** Runs once the caller is known, before anything else (the per-tenant rate limit). */
-  afterAuthenticate?(scope: Scope, req: FastifyRequest): Promise<void>;
+  afterAuthenticate?(scope: Scope, req: FastifyRequest): Awaitable<void>;
   /** Path prefixes whose routes must declare access (the app refuses to start otherwise). */
   guardedPrefixes: string[];
 }
@@ -139,22 +140,24 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
   });
 
   // Who: before the body is even parsed, so an anonymous caller learns nothing but 401.
-  const authenticate = async (req: FastifyRequest, access: RouteAccess) => {
+  // Synchronous while the answers are cached (see Awaitable): the common path makes no promise.
+  const authenticate = (req: FastifyRequest, access: RouteAccess): Awaitable<void> => {
     const token = bearer(req);
     if (!token) throw unauthenticated();
     if ('operator' in access) {
-      const op = await opts.authenticateOperator(token, req);
-      if (!op) throw unauthenticated();
-      req.operator = op;
-      enrichContext({ operatorId: op.operatorId });
-      return;
+      return opts.authenticateOperator(token, req).then((op) => {
+        if (!op) throw unauthenticated();
+        req.operator = op;
+        enrichContext({ operatorId: op.operatorId });
+      });
     }
-    const scope = await opts.authenticate(token, req);
-    if (!scope) throw unauthenticated();
-    req.scope = scope;
-    enrichContext({ tenantId: scope.tenantId, userId: scope.userId });
-    tagRequestSpan(req, { 'brigade.tenant_id': scope.tenantId, 'enduser.id': scope.userId });
-    if (opts.afterAuthenticate) await opts.afterAuthenticate(scope, req);
+    return andThen(opts.authenticate(token, req), (scope) => {
+      if (!scope) throw unauthenticated();
+      req.scope = scope;
+      enrichContext({ tenantId: scope.tenantId, userId: scope.userId });
+      tagRequestSpan(req, { 'brigade.tenant_id': scope.tenantId, 'enduser.id': scope.userId });
+      return opts.afterAuthenticate?.(scope, req);
+    });
   };
   app.addHook(
     'onRequest',
@@ -177,14 +180,16 @@ export const accessPlugin = fp(async function accessPlugin(app: FastifyInstance,
   );
 
   // What, exact: the branch the request touches, then the plan.
-  const exact = async (req: FastifyRequest, scope: Scope, access: BranchAccess) => {
-    if (typeof access.branch === 'function') {
-      const branchId = await access.branch(req, scope);
-      assertCan(scope, requiredPermission(access)!, branchId);
-    }
+  const exact = (req: FastifyRequest, scope: Scope, access: BranchAccess): Awaitable<void> => {
     // A counted limit is claimed exactly inside the creating transaction (platform.hooks.claimLimit);
     // checking it here too would count twice and still let racers through. Features are checked here.
-    if (access.entitlement?.feature && opts.checkEntitlement) await opts.checkEntitlement(scope, { feature: access.entitlement.feature }, req);
+    const feature = access.entitlement?.feature;
+    const plan = () => (feature && opts.checkEntitlement ? opts.checkEntitlement(scope, { feature }, req) : undefined);
+    if (typeof access.branch !== 'function') return plan();
+    return andThen(access.branch(req, scope), (branchId) => {
+      assertCan(scope, requiredPermission(access)!, branchId);
+      return plan();
+    });
   };
   app.addHook(
     'preHandler',

@@ -3,6 +3,7 @@ import type { Platform, NewTenant } from '../../platform/deps.ts';
 import { sendTogether, type Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError } from '../../platform/errors/index.ts';
+import { andThen, type Awaitable } from '../../platform/awaitable.ts';
 import { decodeTimeCursor, toPage, timeKeyOf } from '../../platform/http/pagination.ts';
 import { enqueueLater } from '../../platform/jobs/outbox.ts';
 import { recordAudit, auditSourceOfUser } from '../audit/index.ts';
@@ -84,6 +85,21 @@ function unavailable(err: unknown): never {
   throw err;
 }
 
+/** Refuses a write of a business whose subscription leaves it read-only (suspended, canceled, expired). */
+function assertStandingWritable(s: Standing): void {
+  if (statusRules[s.status].access === 'full') return;
+  if (s.status === 'suspended') {
+    throw new AppError('subscription_suspended', 'This business is read-only until its subscription is paid. Viewing works; pay at /v1/billing to make changes again.', {
+      subscriptionStatus: s.status,
+      plan: s.plan,
+    });
+  }
+  throw new AppError('subscription_ended', `The subscription of this business has ${s.status === 'expired' ? 'expired' : 'been canceled'}: its data can be viewed, and a new subscription makes it editable again.`, {
+    subscriptionStatus: s.status,
+    plan: s.plan,
+  });
+}
+
 export function billingService(platform: Platform, provider: PaymentProvider, sync: SubscriptionSync, meter: UsageMeter) {
   const { tenancy, config, log } = platform;
   const cache = new Map<string, { value: Standing; expires: number }>();
@@ -93,9 +109,13 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     cache.delete(tenantId);
   }
 
-  async function standing(tenantId: string): Promise<Standing> {
+  /** The business's plan and status: from the cache without a promise, otherwise read (see Awaitable). */
+  function standing(tenantId: string): Awaitable<Standing> {
     const hit = cache.get(tenantId);
-    if (hit && hit.expires > Date.now()) return hit.value;
+    return hit && hit.expires > Date.now() ? hit.value : readStanding(tenantId);
+  }
+
+  async function readStanding(tenantId: string): Promise<Standing> {
     const row = await tenancy.readAsTenant({ tenantId }, (db) =>
       db.selectFrom('subscriptions').select(['plan', 'status', 'current_period_start', 'current_period_end']).where('tenant_id', '=', tenantId).executeTakeFirst(),
     );
@@ -306,9 +326,8 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
       return existing.length === 0 && trialRunning ? 'provisioned' : 'skipped';
     },
 
-    async rateLimitOf(tenantId: string): Promise<number> {
-      const s = await standing(tenantId);
-      return planOf(s.plan).limits.apiRatePerSecond ?? config.BRIGADE_TENANT_RATE_LIMIT;
+    rateLimitOf(tenantId: string): Awaitable<number> {
+      return andThen(standing(tenantId), (s) => planOf(s.plan).limits.apiRatePerSecond ?? config.BRIGADE_TENANT_RATE_LIMIT);
     },
 
     /** The access plugin's plan check: 402 with what is allowed and the plan that allows more. */
@@ -358,20 +377,9 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     },
 
     /** Refuses writes of a read-only (suspended, canceled, expired) business; reads and billing stay open. */
-    async assertWritable(scope: Scope, method: string, url: string): Promise<void> {
+    assertWritable(scope: Scope, method: string, url: string): Awaitable<void> {
       if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || writableWhenReadOnly(url)) return;
-      const s = await standing(scope.tenantId);
-      if (statusRules[s.status].access === 'full') return;
-      if (s.status === 'suspended') {
-        throw new AppError('subscription_suspended', 'This business is read-only until its subscription is paid. Viewing works; pay at /v1/billing to make changes again.', {
-          subscriptionStatus: s.status,
-          plan: s.plan,
-        });
-      }
-      throw new AppError('subscription_ended', `The subscription of this business has ${s.status === 'expired' ? 'expired' : 'been canceled'}: its data can be viewed, and a new subscription makes it editable again.`, {
-        subscriptionStatus: s.status,
-        plan: s.plan,
-      });
+      return andThen(standing(scope.tenantId), assertStandingWritable);
     },
 
     changePlan,

@@ -12,6 +12,7 @@ import { passwordResetMailJob } from './identity.jobs.ts';
 import type { SignupInput, LoginInput, PasswordResetInput, PasswordResetConfirmInput } from './identity.schemas.ts';
 import type { SessionCache } from './session-cache.ts';
 import type { ApiKeysService } from './api-keys.service.ts';
+import type { Awaitable } from '../../platform/awaitable.ts';
 
 export interface ClientMeta {
   requestId: string | null;
@@ -47,6 +48,21 @@ function grantsOf(row: AuthRow): Grants {
     grantsByRow.set(row, grants);
   }
   return grants;
+}
+
+/** The caller of a session token, from its authentication row. */
+function scopeOfSession(row: AuthRow, meta: ClientMeta): Scope {
+  return {
+    tenantId: row.tenant_id,
+    userId: row.user_id,
+    sessionId: row.session_id,
+    apiKey: null,
+    user: { id: row.user_id, name: row.user_name, email: row.user_email },
+    tenant: { id: row.tenant_id, name: row.tenant_name, slug: row.tenant_slug, currency: row.tenant_currency, timezone: row.tenant_timezone },
+    roles: row.roles,
+    grants: grantsOf(row),
+    ...meta,
+  };
 }
 
 export function isTimeZone(tz: string): boolean {
@@ -208,30 +224,23 @@ export function identityService(platform: Platform, opts: { sessions?: SessionCa
      * Token → scope, against the current session, membership and roles: from the database, or
      * from the session cache, which forgets a tenant's sessions as soon as any of that changes.
      */
-    async authenticate(token: string, meta: ClientMeta): Promise<Scope | null> {
+    authenticate(token: string, meta: ClientMeta): Awaitable<Scope | null> {
       if (token.length > 200) return null;
       if (token.startsWith('bky_')) return opts.apiKeys ? opts.apiKeys.authenticate(token, meta) : null;
       const tokenHash = hashToken(token);
-      let row = opts.sessions?.get(tokenHash);
-      if (!row) {
-        const { rows } = await db.runtimePool
-          .query<AuthRow>(preparedQuery(db, 'brigade_authenticate', 'SELECT * FROM brigade_authenticate($1)', [tokenHash]))
-          .catch((err: unknown) => Promise.reject(asDatabaseError(err)));
-        row = rows[0];
-        if (!row) return null;
-        opts.sessions?.set(tokenHash, row.tenant_id, row, row.expires_at);
-      }
-      return {
-        tenantId: row.tenant_id,
-        userId: row.user_id,
-        sessionId: row.session_id,
-        apiKey: null,
-        user: { id: row.user_id, name: row.user_name, email: row.user_email },
-        tenant: { id: row.tenant_id, name: row.tenant_name, slug: row.tenant_slug, currency: row.tenant_currency, timezone: row.tenant_timezone },
-        roles: row.roles,
-        grants: grantsOf(row),
-        ...meta,
-      };
+      // A cached session answers at once, without a promise (see Awaitable).
+      const cached = opts.sessions?.get(tokenHash);
+      if (cached) return scopeOfSession(cached, meta);
+      return db.runtimePool
+        .query<AuthRow>(preparedQuery(db, 'brigade_authenticate', 'SELECT * FROM brigade_authenticate($1)', [tokenHash]))
+        .then(
+          ({ rows: [row] }) => {
+            if (!row) return null;
+            opts.sessions?.set(tokenHash, row.tenant_id, row, row.expires_at);
+            return scopeOfSession(row, meta);
+          },
+          (err: unknown) => Promise.reject(asDatabaseError(err)),
+        );
     },
 
     /**

@@ -1,5 +1,5 @@
 import type { CompiledQuery, Compilable } from 'kysely';
-import type { Tx } from './tenancy.ts';
+import { runCompiledRows, type Tx } from './tenancy.ts';
 
 const SLOT = Symbol('brigade.compiled.argument');
 type Slot = { readonly [SLOT]: string };
@@ -27,11 +27,14 @@ export function compiled<A extends Record<string, unknown>, R>(build: (db: Tx, a
     if (unused.length) throw new Error(`compiled query: argument ${unused.join(', ')} is not a parameter of ${query.sql}`);
     return { query, slots };
   };
-  return async (db, args) => {
-    kept ??= compile(db, Object.keys(args));
+  return (db, args) => {
+    try {
+      kept ??= compile(db, Object.keys(args));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const { query, slots } = kept;
     const parameters = slots.map((s) => (typeof s === 'string' ? args[s] : s.value));
-    const result = await db.executeQuery<R>({ query: query.query, queryId: query.queryId, sql: query.sql, parameters });
-    return result.rows;
+    return runCompiledRows<R>(db, { query: query.query, queryId: query.queryId, sql: query.sql, parameters });
   };
 }

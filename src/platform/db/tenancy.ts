@@ -110,6 +110,7 @@ class BoundConnection implements DatabaseConnection, ConnectionProvider {
 /** A Kysely handle on one already-checked-out client whose `query` we decide; releasing is ours. */
 function bindKysely(query: QueryFn, channel?: Channel): Tx {
   const trx = new Kysely<Database>({ ...shared, executor: shared.executor.withConnectionProvider(new BoundConnection(query)) });
+  queries.set(trx, query);
   if (channel) channels.set(trx, channel);
   return trx;
 }
@@ -242,6 +243,20 @@ export async function inParallel<T extends readonly unknown[]>(promises: { [K in
 
 /** The channel of a transaction's Kysely handle (withTenant, withSystem, a unit and its joins). */
 const channels = new WeakMap<Tx, Channel>();
+/** The query function every handle of this module runs its statements through. */
+const queries = new WeakMap<Tx, QueryFn>();
+
+/**
+ * The rows of an already compiled statement, run on the handle's connection as any of its
+ * statements is, without Kysely's executor (its plugins, result transforms and the promises of
+ * each step): for `compiled()` queries on the hot paths. A handle from elsewhere (a plain
+ * Kysely) goes through its executor.
+ */
+export async function runCompiledRows<R>(trx: Tx, compiled: CompiledQuery<R>): Promise<R[]> {
+  const query = queries.get(trx);
+  if (!query) return (await trx.executeQuery(compiled)).rows;
+  return ((await query(compiled.sql, compiled.parameters as unknown[])).rows ?? []) as R[];
+}
 
 /** Anything Kysely can compile: a query builder or a `sql` template. */
 type Compilable = { compile(executor?: never): CompiledQuery } | { compile(executorProvider: Tx): CompiledQuery };
