@@ -1,4 +1,4 @@
-import { UUID } from '../../platform/http/validation.ts';
+import { UUID, mayEscapeUnstorable } from '../../platform/http/validation.ts';
 import type { Platform } from '../../platform/deps.ts';
 import { eventById, settleEvent, storeEvent, sweepEvents, type EventOutcome } from './billing.repository.ts';
 import type { PaymentProvider, ProviderEvent } from './billing.provider.ts';
@@ -138,7 +138,7 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
       // they escape a NUL or a surrogate (jsonb refuses a NUL and an unpaired half; the parsed
       // event has them replaced).
       const text = rawBody.toString('utf8');
-      const receipt = await store(event, 'webhook', /\\u(?:0000|d[89a-f])/i.test(text) ? undefined : text);
+      const receipt = await store(event, 'webhook', mayEscapeUnstorable(text) ? undefined : text);
       log.debug({ eventId: event.id, type: event.type, duplicate: receipt.duplicate, outcome: receipt.outcome }, 'billing: webhook stored');
       return receipt;
     },

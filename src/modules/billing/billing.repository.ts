@@ -1,6 +1,6 @@
 import { sql, type ColumnType, type Generated, type Selectable } from 'kysely';
 import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
-import type { Tx } from '../../platform/db/index.ts';
+import { compiled, type Tx } from '../../platform/db/index.ts';
 import { currentTraceparent } from '../../platform/telemetry.ts';
 import type { SubscriptionStatus } from './billing.states.ts';
 import type { ProviderEvent, ProviderInvoice } from './billing.provider.ts';
@@ -276,6 +276,48 @@ export function tenantById(trx: Tx, tenantId: string) {
  * is stored without its job: `sweepEvents` gives it one (billing_events_unqueued). Returns
  * whether this call stored it (false: a duplicate) and what it decided.
  */
+// The webhook inbox's hot statement, compiled once (see compiled()).
+const storeEventStatement = compiled(
+  (
+    _db,
+    a: {
+      metadataTenantId: string | null;
+      subscriptionId: string | null;
+      customerId: string | null;
+      eventId: string;
+      provider: string;
+      type: string;
+      objectId: string | null;
+      created: Date;
+      payload: string;
+      via: 'webhook' | 'catch_up';
+      handled: boolean;
+      traceparent: string | null;
+    },
+  ) => sql<{ tenant_id: string | null; outcome: EventOutcome }>`
+    WITH by_metadata AS (
+      SELECT id AS tenant_id FROM tenants WHERE id = ${a.metadataTenantId}::uuid
+    ), by_ids AS (
+      SELECT tenant_id FROM subscriptions
+      WHERE provider_subscription_id = ${a.subscriptionId} OR provider_customer_id = ${a.customerId}
+      ORDER BY (provider_subscription_id = ${a.subscriptionId}) DESC NULLS LAST
+      LIMIT 1
+    ), chosen AS (
+      SELECT coalesce((SELECT tenant_id FROM by_metadata), (SELECT tenant_id FROM by_ids)) AS tenant_id
+    ), stored AS (
+      INSERT INTO billing_events (provider_event_id, provider, type, tenant_id, object_id, provider_created_at, payload, via, outcome, processed_at, trace_context)
+      SELECT ${a.eventId}, ${a.provider}, ${a.type}, chosen.tenant_id, ${a.objectId}, ${a.created}, ${a.payload}::jsonb, ${a.via},
+             CASE WHEN NOT ${a.handled} THEN 'ignored' WHEN chosen.tenant_id IS NULL THEN 'unmatched' ELSE 'pending' END,
+             CASE WHEN ${a.handled} AND chosen.tenant_id IS NOT NULL THEN NULL ELSE now() END,
+             ${a.traceparent}::text
+      FROM chosen
+      ON CONFLICT (provider_event_id) DO NOTHING
+      RETURNING tenant_id, outcome
+    )
+    SELECT tenant_id, outcome FROM stored
+  `,
+);
+
 export async function storeEvent(
   trx: Tx,
   input: {
@@ -289,29 +331,20 @@ export async function storeEvent(
   },
 ): Promise<{ stored: boolean; tenantId: string | null; outcome: EventOutcome | null }> {
   const e = input.event;
-  const { rows } = await sql<{ tenant_id: string | null; outcome: EventOutcome }>`
-    WITH by_metadata AS (
-      SELECT id AS tenant_id FROM tenants WHERE id = ${input.metadataTenantId}::uuid
-    ), by_ids AS (
-      SELECT tenant_id FROM subscriptions
-      WHERE provider_subscription_id = ${e.subscriptionId} OR provider_customer_id = ${e.customerId}
-      ORDER BY (provider_subscription_id = ${e.subscriptionId}) DESC NULLS LAST
-      LIMIT 1
-    ), chosen AS (
-      SELECT coalesce((SELECT tenant_id FROM by_metadata), (SELECT tenant_id FROM by_ids)) AS tenant_id
-    ), stored AS (
-      INSERT INTO billing_events (provider_event_id, provider, type, tenant_id, object_id, provider_created_at, payload, via, outcome, processed_at, trace_context)
-      SELECT ${e.id}, ${input.provider}, ${e.type}, chosen.tenant_id, ${e.objectId}, ${e.created}, ${input.rawJson ?? JSON.stringify(e.raw)}::jsonb, ${input.via},
-             CASE WHEN NOT ${input.handled} THEN 'ignored' WHEN chosen.tenant_id IS NULL THEN 'unmatched' ELSE 'pending' END,
-             CASE WHEN ${input.handled} AND chosen.tenant_id IS NOT NULL THEN NULL ELSE now() END,
-             ${currentTraceparent()}::text
-      FROM chosen
-      ON CONFLICT (provider_event_id) DO NOTHING
-      RETURNING tenant_id, outcome
-    )
-    SELECT tenant_id, outcome FROM stored
-  `.execute(trx);
-  const row = rows[0];
+  const [row] = await storeEventStatement(trx, {
+    metadataTenantId: input.metadataTenantId,
+    subscriptionId: e.subscriptionId,
+    customerId: e.customerId,
+    eventId: e.id,
+    provider: input.provider,
+    type: e.type,
+    objectId: e.objectId,
+    created: e.created,
+    payload: input.rawJson ?? JSON.stringify(e.raw),
+    via: input.via,
+    handled: input.handled,
+    traceparent: currentTraceparent(),
+  });
   return row ? { stored: true, tenantId: row.tenant_id, outcome: row.outcome } : { stored: false, tenantId: null, outcome: null };
 }
 

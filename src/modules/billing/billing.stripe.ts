@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { storableCopy } from '../../platform/http/validation.ts';
+import { storableCopy, mayEscapeUnstorable } from '../../platform/http/validation.ts';
 import { paidPlans, type PaidPlanKey } from './billing.plans.ts';
 import {
   ProviderUnavailableError,
@@ -135,10 +135,11 @@ function toCheckout(s: Stripe.Checkout.Session): CheckoutSession {
 }
 
 /** Routing facts of an event: which tenant, customer and subscription it is about. */
-export function describeEvent(received: Record<string, unknown>): ProviderEvent {
+export function describeEvent(received: Record<string, unknown>, opts: { storable?: boolean } = {}): ProviderEvent {
   // Kept as jsonb and in text columns: a NUL or an unpaired surrogate the provider sent would make
-  // the event unstorable (and retried for days), so those characters are replaced.
-  const raw = storableCopy(received) as Record<string, unknown>;
+  // the event unstorable (and retried for days), so those characters are replaced, unless the
+  // caller knows there are none (JSON text without such an escape: mayEscapeUnstorable).
+  const raw = opts.storable ? received : (storableCopy(received) as Record<string, unknown>);
   const id = raw.id;
   const type = raw.type;
   const created = raw.created;
@@ -376,8 +377,9 @@ export function stripeAdapter(stripe: Stripe, opts: StripeAdapterOptions): Payme
       // The SDK refuses old timestamps; one from the future is as suspect.
       if (Number(t[1]) - Date.now() / 1000 > tolerance) throw new WebhookSignatureError('timestamp_outside_tolerance');
       let event: Stripe.Event;
+      const text = rawBody.toString('utf8');
       try {
-        event = stripe.webhooks.constructEvent(rawBody, signature, opts.webhookSecret, tolerance);
+        event = stripe.webhooks.constructEvent(text, signature, opts.webhookSecret, tolerance);
       } catch (err) {
         if (err instanceof Stripe.errors.StripeSignatureVerificationError) {
           const message = err.message;
@@ -388,7 +390,7 @@ export function stripeAdapter(stripe: Stripe, opts: StripeAdapterOptions): Payme
         // The signature matched but the body is not JSON.
         throw new WebhookPayloadError('the body is not a JSON event');
       }
-      return describeEvent(event as unknown as Record<string, unknown>);
+      return describeEvent(event as unknown as Record<string, unknown>, { storable: !mayEscapeUnstorable(text) });
     },
   };
 }

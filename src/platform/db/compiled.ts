@@ -1,4 +1,4 @@
-import type { CompiledQuery, Compilable } from 'kysely';
+import type { CompiledQuery, Compilable, RawBuilder } from 'kysely';
 import { runCompiledRows, type Tx } from './tenancy.ts';
 
 const SLOT = Symbol('brigade.compiled.argument');
@@ -16,11 +16,12 @@ const isSlot = (v: unknown): v is Slot => typeof v === 'object' && v !== null &&
  * list, an optional clause): such a query needs one compiled variant per shape. Every stand-in
  * must end up a parameter, and nothing else may: both are checked when the query is compiled.
  */
-export function compiled<A extends Record<string, unknown>, R>(build: (db: Tx, args: A) => Compilable<R>): (db: Tx, args: A) => Promise<R[]> {
+export function compiled<A extends Record<string, unknown>, R>(build: (db: Tx, args: A) => Compilable<R> | RawBuilder<R>): (db: Tx, args: A) => Promise<R[]> {
   let kept: { query: CompiledQuery<R>; slots: (string | { value: unknown })[] } | undefined;
   const compile = (db: Tx, keys: string[]) => {
     const stand = Object.fromEntries(keys.map((k) => [k, Object.freeze({ [SLOT]: k })])) as unknown as A;
-    const query = build(db, stand).compile();
+    // A `sql` template compiles against a handle; a query builder already holds its own.
+    const query = build(db, stand).compile(db);
     const slots = query.parameters.map((p) => (isSlot(p) ? p[SLOT] : { value: p }));
     const used = new Set(slots.filter((s): s is string => typeof s === 'string'));
     const unused = keys.filter((k) => !used.has(k));

@@ -17,6 +17,12 @@ const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff
 export const isStorable = (text: string): boolean => !UNSTORABLE.test(text);
 /** The text with what PostgreSQL cannot store replaced (U+FFFD): for records of refused requests. */
 export const storable = (text: string): string => text.replace(new RegExp(UNSTORABLE.source, 'g'), '\ufffd');
+/**
+ * Whether JSON text may decode to something PostgreSQL cannot store. Decoded UTF-8 never holds a
+ * lone surrogate and JSON refuses a raw NUL, so only an escape can bring one in (`\u0000`,
+ * `\udXXX`); text without such an escape parses to storable strings only.
+ */
+export const mayEscapeUnstorable = (json: string): boolean => /\\u(?:0000|d[89a-f])/i.test(json);
 /** A copy of a JSON value whose every string and key is storable: for what others send and we must keep. */
 export function storableCopy(value: unknown): unknown {
   if (typeof value === 'string') return storable(value);
