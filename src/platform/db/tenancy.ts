@@ -252,10 +252,10 @@ const queries = new WeakMap<Tx, QueryFn>();
  * each step): for `compiled()` queries on the hot paths. A handle from elsewhere (a plain
  * Kysely) goes through its executor.
  */
-export async function runCompiledRows<R>(trx: Tx, compiled: CompiledQuery<R>): Promise<R[]> {
+export function runCompiledRows<R>(trx: Tx, compiled: CompiledQuery<R>): Promise<R[]> {
   const query = queries.get(trx);
-  if (!query) return (await trx.executeQuery(compiled)).rows;
-  return ((await query(compiled.sql, compiled.parameters as unknown[])).rows ?? []) as R[];
+  if (!query) return trx.executeQuery(compiled).then((r) => r.rows);
+  return query(compiled.sql, compiled.parameters as unknown[]).then((r) => (r.rows ?? []) as R[]);
 }
 
 /** Anything Kysely can compile: a query builder or a `sql` template. */
@@ -329,36 +329,54 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
     channel.discard(undefined);
     if (channel.sent) await channel.client.query('ROLLBACK');
   };
+  /**
+   * A checked-out connection can die between statements (the server shuts down while the caller
+   * awaits something else, such as a payment provider): without a listener that 'error' event
+   * would crash the process (the pool listens only while the connection is idle). The next
+   * statement fails; the connection is dropped. One listener per connection for its life, not
+   * one added and removed per checkout.
+   */
+  const watches = new WeakMap<pg.PoolClient, { inUse: boolean; broken: Error | undefined }>();
+  const watch = (client: pg.PoolClient) => {
+    let w = watches.get(client);
+    if (!w) {
+      const state: { inUse: boolean; broken: Error | undefined } = { inUse: false, broken: undefined };
+      client.on('error', (err: Error) => {
+        if (!state.inUse) return;
+        state.broken = err;
+        log.warn({ err: err.message }, 'database connection lost while in use');
+      });
+      watches.set(client, (w = state));
+    }
+    w.inUse = true;
+    w.broken = undefined;
+    return w;
+  };
+  // The pool's callback form: its promise form makes two promises per checkout.
+  const connect = (pool: pg.Pool) =>
+    new Promise<pg.PoolClient>((resolve, reject) => pool.connect((err, client) => (err ? reject(err) : resolve(client!))));
   async function withClient<T>(pool: pg.Pool, body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     // Database time of the request or job, waiting for a connection included: a per-tenant signal.
     const started = performance.now();
     let client: pg.PoolClient;
     try {
-      client = await pool.connect();
+      client = await connect(pool);
     } catch (err) {
       addDbTime(performance.now() - started);
       // Refused, timed out, too many connections, shutting down: the server cannot be reached.
       throw asDatabaseError(err, { connecting: true });
     }
-    let broken: Error | undefined;
-    // A checked-out connection can die between statements (the server shuts down while the
-    // caller awaits something else, such as a payment provider): without a listener that
-    // 'error' event would crash the process. The next statement fails; the connection is dropped.
-    const onError = (err: Error) => {
-      broken = err;
-      log.warn({ err: err.message }, 'database connection lost while in use');
-    };
-    client.on('error', onError);
+    const w = watch(client);
     try {
       return await body(client);
     } catch (err) {
       // A protocol-level failure (no SQLSTATE) may leave the connection unusable: drop it.
-      const lost = broken !== undefined;
-      if ((err as { code?: string }).code === undefined) broken = err as Error;
+      const lost = w.broken !== undefined;
+      if ((err as { code?: string }).code === undefined) w.broken = err as Error;
       throw asDatabaseError(err, { lost });
     } finally {
-      client.off('error', onError);
-      client.release(broken);
+      w.inUse = false;
+      client.release(w.broken);
       addDbTime(performance.now() - started);
     }
   }
@@ -516,12 +534,11 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       const values = contextValues(ctx);
       return withClient(db.runtimePool, async (client) => {
         let used = false;
-        const query: QueryFn = async (text, params) => {
-          if (used) throw new Error('readAsTenant allows one statement; use withTenant for more');
+        const query: QueryFn = (text, params) => {
+          if (used) return Promise.reject(new Error('readAsTenant allows one statement; use withTenant for more'));
           used = true;
           // Read-only, so no trigger can have noted an auth change: no probe needed (a write fails, 25006).
-          const results = await pipeline(client, [{ text: SET_READ_CONTEXT, values }, { text, values: params }], named);
-          return results[1]!;
+          return pipeline(client, [{ text: SET_READ_CONTEXT, values }, { text, values: params }], named).then((results) => results[1]!);
         };
         return fn(bindKysely(query));
       });
