@@ -1,6 +1,7 @@
 import type { Platform } from '../../platform/deps.ts';
 import { inParallel, type Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
+import type { Awaitable } from '../../platform/awaitable.ts';
 import { AppError, notFound } from '../../platform/errors/index.ts';
 import { decodeTimeCursor, toPage, timeKeyOf, type Page } from '../../platform/http/pagination.ts';
 import { assertCan, branchesWith, can, type Permission } from '../access/index.ts';
@@ -31,8 +32,21 @@ function stockNeeded(lines: OrderLineRow[], recipes: Map<string, RecipeLineMilli
   return [...need].map(([inventoryItemId, milli]) => ({ inventoryItemId, deltaMilli: -milli }));
 }
 
+/** How many orders' branches a process keeps (then it starts again). */
+const ORDER_BRANCHES_KEPT = 10_000;
+
 export function ordersService(platform: Platform) {
   const { tenancy } = platform;
+  /**
+   * The branch of each order this process placed or looked up, by tenant and order: an order
+   * never changes branch, so what was known stays true and needs no invalidation. A till pays
+   * the order it just placed; its permission check then costs no round trip.
+   */
+  const orderBranches = new Map<string, string>();
+  const rememberBranch = (tenantId: string, orderId: string, branchId: string) => {
+    if (orderBranches.size >= ORDER_BRANCHES_KEPT) orderBranches.clear();
+    orderBranches.set(`${tenantId}/${orderId}`, branchId);
+  };
 
   async function lockForChange(trx: Tx, scope: Scope, id: string) {
     const order = await lockOrder(trx, scope.tenantId, id);
@@ -52,16 +66,20 @@ export function ordersService(platform: Platform) {
      * A caller holding `permission` business-wide needs no lookup (any branch will do; the use
      * case still answers 404 for an unknown id); others get 404 for ids not of their tenant.
      */
-    async branchForAccess(scope: Scope, id: string, permission: Permission): Promise<string | null> {
+    branchForAccess(scope: Scope, id: string, permission: Permission): Awaitable<string | null> {
       if (can(scope.grants, permission, null)) return null;
-      const branchId = await tenancy.readAsTenant(scope, (db) => branchOfOrder(db, scope.tenantId, id));
-      if (!branchId) throw notFound('order');
-      return branchId;
+      const known = orderBranches.get(`${scope.tenantId}/${id}`);
+      if (known) return known;
+      return tenancy.readAsTenant(scope, (db) => branchOfOrder(db, scope.tenantId, id)).then((branchId) => {
+        if (!branchId) throw notFound('order');
+        rememberBranch(scope.tenantId, id, branchId);
+        return branchId;
+      });
     },
 
     /** Opens an order with each line priced as the menu says now: later price changes leave it alone. */
     async placeOrder(scope: Scope, input: PlaceOrderInput): Promise<Order> {
-      return tenancy.withTenant(scope, async (trx) => {
+      const order = await tenancy.withTenant(scope, async (trx) => {
         const ids = [...new Set(input.lines.map((l) => l.menuItemId))];
         // The branch check, the plan's quota and the prices in one round trip (with BEGIN and the context).
         const [, , forSale] = await inParallel([
@@ -87,6 +105,8 @@ export function ordersService(platform: Platform) {
         );
         return toOrder(created.order, created.lines, undefined);
       });
+      rememberBranch(scope.tenantId, order.id, order.branchId);
+      return order;
     },
 
     /**

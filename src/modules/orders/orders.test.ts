@@ -1,6 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestContext, aTenant, aMember, aBranch, problem, type TestContext, type Session } from '../../../test/harness.ts';
+import crypto from 'node:crypto';
+import { buildApp } from '../../app.ts';
 import { as, aCafe, anOrder, aMenuItem, anInventoryItem, deliver, expectStatus, sqlAsOwner } from '../../../test/hospitality.fixtures.ts';
 
 let t: TestContext;
@@ -442,4 +444,52 @@ test('a sale that takes stock below the reorder level raises one alert per cross
   await sell(); // 4: crossed again
   assert.deepEqual((await alerts()).map((a) => a.on_hand), ['4.000', '4.000']);
   assert.equal((await jobs()).length, 2);
+});
+
+test("a till pays the order it just placed without a second look-up of the order's branch; an order this process has not seen is looked up, and its branch still decides", async () => {
+  const owner = await aTenant(t.app);
+  const cafe = await aCafe(t, owner);
+  const otherBranch = await aBranch(t, owner.tenant.id, 'Across town');
+  const cashier = await aMember(t, owner, 'cashier', cafe.branchId);
+  // Reads made through the tenancy while a request runs (the branch look-up is one).
+  const tenancy = t.platform.tenancy;
+  const readAsTenant = tenancy.readAsTenant;
+  let reads = 0;
+  tenancy.readAsTenant = ((ctx, fn) => {
+    reads++;
+    return readAsTenant.call(tenancy, ctx, fn);
+  }) as typeof readAsTenant;
+  // A second API process of the same deployment: it knows nothing of the first one's orders.
+  const elsewhere = await buildApp(t.platform);
+  try {
+    const placedHere = await anOrder(t, cashier, cafe.branchId, [{ menuItemId: cafe.latte.id, quantity: 1 }]);
+    reads = 0;
+    expectStatus(await as(t, cashier).post(`/v1/orders/${placedHere.id}/pay`, { method: 'cash', amountMinor: 500 }), 200);
+    assert.equal(reads, 0);
+
+    const placeElsewhere = async (branchId: string) => {
+      const res = await elsewhere.inject({ method: 'POST', url: '/v1/orders', headers: { authorization: `Bearer ${owner.token}` }, payload: { branchId, lines: [{ menuItemId: cafe.latte.id, quantity: 1 }] } });
+      return expectStatus(res, 201).json().order as { id: string };
+    };
+    const theirs = await placeElsewhere(otherBranch);
+    reads = 0;
+    const refused = await as(t, cashier).post(`/v1/orders/${theirs.id}/pay`, { method: 'cash', amountMinor: 500 });
+    assert.equal(refused.statusCode, 403);
+    assert.deepEqual(problem(refused).scope, { branchId: otherBranch });
+    assert.equal(reads, 1);
+    // Known now: refused the same way without another look-up.
+    const again = await as(t, cashier).post(`/v1/orders/${theirs.id}/pay`, { method: 'cash', amountMinor: 500 });
+    assert.equal(again.statusCode, 403);
+    assert.deepEqual(problem(again).scope, { branchId: otherBranch });
+    assert.equal(reads, 1);
+
+    const ours = await placeElsewhere(cafe.branchId);
+    expectStatus(await as(t, cashier).post(`/v1/orders/${ours.id}/pay`, { method: 'cash', amountMinor: 500 }), 200);
+    assert.equal(reads, 2);
+    // An id of no order of this business is still not found.
+    assert.equal((await as(t, cashier).post(`/v1/orders/${crypto.randomUUID()}/pay`, { method: 'cash', amountMinor: 500 })).statusCode, 404);
+  } finally {
+    tenancy.readAsTenant = readAsTenant;
+    await elsewhere.close();
+  }
 });
