@@ -110,8 +110,7 @@ class BoundConnection implements DatabaseConnection, ConnectionProvider {
 /** A Kysely handle on one already-checked-out client whose `query` we decide; releasing is ours. */
 function bindKysely(query: QueryFn, channel?: Channel): Tx {
   const trx = new Kysely<Database>({ ...shared, executor: shared.executor.withConnectionProvider(new BoundConnection(query)) });
-  queries.set(trx, query);
-  if (channel) channels.set(trx, channel);
+  handles.set(trx, { query, channel });
   return trx;
 }
 
@@ -241,10 +240,12 @@ export async function inParallel<T extends readonly unknown[]>(promises: { [K in
   return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
-/** The channel of a transaction's Kysely handle (withTenant, withSystem, a unit and its joins). */
-const channels = new WeakMap<Tx, Channel>();
-/** The query function every handle of this module runs its statements through. */
-const queries = new WeakMap<Tx, QueryFn>();
+/**
+ * What each Kysely handle of this module runs on: the query function of its call, and the
+ * channel of its transaction (withTenant, withSystem, a unit and its joins; none for a
+ * one-statement call).
+ */
+const handles = new WeakMap<Tx, { query: QueryFn; channel: Channel | undefined }>();
 
 /**
  * The rows of an already compiled statement, run on the handle's connection as any of its
@@ -253,7 +254,7 @@ const queries = new WeakMap<Tx, QueryFn>();
  * Kysely) goes through its executor.
  */
 export function runCompiledRows<R>(trx: Tx, compiled: CompiledQuery<R>): Promise<R[]> {
-  const query = queries.get(trx);
+  const query = handles.get(trx)?.query;
   if (!query) return trx.executeQuery(compiled).then((r) => r.rows);
   return query(compiled.sql, compiled.parameters as unknown[]).then((r) => (r.rows ?? []) as R[]);
 }
@@ -274,7 +275,7 @@ type Compilable = { compile(executor?: never): CompiledQuery } | { compile(execu
  */
 export async function sendTogether(trx: Tx, queries: Compilable[]): Promise<unknown[][]> {
   const compiled = queries.map((q) => (q as { compile(t: Tx): CompiledQuery }).compile(trx));
-  const channel = channels.get(trx);
+  const channel = handles.get(trx)?.channel;
   if (!channel) {
     const out: unknown[][] = [];
     for (const c of compiled) out.push((await trx.executeQuery(c)).rows as unknown[]);
@@ -286,7 +287,7 @@ export async function sendTogether(trx: Tx, queries: Compilable[]): Promise<unkn
 
 export async function deferStatement(trx: Tx, query: Compilable): Promise<void> {
   const compiled = (query as { compile(t: Tx): CompiledQuery }).compile(trx);
-  const channel = channels.get(trx);
+  const channel = handles.get(trx)?.channel;
   if (channel) channel.defer({ text: compiled.sql, values: compiled.parameters as unknown[] });
   else await trx.executeQuery(compiled);
 }
