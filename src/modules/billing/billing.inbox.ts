@@ -1,4 +1,4 @@
-import { UUID, mayEscapeUnstorable } from '../../platform/http/validation.ts';
+import { UUID } from '../../platform/http/validation.ts';
 import type { Platform } from '../../platform/deps.ts';
 import { eventById, settleEvent, storeEvent, sweepEvents, type EventOutcome } from './billing.repository.ts';
 import type { PaymentProvider, ProviderEvent } from './billing.provider.ts';
@@ -134,11 +134,8 @@ export function billingInbox(platform: Platform, provider: PaymentProvider, sync
     /** Verify, then store; throws WebhookSignatureError / WebhookPayloadError for a 400. */
     async receive(rawBody: Buffer, signature: string | undefined): Promise<Receipt> {
       const event = provider.verifyWebhook(rawBody, signature);
-      // The verified bytes are the event's JSON: stored as they came, not serialised again, unless
-      // they escape a NUL or a surrogate (jsonb refuses a NUL and an unpaired half; the parsed
-      // event has them replaced).
-      const text = rawBody.toString('utf8');
-      const receipt = await store(event, 'webhook', mayEscapeUnstorable(text) ? undefined : text);
+      // The verified bytes, when storable as they are (see ProviderEvent.receivedJson).
+      const receipt = await store(event, 'webhook', event.receivedJson);
       log.debug({ eventId: event.id, type: event.type, duplicate: receipt.duplicate, outcome: receipt.outcome }, 'billing: webhook stored');
       return receipt;
     },

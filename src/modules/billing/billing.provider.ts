@@ -72,6 +72,11 @@ export interface ProviderEvent {
   subscriptionId: string | null;
   /** The event as the provider sent it; the snapshot is never applied, only its identity used. */
   raw: Record<string, unknown>;
+  /**
+   * The verified webhook body, when it can be stored as it came (no escape of a NUL or a lone
+   * surrogate, which jsonb refuses; `raw` has those replaced): kept as received, not serialised again.
+   */
+  receivedJson?: string;
 }
 
 export interface CheckoutInput {

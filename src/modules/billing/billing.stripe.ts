@@ -390,7 +390,9 @@ export function stripeAdapter(stripe: Stripe, opts: StripeAdapterOptions): Payme
         // The signature matched but the body is not JSON.
         throw new WebhookPayloadError('the body is not a JSON event');
       }
-      return describeEvent(event as unknown as Record<string, unknown>, { storable: !mayEscapeUnstorable(text) });
+      const storable = !mayEscapeUnstorable(text);
+      const described = describeEvent(event as unknown as Record<string, unknown>, { storable });
+      return storable ? { ...described, receivedJson: text } : described;
     },
   };
 }

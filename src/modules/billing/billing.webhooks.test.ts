@@ -148,6 +148,22 @@ describe('the inbox', () => {
     assert.equal(row?.type, 'radar.early_fraud_warning.created');
   });
 
+  test('an event whose JSON escapes a NUL or a lone surrogate is stored with those replaced; one without is stored as it came', async () => {
+    const escaped = anEvent({ data: { object: { id: 'cus_escapes', object: 'customer', metadata: { note: 'a\u0000b', half: 'c\ud800d' } } } });
+    // JSON.stringify writes the NUL as \u0000 and the lone half as \ud800: the escapes a provider would send.
+    const escapedBody = JSON.stringify(escaped);
+    assert.match(escapedBody, /\\u0000/);
+    assert.equal((await post(escapedBody, signed(escapedBody))).statusCode, 200);
+    const stored = await inboxRow(escaped.id as string);
+    const metadata = (stored?.payload as { data: { object: { metadata: Record<string, string> } } }).data.object.metadata;
+    assert.deepEqual(metadata, { note: 'a\ufffdb', half: 'c\ufffdd' });
+
+    const plain = anEvent({ data: { object: { id: 'cus_plain', object: 'customer', metadata: { note: 'café ☕ "quoted" \\ back' } } } });
+    const plainBody = JSON.stringify(plain);
+    assert.equal((await post(plainBody, signed(plainBody))).statusCode, 200);
+    assert.deepEqual((await inboxRow(plain.id as string))?.payload, plain);
+  });
+
   test('an event about nobody Brigade knows is stored as unmatched', async () => {
     const event = anEvent({ type: 'customer.subscription.updated', data: { object: { id: 'sub_nobody', object: 'subscription', customer: 'cus_nobody', metadata: {} } } });
     const body = JSON.stringify(event);
