@@ -128,7 +128,7 @@ const schema = {
   BRIGADE_TRIAL_DAYS: { description: 'Length of the free trial a new business gets', default: '14', parse: integer(1, 365) },
   BRIGADE_GRACE_DAYS: { description: 'Days of full access after a trial ends unpaid, before the business becomes read-only', default: '7', parse: integer(0, 90) },
   BRIGADE_PAST_DUE_DAYS: { description: 'Days a failed payment may stay unpaid before the business becomes read-only', default: '10', parse: integer(0, 90) },
-  BRIGADE_EXPORT_LINK_HOURS: { description: 'How long the download link of a business export works once the export is ready', default: '24', parse: integer(1, 24 * 30) },
+  BRIGADE_EXPORT_LINK_HOURS: { description: 'How long the download link of a business export works once the export is ready; the hourly lifecycle pass then deletes the file (its record stays, as expired)', default: '24', parse: integer(1, 24 * 30) },
   BRIGADE_RETENTION_DAYS: { description: 'Days the data of a canceled or expired business is kept', default: '90', parse: integer(1, 3650) },
   BRIGADE_RECONCILE_ALERT_THRESHOLD: { description: 'Divergences in one billing reconciliation run that raise an alert', default: '10', parse: integer(1, 1_000_000) },
   SMTP_URL: { description: 'SMTP server for mail (smtp://host:port). Unset: mails stay in the built-in catcher (ops console, Mail)', default: undefined, parse: url(['smtp', 'smtps']) },

@@ -2,11 +2,11 @@ import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createTestContext, aTenant, aMember, bearer, problem, eventually, type TestContext, type Session } from '../../../test/harness.ts';
+import { createTestContext, aTenant, aBranch, aMember, bearer, problem, eventually, type TestContext, type Session } from '../../../test/harness.ts';
 import { aCafe, anOrder, as, expectStatus, sqlAsOwner } from '../../../test/hospitality.fixtures.ts';
 import { startJobs, type JobsRuntime } from '../../platform/jobs/index.ts';
 import { jobRegistry } from '../../jobs.ts';
-import { exportsService, verifyTenantExport } from './index.ts';
+import { exportsService, verifyTenantExport, purgeExpiredExports } from './index.ts';
 
 let t: TestContext;
 let runtime: JobsRuntime;
@@ -107,6 +107,20 @@ test('another business\'s export is 404, an expired link 410, and only owners ex
   assert.equal(view.downloadUrl, null);
   const downloads = expectStatus(await as(t, owner).get('/v1/audit-events?action=tenant.export_downloaded'), 200).json().data;
   assert.equal(downloads.length, 0);
+
+  // The hourly lifecycle pass deletes the expired file, and only it; the record stays.
+  const fresh = await aReadyExport(stranger);
+  const chunksOf = async (id: string) => (await sqlAsOwner<{ n: number }>(t, 'SELECT count(*)::int AS n FROM tenant_export_chunks WHERE export_id = $1', [id]))[0]!.n;
+  assert.ok((await chunksOf(ready.id)) > 0);
+  const freshChunks = await chunksOf(fresh.id);
+  assert.ok(freshChunks > 0);
+  assert.ok((await purgeExpiredExports(t.platform, new Date())) >= 1);
+  assert.equal(await chunksOf(ready.id), 0);
+  assert.equal(await chunksOf(fresh.id), freshChunks);
+  assert.equal(await purgeExpiredExports(t.platform, new Date()), 0);
+  assert.equal(expectStatus(await as(t, owner).get(`/v1/exports/${ready.id}`), 200).json().export.status, 'expired');
+  assert.equal((await download(owner, ready.downloadUrl)).statusCode, 410);
+  assert.equal((await download(stranger, fresh.downloadUrl)).statusCode, 200);
 });
 
 test('an operator\'s export (brigade tenants export) writes the same verifiable file and is audited in the tenant\'s log', async () => {
@@ -120,4 +134,31 @@ test('an operator\'s export (brigade tenants export) writes the same verifiable 
   const [event] = expectStatus(await as(t, owner).get('/v1/audit-events?action=tenant.exported_by_operator'), 200).json().data;
   assert.equal(event.actor.type, 'system');
   assert.equal(event.actor.name, 'operator oscar@brigade.example (brigade tenants export)');
+});
+
+test('an export reads one moment of the business: what commits while it is being written is not in it', async () => {
+  const owner = await aTenant(t.app);
+  const cafe = await aCafe(t, owner);
+  await anOrder(t, owner, cafe.branchId, [{ menuItemId: cafe.latte.id, quantity: 1 }]);
+  const chunks: Buffer[] = [];
+  let late: { branchId: string; orderId: string } | null = null;
+  // A chunk per line: the sink runs right after the header, before any table is read.
+  const summary = await exportsService(t.platform, { chunkBytes: 1 }).exportForOperator(owner.tenant.id, 'oscar@brigade.example', async (gz) => {
+    chunks.push(gz);
+    if (late) return;
+    const branchId = await aBranch(t, owner.tenant.id, 'Opened during the export');
+    late = { branchId, orderId: (await anOrder(t, owner, cafe.branchId, [{ menuItemId: cafe.latte.id, quantity: 3 }])).id };
+  });
+  assert.ok(late, 'the sink ran');
+  const { branchId, orderId } = late as { branchId: string; orderId: string };
+  const text = zlib.gunzipSync(Buffer.concat(chunks)).toString('utf8');
+  assert.ok(!text.includes(branchId), 'a branch committed after the export began is not in it');
+  assert.ok(!text.includes(orderId), 'nor an order');
+  assert.equal(summary.rowCounts.branches, 1);
+  assert.equal(summary.rowCounts.orders, 1);
+  // The audit log and the business's tables are of the same moment: the file still verifies.
+  const verdict = await verifyTenantExport(Readable.from(chunks));
+  assert.equal(verdict.ok, true, verdict.problem ?? '');
+  const [now] = await sqlAsOwner<{ branches: number; orders: number }>(t, `SELECT (SELECT count(*)::int FROM branches WHERE tenant_id = $1) AS branches, (SELECT count(*)::int FROM orders WHERE tenant_id = $1) AS orders`, [owner.tenant.id]);
+  assert.deepEqual(now, { branches: 2, orders: 2 });
 });

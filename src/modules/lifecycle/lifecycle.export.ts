@@ -65,11 +65,14 @@ export interface ExportSummary {
 /**
  * Writes the business's export to `sink` as gzip members of JSON Lines: a header (with the audit
  * chain head), one line per row ({"table", "row"}), a trailer with the row counts. Streamed
- * through a cursor: memory stays bounded whatever the size of the business. The audit head is
- * read first and the audit log exported up to it, so the chain in the file verifies to the head
- * it names.
+ * through a cursor: memory stays bounded whatever the size of the business. `trx` must be a
+ * snapshot (`withSystem(…, { snapshot: true })`): every table is read as of one moment, that of
+ * the audit head read first, so the rows agree with each other and the chain in the file
+ * verifies to the head it names. `sink` gets a gzip member each time about `chunkBytes` of lines
+ * have gathered.
  */
-export async function writeTenantExport(trx: Tx, tenantId: string, meta: { exportId: string | null; at: Date }, sink: (gz: Buffer) => Promise<void>): Promise<ExportSummary> {
+export async function writeTenantExport(trx: Tx, tenantId: string, meta: { exportId: string | null; at: Date; chunkBytes?: number }, sink: (gz: Buffer) => Promise<void>): Promise<ExportSummary> {
+  const chunkBytes = meta.chunkBytes ?? CHUNK_BYTES;
   const head = (await trx.selectFrom('audit_heads').select(['seq', 'hash']).where('tenant_id', '=', tenantId).executeTakeFirst()) ?? { seq: '0', hash: GENESIS_HASH };
   const tenant = await trx.selectFrom('tenants').select(['id', 'name', 'slug']).where('id', '=', tenantId).executeTakeFirstOrThrow();
   let pending: string[] = [];
@@ -87,7 +90,7 @@ export async function writeTenantExport(trx: Tx, tenantId: string, meta: { expor
     const text = `${JSON.stringify(value)}\n`;
     pending.push(text);
     pendingBytes += text.length;
-    if (pendingBytes >= CHUNK_BYTES) await flush();
+    if (pendingBytes >= chunkBytes) await flush();
   };
   await line({ kind: 'header', format: EXPORT_FORMAT, tenant, exportId: meta.exportId, createdAt: meta.at.toISOString(), auditHead: head });
   const rowCounts: Record<string, number> = {};
@@ -198,8 +201,30 @@ export const tenantExportJob = defineJob('tenant.export', Type.Object({ exportId
       target: { type: 'export', id: job.payload.exportId },
       changes: { after: { bytes: summary.bytes, rowCounts: summary.rowCounts, auditHead: summary.auditHead } },
     });
-  });
+  }, { snapshot: true });
 });
+
+const PURGE_BATCH = 200;
+
+/**
+ * Deletes the files of exports whose link has expired, a batch of chunks per transaction (a
+ * large business's file is many chunks of half a megabyte). The export's row stays: its status
+ * reads `expired`, its counts and audit head remain for the record. Run by the hourly lifecycle
+ * job; returns how many chunks it deleted.
+ */
+export async function purgeExpiredExports(platform: Platform, now: Date): Promise<number> {
+  let purged = 0;
+  for (;;) {
+    const n = await platform.tenancy.withSystem('lifecycle: delete expired export files', async (trx) => {
+      const res = await sql`DELETE FROM tenant_export_chunks WHERE ctid = ANY(ARRAY(
+        SELECT c.ctid FROM tenant_export_chunks c JOIN tenant_exports e ON e.tenant_id = c.tenant_id AND e.id = c.export_id
+         WHERE e.expires_at <= ${now} LIMIT ${PURGE_BATCH}))`.execute(trx);
+      return Number(res.numAffectedRows ?? 0n);
+    });
+    purged += n;
+    if (n < PURGE_BATCH) return purged;
+  }
+}
 
 type ExportRow = { id: string; status: 'pending' | 'ready'; created_at: Date; ready_at: Date | null; expires_at: Date | null; bytes: string | null; audit_head: { seq: string; hash: string } | null };
 
@@ -217,7 +242,7 @@ export function exportView(row: ExportRow, now: Date) {
   };
 }
 
-export function exportsService(platform: Platform, opts: { now?: () => Date } = {}) {
+export function exportsService(platform: Platform, opts: { now?: () => Date; chunkBytes?: number } = {}) {
   const { tenancy } = platform;
   const now = opts.now ?? (() => new Date());
   const columns = ['id', 'status', 'created_at', 'ready_at', 'expires_at', 'bytes', 'audit_head'] as const;
@@ -266,7 +291,7 @@ export function exportsService(platform: Platform, opts: { now?: () => Date } = 
     async exportForOperator(tenantId: string, operator: string, sink: (gz: Buffer) => Promise<void>): Promise<ExportSummary> {
       return tenancy.withSystem('export: read every table of one tenant (operator)', async (trx) => {
         const at = now();
-        const summary = await writeTenantExport(trx, tenantId, { exportId: null, at }, sink);
+        const summary = await writeTenantExport(trx, tenantId, { exportId: null, at, chunkBytes: opts.chunkBytes }, sink);
         await recordAudit(trx, auditSourceOfSystem(tenantId, `operator ${operator} (brigade tenants export)`), {
           action: 'tenant.exported_by_operator',
           permission: null,
@@ -274,7 +299,7 @@ export function exportsService(platform: Platform, opts: { now?: () => Date } = 
           changes: { after: { bytes: summary.bytes, rowCounts: summary.rowCounts, auditHead: summary.auditHead } },
         });
         return summary;
-      });
+      }, { snapshot: true });
     },
   };
 }

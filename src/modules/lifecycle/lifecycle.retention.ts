@@ -5,7 +5,7 @@ import { AppError } from '../../platform/errors/index.ts';
 import { defineJob, defineSystemJob, addSystemJob } from '../../platform/jobs/index.ts';
 import { sendOnce, composeMail } from '../../platform/mail.ts';
 import { recordAudit, auditSourceOfSystem, GENESIS_HASH } from '../audit/index.ts';
-import { tenantTables } from './lifecycle.export.ts';
+import { tenantTables, purgeExpiredExports } from './lifecycle.export.ts';
 
 declare module '../../platform/db/schema.ts' {
   interface Database {
@@ -204,8 +204,10 @@ export const tenantDeletionJob = defineSystemJob('system.tenant_deletion', async
 export const retentionJob = defineSystemJob(
   'system.retention',
   async (run) => {
-    const r = await runRetention(run.platform, new Date());
-    if (r.notices || r.deletions.length) run.log.info({ notices: r.notices, deletions: r.deletions.length }, 'retention pass');
+    const now = new Date();
+    const r = await runRetention(run.platform, now);
+    const exportChunks = await purgeExpiredExports(run.platform, now);
+    if (r.notices || r.deletions.length || exportChunks) run.log.info({ notices: r.notices, deletions: r.deletions.length, expiredExportChunks: exportChunks }, 'retention pass');
   },
   { schedule: { pattern: '23 * * * *' }, attempts: 3 },
 );

@@ -32,9 +32,11 @@ export interface Tenancy {
   readAsTenant<T>(ctx: TenantContext, fn: (db: Tx) => Promise<T>): Promise<T>;
   /**
    * The named, logged door for the few platform paths that must cross tenants (login, the
-   * webhook inbox, fan-out schedulers, ops). Runs as the owner role, in a transaction.
+   * webhook inbox, fan-out schedulers, ops). Runs as the owner role, in a transaction;
+   * `snapshot: true` makes it REPEATABLE READ, so every statement sees the database as of the
+   * first one (an export reads many tables and must read one moment of them all).
    */
-  withSystem<T>(reason: string, fn: (trx: Tx) => Promise<T>): Promise<T>;
+  withSystem<T>(reason: string, fn: (trx: Tx) => Promise<T>, opts?: { snapshot?: boolean }): Promise<T>;
   /**
    * Called, before the committing call returns, with the tenants whose sessions, users or roles
    * a transaction changed (database triggers note them; see migration 0003).
@@ -566,14 +568,14 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       });
     },
 
-    async withSystem(reason, fn) {
+    async withSystem(reason, fn, opts) {
       log.debug({ system: reason }, 'system access');
       return withClient(db.ownerPool, async (client) => {
         // As in withTenant, BEGIN rides along with the first statement (the webhook inbox is hot),
         // unless that statement has no parameters: it may be several commands, which only the
         // simple protocol accepts (the channel sends such a statement on its own).
         const channel = new Channel(client, named);
-        channel.defer({ text: 'BEGIN' }, true);
+        channel.defer({ text: opts?.snapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ' : 'BEGIN' }, true);
         try {
           const result = await fn(bindKysely(channel.query, channel));
           await commit(channel);
