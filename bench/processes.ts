@@ -88,8 +88,9 @@ function sharedSimulator(): Promise<number> {
  */
 export async function brigadeApi(databaseUrl: string, env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
-  const devNull = fs.openSync('/dev/null', 'w');
-  // BENCH_API_NODE_ARGS: extra node flags for the API process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it.
+  const stdout = fs.openSync(process.env.BENCH_API_STDOUT ?? '/dev/null', 'w');
+  // BENCH_API_NODE_ARGS: extra node flags for the API process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it
+  // (or `--perf-basic-prof` for perf); BENCH_API_STDOUT: a file for its stdout (`--trace-opt` output, log lines).
   const nodeArgs = (process.env.BENCH_API_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, 'src/cli.ts'), 'serve'], {
     cwd: root,
@@ -105,7 +106,7 @@ export async function brigadeApi(databaseUrl: string, env: Record<string, string
       BRIGADE_QUEUE_PREFIX: queuePrefix,
       ...env,
     },
-    stdio: ['ignore', devNull, 'inherit'],
+    stdio: ['ignore', stdout, 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   await started(child, `${url}/healthz`, 'brigade serve');

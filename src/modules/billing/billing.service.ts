@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Platform, NewTenant } from '../../platform/deps.ts';
-import { sendTogether, type Tx } from '../../platform/db/index.ts';
+import { compiled, sendTogether, type Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import { AppError } from '../../platform/errors/index.ts';
 import { andThen, type Awaitable } from '../../platform/awaitable.ts';
@@ -65,6 +65,11 @@ export interface CheckoutRequest {
   successUrl?: string;
   cancelUrl?: string;
 }
+
+/** The plan and its period, read by every counted creation (an order): compiled once. */
+const subscriptionPeriod = compiled((db, a: { tenantId: string }) =>
+  db.selectFrom('subscriptions').select(['plan', 'current_period_start', 'current_period_end']).where('tenant_id', '=', a.tenantId),
+);
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
@@ -358,11 +363,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
      * each counts after the one before it committed, so racers cannot overshoot the plan.
      */
     async claimLimit(trx: Tx, tenantId: string, limit: CountedLimit): Promise<void> {
-      const row = await trx
-        .selectFrom('subscriptions')
-        .select(['plan', 'current_period_start', 'current_period_end'])
-        .where('tenant_id', '=', tenantId)
-        .executeTakeFirst();
+      const [row] = await subscriptionPeriod(trx, { tenantId });
       const plan = planOf(row?.plan ?? 'trial');
       const allowed = plan.limits[limit];
       if (allowed === null) return;

@@ -1,5 +1,5 @@
-import { sql, type ColumnType, type Generated, type Selectable, type SelectQueryBuilder } from 'kysely';
-import type { Database, Tx } from '../../platform/db/index.ts';
+import { sql, type ColumnType, type Generated, type Selectable } from 'kysely';
+import { compiled, type Tx } from '../../platform/db/index.ts';
 import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
 import { parseMilli, milliToDecimal, milliToNumber } from '../inventory/index.ts';
 import type { MenuItem } from './menu.schemas.ts';
@@ -104,25 +104,24 @@ export function listMenuItemRows(
   return q.execute();
 }
 
-/**
- * The recipes of the menu items, by id or by a subquery of the caller's that selects
- * `menu_item_id` (an order's lines: then it needs no round trip of its own to learn the ids).
- */
-export async function recipesOf(
-  trx: Tx,
-  tenantId: string,
-  menuItemIds: string[] | SelectQueryBuilder<Database, keyof Database, { menu_item_id: string }>,
-): Promise<Map<string, RecipeLineMilli[]>> {
+type RecipeRow = { menu_item_id: string; inventory_item_id: string; quantity: string };
+
+const recipeLinesOfItems = compiled((db, a: { tenantId: string; ids: string[] }) => sql<RecipeRow>`
+  SELECT menu_item_id, inventory_item_id, quantity FROM recipe_lines
+   WHERE tenant_id = ${a.tenantId} AND menu_item_id = ANY(${a.ids}::uuid[])
+   ORDER BY menu_item_id, inventory_item_id`);
+/** The order's lines name the items: no round trip of its own to learn their ids. */
+const recipeLinesOfOrder = compiled((db, a: { tenantId: string; orderId: string }) => sql<RecipeRow>`
+  SELECT menu_item_id, inventory_item_id, quantity FROM recipe_lines
+   WHERE tenant_id = ${a.tenantId}
+     AND menu_item_id IN (SELECT menu_item_id FROM order_lines WHERE tenant_id = ${a.tenantId} AND order_id = ${a.orderId})
+   ORDER BY menu_item_id, inventory_item_id`);
+
+/** The recipes of the menu items, by id or as the lines of an order name them. */
+export async function recipesOf(trx: Tx, tenantId: string, items: string[] | { orderId: string }): Promise<Map<string, RecipeLineMilli[]>> {
   const out = new Map<string, RecipeLineMilli[]>();
-  if (Array.isArray(menuItemIds) && menuItemIds.length === 0) return out;
-  const rows = await trx
-    .selectFrom('recipe_lines')
-    .select(['menu_item_id', 'inventory_item_id', 'quantity'])
-    .where('tenant_id', '=', tenantId)
-    .where('menu_item_id', 'in', menuItemIds)
-    .orderBy('menu_item_id')
-    .orderBy('inventory_item_id')
-    .execute();
+  if (Array.isArray(items) && items.length === 0) return out;
+  const rows = Array.isArray(items) ? await recipeLinesOfItems(trx, { tenantId, ids: items }) : await recipeLinesOfOrder(trx, { tenantId, orderId: items.orderId });
   for (const r of rows) {
     const list = out.get(r.menu_item_id) ?? [];
     list.push({ inventoryItemId: r.inventory_item_id, quantityMilli: parseMilli(r.quantity) });
@@ -190,12 +189,13 @@ export interface PricedItem {
 }
 
 /** The items an order names, with their current price and whether the branch may sell them. */
-export async function itemsForSale(trx: Tx, tenantId: string, branchId: string, ids: string[]): Promise<PricedItem[]> {
-  const { rows } = await sql<PricedItem>`
-    SELECT m.id, m.name, m.price_minor, m.archived_at, coalesce(a.available, true) AS available
-      FROM menu_items m
-      LEFT JOIN menu_item_availability a
-        ON a.tenant_id = m.tenant_id AND a.menu_item_id = m.id AND a.branch_id = ${branchId}
-     WHERE m.tenant_id = ${tenantId} AND m.id = ANY(${ids}::uuid[])`.execute(trx);
-  return rows;
+const pricedItems = compiled((db, a: { tenantId: string; branchId: string; ids: string[] }) => sql<PricedItem>`
+  SELECT m.id, m.name, m.price_minor, m.archived_at, coalesce(a.available, true) AS available
+    FROM menu_items m
+    LEFT JOIN menu_item_availability a
+      ON a.tenant_id = m.tenant_id AND a.menu_item_id = m.id AND a.branch_id = ${a.branchId}
+   WHERE m.tenant_id = ${a.tenantId} AND m.id = ANY(${a.ids}::uuid[])`);
+
+export function itemsForSale(trx: Tx, tenantId: string, branchId: string, ids: string[]): Promise<PricedItem[]> {
+  return pricedItems(trx, { tenantId, branchId, ids });
 }

@@ -1,5 +1,5 @@
 import { sql, type ColumnType, type Generated, type Selectable } from 'kysely';
-import type { Tx } from '../../platform/db/index.ts';
+import { compiled, type Tx } from '../../platform/db/index.ts';
 import { afterCursor, cursorAt, type PageKey } from '../../platform/http/pagination.ts';
 import type { Order, OrderStatus, PaymentMethod } from './orders.schemas.ts';
 
@@ -110,26 +110,25 @@ export async function branchOfOrder(trx: Tx, tenantId: string, id: string): Prom
  * Locks the order for a state change: a second till paying the same order waits here, then
  * finds it paid. Also reads the business's stock setting in the same round trip.
  */
+const lockedOrder = compiled((db, a: { tenantId: string; id: string }) => sql<OrderRow & { allow_negative_stock: boolean }>`
+  SELECT o.*, coalesce((t.settings ->> 'allowNegativeStock')::boolean, false) AS allow_negative_stock
+    FROM orders o JOIN tenants t ON t.id = o.tenant_id
+   WHERE o.tenant_id = ${a.tenantId} AND o.id = ${a.id}
+     FOR UPDATE OF o`);
+
 export async function lockOrder(trx: Tx, tenantId: string, id: string): Promise<(OrderRow & { allow_negative_stock: boolean }) | undefined> {
-  const { rows } = await sql<OrderRow & { allow_negative_stock: boolean }>`
-    SELECT o.*, coalesce((t.settings ->> 'allowNegativeStock')::boolean, false) AS allow_negative_stock
-      FROM orders o JOIN tenants t ON t.id = o.tenant_id
-     WHERE o.tenant_id = ${tenantId} AND o.id = ${id}
-       FOR UPDATE OF o`.execute(trx);
-  return rows[0];
+  return (await lockedOrder(trx, { tenantId, id }))[0];
 }
+
+const linesOfOrders = compiled((db, a: { tenantId: string; orderIds: string[] }) => sql<OrderLineRow>`
+  SELECT * FROM order_lines WHERE tenant_id = ${a.tenantId} AND order_id = ANY(${a.orderIds}::uuid[]) ORDER BY order_id, line_no`);
+const paymentsOfOrders = compiled((db, a: { tenantId: string; orderIds: string[] }) => sql<PaymentRow>`
+  SELECT * FROM payments WHERE tenant_id = ${a.tenantId} AND order_id = ANY(${a.orderIds}::uuid[])`);
 
 export async function linesOf(trx: Tx, tenantId: string, orderIds: string[]): Promise<Map<string, OrderLineRow[]>> {
   const out = new Map<string, OrderLineRow[]>();
   if (orderIds.length === 0) return out;
-  const rows = await trx
-    .selectFrom('order_lines')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('order_id', 'in', orderIds)
-    .orderBy('order_id')
-    .orderBy('line_no')
-    .execute();
+  const rows = await linesOfOrders(trx, { tenantId, orderIds });
   for (const r of rows) {
     const list = out.get(r.order_id) ?? [];
     list.push(r);
@@ -140,7 +139,7 @@ export async function linesOf(trx: Tx, tenantId: string, orderIds: string[]): Pr
 
 export async function paymentsOf(trx: Tx, tenantId: string, orderIds: string[]): Promise<Map<string, PaymentRow>> {
   if (orderIds.length === 0) return new Map();
-  const rows = await trx.selectFrom('payments').selectAll().where('tenant_id', '=', tenantId).where('order_id', 'in', orderIds).execute();
+  const rows = await paymentsOfOrders(trx, { tenantId, orderIds });
   return new Map(rows.map((r) => [r.order_id, r]));
 }
 
@@ -151,6 +150,26 @@ export interface NewLine {
   quantity: number;
 }
 
+type OrderWithLineRow = OrderRow & { line_no: number; menu_item_id: string; line_name: string; unit_price_minor: number; quantity: number; line_total_minor: string };
+const orderWithLines = compiled(
+  (db, a: { tenantId: string; branchId: string; currency: string; totalMinor: number; createdBy: string; lineNos: number[]; menuItemIds: string[]; names: string[]; prices: number[]; quantities: number[] }) =>
+    sql<OrderWithLineRow>`
+    WITH o AS (
+      INSERT INTO orders (tenant_id, branch_id, currency, total_minor, created_by)
+      VALUES (${a.tenantId}, ${a.branchId}, ${a.currency}, ${a.totalMinor}, ${a.createdBy})
+      RETURNING *
+    ), l AS (
+      INSERT INTO order_lines (tenant_id, order_id, line_no, branch_id, menu_item_id, name, unit_price_minor, quantity, line_total_minor)
+      SELECT o.tenant_id, o.id, x.line_no, o.branch_id, x.menu_item_id, x.name, x.unit_price_minor, x.quantity, x.unit_price_minor::bigint * x.quantity
+        FROM o, unnest(${a.lineNos}::int[], ${a.menuItemIds}::uuid[], ${a.names}::text[], ${a.prices}::int[], ${a.quantities}::int[])
+             AS x(line_no, menu_item_id, name, unit_price_minor, quantity)
+      RETURNING line_no, menu_item_id, name, unit_price_minor, quantity, line_total_minor
+    )
+    SELECT o.*, l.line_no, l.menu_item_id, l.name AS line_name, l.unit_price_minor, l.quantity, l.line_total_minor
+      FROM o, l
+     ORDER BY l.line_no`,
+);
+
 /** The order and its lines in one statement (one row per line, the order's columns on each). */
 export async function insertOrder(
   trx: Tx,
@@ -158,22 +177,18 @@ export async function insertOrder(
   values: { branchId: string; currency: string; totalMinor: number; createdBy: string },
   lines: NewLine[],
 ): Promise<{ order: OrderRow; lines: OrderLineRow[] }> {
-  type Row = OrderRow & { line_no: number; menu_item_id: string; line_name: string; unit_price_minor: number; quantity: number; line_total_minor: string };
-  const { rows } = await sql<Row>`
-    WITH o AS (
-      INSERT INTO orders (tenant_id, branch_id, currency, total_minor, created_by)
-      VALUES (${tenantId}, ${values.branchId}, ${values.currency}, ${values.totalMinor}, ${values.createdBy})
-      RETURNING *
-    ), l AS (
-      INSERT INTO order_lines (tenant_id, order_id, line_no, branch_id, menu_item_id, name, unit_price_minor, quantity, line_total_minor)
-      SELECT o.tenant_id, o.id, x.line_no, o.branch_id, x.menu_item_id, x.name, x.unit_price_minor, x.quantity, x.unit_price_minor::bigint * x.quantity
-        FROM o, unnest(${lines.map((_, i) => i + 1)}::int[], ${lines.map((l) => l.menuItemId)}::uuid[], ${lines.map((l) => l.name)}::text[],
-                       ${lines.map((l) => l.unitPriceMinor)}::int[], ${lines.map((l) => l.quantity)}::int[]) AS x(line_no, menu_item_id, name, unit_price_minor, quantity)
-      RETURNING line_no, menu_item_id, name, unit_price_minor, quantity, line_total_minor
-    )
-    SELECT o.*, l.line_no, l.menu_item_id, l.name AS line_name, l.unit_price_minor, l.quantity, l.line_total_minor
-      FROM o, l
-     ORDER BY l.line_no`.execute(trx);
+  const rows = await orderWithLines(trx, {
+    tenantId,
+    branchId: values.branchId,
+    currency: values.currency,
+    totalMinor: values.totalMinor,
+    createdBy: values.createdBy,
+    lineNos: lines.map((_, i) => i + 1),
+    menuItemIds: lines.map((l) => l.menuItemId),
+    names: lines.map((l) => l.name),
+    prices: lines.map((l) => l.unitPriceMinor),
+    quantities: lines.map((l) => l.quantity),
+  });
   const first = rows[0];
   if (!first) throw new Error('an order needs at least one line');
   const { line_no: _n, menu_item_id: _m, line_name: _l, unit_price_minor: _u, quantity: _q, line_total_minor: _t, ...order } = first;
@@ -195,10 +210,22 @@ export async function insertOrder(
   };
 }
 
-/** The menu items an order's lines name, as a subquery (for their recipes, in the same round trip). */
-export function menuItemsOfOrder(trx: Tx, tenantId: string, orderId: string) {
-  return trx.selectFrom('order_lines').select('menu_item_id').where('tenant_id', '=', tenantId).where('order_id', '=', orderId);
-}
+type PaidRow = OrderRow & { payment_id: string; method: PaymentMethod; amount_minor: string; change_minor: string; payment_created_by: string | null; payment_created_at: Date };
+const paidOrder = compiled((db, a: { tenantId: string; orderId: string; method: PaymentMethod; amountMinor: number; changeMinor: number; userId: string }) => sql<PaidRow>`
+  WITH paid AS (
+    UPDATE orders SET status = 'paid', paid_at = now()
+     WHERE tenant_id = ${a.tenantId} AND id = ${a.orderId} AND status = 'open'
+    RETURNING *
+  ), lines AS (
+    UPDATE order_lines l SET paid_at = paid.paid_at FROM paid WHERE l.tenant_id = paid.tenant_id AND l.order_id = paid.id
+  ), payment AS (
+    INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
+    SELECT tenant_id, id, ${a.method}, ${a.amountMinor}, ${a.changeMinor}, ${a.userId} FROM paid
+    RETURNING *
+  )
+  SELECT paid.*, payment.id AS payment_id, payment.method, payment.amount_minor, payment.change_minor,
+         payment.created_by AS payment_created_by, payment.created_at AS payment_created_at
+    FROM paid, payment`);
 
 /** Marks the order paid, only if it is still open, and records the payment: one statement. */
 export async function markPaid(
@@ -207,22 +234,7 @@ export async function markPaid(
   orderId: string,
   payment: { method: PaymentMethod; amountMinor: number; changeMinor: number; userId: string },
 ): Promise<{ order: OrderRow; payment: PaymentRow } | null> {
-  type Row = OrderRow & { payment_id: string; method: PaymentMethod; amount_minor: string; change_minor: string; payment_created_by: string | null; payment_created_at: Date };
-  const { rows } = await sql<Row>`
-    WITH paid AS (
-      UPDATE orders SET status = 'paid', paid_at = now()
-       WHERE tenant_id = ${tenantId} AND id = ${orderId} AND status = 'open'
-      RETURNING *
-    ), lines AS (
-      UPDATE order_lines l SET paid_at = paid.paid_at FROM paid WHERE l.tenant_id = paid.tenant_id AND l.order_id = paid.id
-    ), payment AS (
-      INSERT INTO payments (tenant_id, order_id, method, amount_minor, change_minor, created_by)
-      SELECT tenant_id, id, ${payment.method}, ${payment.amountMinor}, ${payment.changeMinor}, ${payment.userId} FROM paid
-      RETURNING *
-    )
-    SELECT paid.*, payment.id AS payment_id, payment.method, payment.amount_minor, payment.change_minor,
-           payment.created_by AS payment_created_by, payment.created_at AS payment_created_at
-      FROM paid, payment`.execute(trx);
+  const rows = await paidOrder(trx, { tenantId, orderId, method: payment.method, amountMinor: payment.amountMinor, changeMinor: payment.changeMinor, userId: payment.userId });
   const row = rows[0];
   if (!row) return null;
   const { payment_id, method, amount_minor, change_minor, payment_created_by, payment_created_at, ...order } = row;

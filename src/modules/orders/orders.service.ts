@@ -10,7 +10,7 @@ import { requireOpenBranch, requireBranch, visibleBranches } from '../branches/i
 import { itemsForSale, recipesOf, type RecipeLineMilli } from '../menu/index.ts';
 import { moveStock, soldByOrder, type StockLine } from '../inventory/index.ts';
 import {
-  findOrder, branchOfOrder, lockOrder, linesOf, menuItemsOfOrder, paymentsOf, insertOrder, markPaid, markRefunded, markVoided, listOrderRows, toOrder,
+  findOrder, branchOfOrder, lockOrder, linesOf, paymentsOf, insertOrder, markPaid, markRefunded, markVoided, listOrderRows, toOrder,
   type OrderRow, type OrderLineRow, type NewLine,
 } from './orders.repository.ts';
 import type { Order, PlaceOrderInput, PayOrderInput, RefundOrderInput, VoidOrderInput, ListOrdersInput } from './orders.schemas.ts';
@@ -119,7 +119,7 @@ export function ordersService(platform: Platform) {
         const [order, linesById, recipes] = await inParallel([
           lockOrder(trx, scope.tenantId, id),
           linesOf(trx, scope.tenantId, [id]),
-          recipesOf(trx, scope.tenantId, menuItemsOfOrder(trx, scope.tenantId, id)),
+          recipesOf(trx, scope.tenantId, { orderId: id }),
         ] as const);
         if (!order) throw notFound('order');
         if (order.status !== 'open') throw notOpen(order, 'paid');
