@@ -1,90 +1,17 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Writable } from 'node:stream';
-import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { sql } from 'kysely';
 import pg from 'pg';
-import { createTestContext, aTenant, anOperator, bearer, eventually, adminUrl, type TestContext } from '../../../test/harness.ts';
-import { createEffectTables, faultJobs, slowEffectJob } from '../../../test/fixtures/test-jobs.ts';
-import { jobRegistry } from '../../jobs.ts';
-import { startJobs, type JobsRuntime } from './index.ts';
+import { aTenant, eventually, adminUrl } from '../../../test/harness.ts';
+import { jobFaultSuite } from '../../../test/fixtures/job-faults.ts';
 import { createLogger } from '../log.ts';
-import { Queue } from 'bullmq';
-import { startTcpProxy, throughProxy } from '../../../test/fixtures/tcp-proxy.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-
-let t: TestContext;
-let op: string;
-const children: ChildProcess[] = [];
-const runtimes: JobsRuntime[] = [];
-
-before(async () => {
-  t = await createTestContext({}, { jobs: faultJobs });
-  await createEffectTables(t.platform);
-  op = (await anOperator(t)).token;
-});
-after(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const r of runtimes) await r.close();
-  await t.close();
-});
-
-/** A worker process (test/fixtures/job-worker.ts) on this test's database and queue prefix. */
-async function workerProcess(env: Record<string, string> = {}): Promise<ChildProcess & { exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'test/fixtures/job-worker.ts')], {
-    cwd: root,
-    env: { ...process.env, DATABASE_URL: t.ownerUrl, BRIGADE_QUEUE_PREFIX: t.platform.config.BRIGADE_QUEUE_PREFIX, BRIGADE_DEMO: 'false', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      out += String(chunk);
-      if (out.includes('worker-ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`worker process exited early (${code}): ${out}`)));
-  });
-  return Object.assign(child, { exited });
-}
-
-async function runtime(opts: Parameters<typeof startJobs>[2] = {}): Promise<JobsRuntime> {
-  const r = await startJobs(t.platform, jobRegistry(faultJobs), { schedulers: false, pollMs: 200, stalledIntervalMs: 300, lockDurationMs: 1000, ...opts });
-  runtimes.push(r);
-  return r;
-}
-
-async function stop(r: JobsRuntime): Promise<void> {
-  runtimes.splice(runtimes.indexOf(r), 1);
-  await r.close();
-}
-
-const enqueue = (tenantId: string, key: string, sleepMs: number) =>
-  t.platform.tenancy.withTenant({ tenantId }, (trx) => slowEffectJob.later(trx, tenantId, { key, sleepMs }));
-
-const effects = async (jobId: string) => {
-  const r = await t.platform.tenancy.withSystem('test: read effects', (trx) =>
-    sql<{ effects: string; runs: string; finished: string }>`
-      SELECT (SELECT count(*) FROM test_effects WHERE job_id = ${jobId}) AS effects,
-             (SELECT count(*) FROM test_runs WHERE job_id = ${jobId}) AS runs,
-             (SELECT count(*) FROM test_runs WHERE job_id = ${jobId} AND finished_at IS NOT NULL) AS finished`.execute(trx),
-  );
-  const row = r.rows[0]!;
-  return { effects: Number(row.effects), runs: Number(row.runs), finished: Number(row.finished) };
-};
-
-const jobState = async (jobId: string) => {
-  const res = await t.app.inject({ method: 'GET', url: `/ops/api/jobs/test/${jobId}`, headers: bearer(op) });
-  return res.statusCode === 200 ? res.json() : null;
-};
+const f = jobFaultSuite();
+const { workerProcess, runtime, stop, enqueue, effects, jobState } = f;
 
 test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and its effect happens once', async () => {
-  const owner = await aTenant(t.app);
+  const owner = await aTenant(f.t.app);
   const child = await workerProcess({ WORKER_LOCK_MS: '1000', WORKER_STALLED_MS: '500' });
   const jobId = await enqueue(owner.tenant.id, 'killed', 2000);
   await eventually(async () => (await effects(jobId)).runs === 1, 'the child to start the job');
@@ -103,7 +30,7 @@ test('a worker killed with SIGKILL mid-job: the job runs again elsewhere and its
 });
 
 test('SIGTERM lets a running job finish before the worker exits', async () => {
-  const owner = await aTenant(t.app);
+  const owner = await aTenant(f.t.app);
   const child = await workerProcess();
   const jobId = await enqueue(owner.tenant.id, 'finish-me', 1500);
   await eventually(async () => (await effects(jobId)).runs === 1, 'the child to start the job');
@@ -118,7 +45,7 @@ test('SIGTERM lets a running job finish before the worker exits', async () => {
 });
 
 test('SIGTERM gives a job that cannot finish in the drain time back to the queue, and another worker completes it', async () => {
-  const owner = await aTenant(t.app);
+  const owner = await aTenant(f.t.app);
   const child = await workerProcess({ WORKER_DRAIN_MS: '200' });
   const jobId = await enqueue(owner.tenant.id, 'give-back', 4000);
   await eventually(async () => (await effects(jobId)).runs === 1, 'the child to start the job');
@@ -138,7 +65,7 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
   // The relay reaches Redis through a proxy this test can cut; the workers talk to Redis directly.
   const sockets = new Set<net.Socket>();
   const forward = (client: net.Socket) => {
-    const redisUrl = new URL(t.platform.config.REDIS_URL);
+    const redisUrl = new URL(f.t.platform.config.REDIS_URL);
     const upstream = net.connect(Number(redisUrl.port || 6379), redisUrl.hostname);
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -171,7 +98,7 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
   });
   const relayFailed = (count: number) => new Promise<void>((resolve) => failed.push({ after: relayFailures + count, resolve }));
   const r = await runtime({ relayRedisUrl: `redis://127.0.0.1:${port}`, log: createLogger('warn', sink) });
-  const owner = await aTenant(t.app);
+  const owner = await aTenant(f.t.app);
 
   await new Promise<void>((resolve) => {
     proxy.close(() => resolve());
@@ -180,7 +107,7 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
   const jobId = await enqueue(owner.tenant.id, 'redis-away', 10);
   // Two failed passes after the commit: the second began after it, so it tried this row.
   await relayFailed(2);
-  const pending = await t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) =>
+  const pending = await f.t.platform.tenancy.withTenant({ tenantId: owner.tenant.id }, (trx) =>
     trx.selectFrom('outbox').select('relayed_at').where('tenant_id', '=', owner.tenant.id).where('id', '=', jobId).executeTakeFirstOrThrow(),
   );
   assert.equal(pending.relayed_at, null, 'the row waits in the outbox');
@@ -204,18 +131,18 @@ test('Redis away when a use case commits: the outbox keeps the job and delivers 
 test('PostgreSQL connections lost (backends terminated): the relay listens again and keeps delivering', async () => {
   // Polling so slow that only a restored LISTEN can deliver within the test.
   const r = await runtime({ pollMs: 600_000 });
-  const owner = await aTenant(t.app);
+  const owner = await aTenant(f.t.app);
   const first = await enqueue(owner.tenant.id, 'before', 10);
   await eventually(async () => (await effects(first)).finished === 1, 'the first job');
 
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   const relayBackend = async () =>
-    (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-listen'`, [t.dbName])).rows[0]?.pid as number | undefined;
+    (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'brigade-listen'`, [f.t.dbName])).rows[0]?.pid as number | undefined;
   try {
     const before = await relayBackend();
     assert.ok(before, 'the relay is listening');
-    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [t.dbName]);
+    await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [f.t.dbName]);
     const after = await eventually(async () => {
       const pid = await relayBackend();
       return pid && pid !== before ? pid : null;
