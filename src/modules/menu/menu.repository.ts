@@ -110,7 +110,11 @@ const recipeLinesOfItems = compiled((db, a: { tenantId: string; ids: string[] })
   SELECT menu_item_id, inventory_item_id, quantity FROM recipe_lines
    WHERE tenant_id = ${a.tenantId} AND menu_item_id = ANY(${a.ids}::uuid[])
    ORDER BY menu_item_id, inventory_item_id`);
-/** The order's lines name the items: no round trip of its own to learn their ids. */
+/**
+ * The items an order's lines name, read from the orders module's `order_lines` in the same
+ * statement: paying an order needs no round trip of its own to learn the ids, and the statement
+ * is compiled once (a subquery handed in by the caller would be built on every sale).
+ */
 const recipeLinesOfOrder = compiled((db, a: { tenantId: string; orderId: string }) => sql<RecipeRow>`
   SELECT menu_item_id, inventory_item_id, quantity FROM recipe_lines
    WHERE tenant_id = ${a.tenantId}
