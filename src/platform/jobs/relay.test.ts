@@ -55,6 +55,19 @@ test('a row committed while a relay pass is under way waits for its tenant\'s ro
 test('two relays dispatch at once: one holding a shard does not hold up the others', async () => {
   const shards = 4;
   const tenants = await Promise.all(Array.from({ length: 8 }, (_, i) => aTenant(t.app, `Shard Café ${i}`)));
+  // The relay dispatches shards in two groups ({0, 1} and {2, 3}); the test needs pending rows in
+  // both (a tenant's shard is its id hashed, so eight random ids all land in one group about
+  // once in 128 runs): more tenants until both groups hold one.
+  const groupOf = async (tenantId: string) => {
+    const { rows } = await t.platform.db.ownerPool.query<{ shard: number }>('SELECT (hashtext($1::text) & 2147483647) % $2 AS shard', [tenantId, shards]);
+    return rows[0]!.shard < shards / 2 ? 0 : 1;
+  };
+  const groupsHeld = new Set(await Promise.all(tenants.map(({ tenant }) => groupOf(tenant.id))));
+  while (groupsHeld.size < 2) {
+    const more = await aTenant(t.app, `Shard Café ${tenants.length}`);
+    tenants.push(more);
+    groupsHeld.add(await groupOf(more.tenant.id));
+  }
   for (const { tenant } of tenants) await t.platform.tenancy.withTenant({ tenantId: tenant.id }, (trx) => enqueueLater(trx, tenant.id, workJob.type, { n: 2 }));
   const registry = jobRegistry([workJob]);
   const real = tenantSlots(queues.redis, t.platform.config.BRIGADE_QUEUE_PREFIX, t.platform.log);
