@@ -107,8 +107,14 @@ export async function runBillingOutbox(
     [WEBHOOK_JOB]: (_tenantId, payload) => billingModule(platform).inbox.process(String(payload.eventId)),
   };
   const types = opts.types ?? Object.keys(handlers);
-  // The jobs of stored webhook events, as the inbox's wake-up or the periodic sweep would queue them.
-  if (types.includes(WEBHOOK_JOB)) await billingModule(platform).inbox.sweep();
+  // The jobs of stored webhook events, as the inbox's wake-up or the periodic sweep would queue
+  // them. The wake-up first: while it runs, the events it holds locked are skipped by this sweep
+  // and their jobs not yet committed, so the pass below would miss them and report nothing to run.
+  if (types.includes(WEBHOOK_JOB)) {
+    const { inbox } = billingModule(platform);
+    await inbox.idle();
+    await inbox.sweep();
+  }
   const result = { ran: 0, failed: [] as { type: string; error: string }[] };
   const done = new Set<string>();
   for (;;) {
