@@ -117,6 +117,16 @@ export class WebhookPayloadError extends Error {}
 /** The provider could not be reached or failed (5xx, network); the caller retries later. */
 export class ProviderUnavailableError extends Error {}
 
+/** The provider declined to charge the subscription's payment method: nothing was changed. */
+export class PaymentDeclinedError extends Error {
+  constructor(
+    message: string,
+    readonly declineCode: string | null,
+  ) {
+    super(message);
+  }
+}
+
 export interface PaymentProvider {
   readonly name: 'stripe' | 'simulator';
   createCustomer(input: { tenantId: string; name: string; email: string | null }): Promise<string>;
@@ -127,6 +137,11 @@ export interface PaymentProvider {
   subscriptionsOfCustomer(customerId: string): Promise<ProviderSubscription[]>;
   /** Every subscription the account has, ended ones included, page by page. */
   listSubscriptions(): AsyncIterable<ProviderSubscription>;
+  /**
+   * Moves the subscription to the plan. A paying (active) subscription is charged the prorated
+   * difference at once and changes plan only if that charge succeeds (PaymentDeclinedError
+   * otherwise, with nothing changed); a trial changes at once, with nothing to charge.
+   */
   changePlan(subscriptionId: string, planKey: PaidPlanKey): Promise<void>;
   setCancelAtPeriodEnd(subscriptionId: string, cancel: boolean): Promise<void>;
   cancelNow(subscriptionId: string): Promise<void>;

@@ -86,7 +86,14 @@ export async function billingRoutes(app: FastifyInstance, opts: { billing: Billi
 
   r.post('/v1/billing/subscription/plan', {
     config: { access: { action: 'billing.manage', branch: 'tenant' }, idempotent: true },
-    schema: { tags, summary: 'Change plan (prorated); refused when usage exceeds the new plan', body: ChangePlanBody, response: { 200: SubscriptionView } },
+    schema: {
+      tags,
+      summary: 'Change plan (prorated); refused when usage exceeds the new plan',
+      description:
+        'During a trial the plan changes at once (nothing is charged). On a paying subscription the prorated difference is invoiced and charged now, and the plan changes only if that charge succeeds: a declined card is 402 `payment_required` (with `declineCode`), and nothing changed at the provider or here.',
+      body: ChangePlanBody,
+      response: { 200: SubscriptionView },
+    },
     handler: async (req) => service.changePlan(scopeOf(req), req.body.plan),
   });
 

@@ -21,7 +21,7 @@ import {
   type PaidPlanKey,
   type Plan,
 } from './billing.plans.ts';
-import { ProviderUnavailableError, type PaymentProvider } from './billing.provider.ts';
+import { PaymentDeclinedError, ProviderUnavailableError, type PaymentProvider } from './billing.provider.ts';
 import {
   billingRecipients,
   insertTransition,
@@ -278,7 +278,16 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     if (row.plan === planKey) return view(scope);
     await assertFits(scope.tenantId, row, planKey);
     const subscriptionId = requireProviderSubscription(row);
-    await provider.changePlan(subscriptionId, planKey).catch(unavailable);
+    await provider.changePlan(subscriptionId, planKey).catch((err: unknown) => {
+      if (err instanceof PaymentDeclinedError) {
+        throw new AppError(
+          'payment_required',
+          `The charge for the move to ${planOf(planKey).name} was declined (${err.message}); the plan did not change. Update the card (POST /v1/billing/payment-method) and try again.`,
+          { plan: planKey, currentPlan: row.plan, declineCode: err.declineCode },
+        );
+      }
+      return unavailable(err);
+    });
     const previous = row.plan !== 'trial' && row.plan in plans ? (row.plan as PaidPlanKey) : defaultPaidPlan;
     await settleChange(scope, `plan changed to ${planKey}`, 'billing.plan_change', () => ({ before: { plan: row.plan }, after: { plan: planKey } }), () => provider.changePlan(subscriptionId, previous));
     return view(scope);

@@ -2,6 +2,7 @@ import Stripe from 'stripe';
 import { storableCopy, mayEscapeUnstorable } from '../../platform/http/validation.ts';
 import { paidPlans, type PaidPlanKey } from './billing.plans.ts';
 import {
+  PaymentDeclinedError,
   ProviderUnavailableError,
   WebhookPayloadError,
   WebhookSignatureError,
@@ -264,13 +265,21 @@ export function stripeAdapter(stripe: Stripe, opts: StripeAdapterOptions): Payme
       const current = await call(() => stripe.subscriptions.retrieve(subscriptionId));
       const item = current.items.data[0];
       if (!item) throw new Error(`subscription ${subscriptionId} has no items`);
-      await call(() =>
-        stripe.subscriptions.update(subscriptionId, {
-          items: [{ id: item.id, price }],
-          proration_behavior: 'create_prorations',
-          metadata: { planChosen: 'true' },
-        }),
-      );
+      // Nothing changes plan until it is paid for: on a paying subscription the proration is
+      // invoiced and charged now, and the update fails, unapplied, if the charge does.
+      const paying = current.status === 'active';
+      try {
+        await call(() =>
+          stripe.subscriptions.update(subscriptionId, {
+            items: [{ id: item.id, price }],
+            metadata: { planChosen: 'true' },
+            ...(paying ? { proration_behavior: 'always_invoice', payment_behavior: 'error_if_incomplete' } : { proration_behavior: 'create_prorations' }),
+          }),
+        );
+      } catch (err) {
+        if (err instanceof Stripe.errors.StripeCardError) throw new PaymentDeclinedError(err.message, err.decline_code ?? err.code ?? null);
+        throw err;
+      }
     },
 
     async setCancelAtPeriodEnd(subscriptionId, cancel) {

@@ -115,6 +115,53 @@ describe('plan changes and cancellation', () => {
     assert.deepEqual(body.limits, [{ limit: 'branches', current: 2, allowed: 1 }]);
   });
 
+  test('on a paying subscription an upgrade is charged at once and changes nothing until it is paid', async () => {
+    const session = await t.signup('Upgrade Bistro');
+    const clock = await t.onClock(session.tenant.id);
+    await t.addCard(session);
+    await t.advanceClock(clock, 15 * DAY_SECONDS);
+    await t.settle();
+    const before = await t.getSubscription(session);
+    assert.equal(before.status, 'active');
+    assert.notEqual(before.plan, 'enterprise');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    const priceAtProvider = async () => (await t.stripe.subscriptions.retrieve(subscriptionId)).items.data[0]!.price.lookup_key;
+    const priceBefore = await priceAtProvider();
+    const planChanges = () =>
+      t.platform.tenancy.withTenant({ tenantId: session.tenant.id }, (trx) => trx.selectFrom('audit_events').select('id').where('tenant_id', '=', session.tenant.id).where('action', '=', 'billing.plan_change').execute());
+
+    // The card now declines: the upgrade is refused with the reason, and nothing changed anywhere.
+    await t.addCard(session, 'pm_card_chargeCustomerFail');
+    await t.settle();
+    const declined = await t.app.inject({ method: 'POST', url: '/v1/billing/subscription/plan', headers: bearer(session), payload: { plan: 'enterprise' } });
+    assert.equal(declined.statusCode, 402, declined.body);
+    const body = problem(declined);
+    assert.equal(body.code, 'payment_required');
+    assert.equal(body.plan, 'enterprise');
+    assert.equal(body.currentPlan, before.plan);
+    assert.ok(body.declineCode);
+    await t.settle();
+    assert.equal(await priceAtProvider(), priceBefore, 'the provider kept the plan');
+    const after = await t.getSubscription(session);
+    assert.equal(after.plan, before.plan);
+    assert.equal(after.status, 'active', 'a refused upgrade leaves the subscription as it was');
+    assert.equal((await planChanges()).length, 0);
+
+    // With a card that pays, the proration is invoiced and paid now, and the plan changes.
+    await t.addCard(session);
+    await t.settle();
+    const paid = await t.app.inject({ method: 'POST', url: '/v1/billing/subscription/plan', headers: bearer(session), payload: { plan: 'enterprise' } });
+    assert.equal(paid.statusCode, 200, paid.body);
+    assert.equal(paid.json().plan, 'enterprise');
+    assert.equal(await priceAtProvider(), 'enterprise');
+    const invoices = await t.stripe.invoices.list({ subscription: subscriptionId });
+    const proration = invoices.data.filter((i) => i.billing_reason === 'subscription_update');
+    assert.equal(proration.length, 1, 'one invoice for the change: the declined attempt left none');
+    assert.equal(proration[0]!.status, 'paid');
+    assert.ok(proration[0]!.amount_paid > 0);
+    assert.equal((await planChanges()).length, 1);
+  });
+
   test('cancel at period end, undo it, then cancel now: each reaches the provider and is audited', async () => {
     const session = await t.signup('Cancel Bistro');
     const { subscriptionId } = await t.providerIds(session.tenant.id);
