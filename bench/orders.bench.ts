@@ -132,15 +132,15 @@ ${row('API with an Idempotency-Key on both calls', 'api-keyed')}
 After the runs: ${books.paid} orders paid, ${books.payments} payments, ${books.movements} sale movements,
 ${books.drift} stock levels differing from their ledger.
 
-Round trips to PostgreSQL per sale, direct SQL and the use cases alike: 6 (placement: BEGIN, the
+Round trips to PostgreSQL per sale, direct SQL and the use cases alike: 5 (placement: BEGIN, the
 context, the branch check, the plan's quota and the menu prices pipelined; the order and its
-lines in one statement; COMMIT; payment: BEGIN, the context, the order's lock, its lines and
+lines in one statement with the COMMIT; payment: BEGIN, the context, the order's lock, its lines and
 their recipes pipelined; the payment and status in one statement pipelined with the stock rows
 ensured and locked in item order; levels and ledger in one statement with the COMMIT: the stock
 rows every till of a branch shares are held for two round trips). The API adds the auth-changed
 probe to each COMMIT; the cashier's permission to pay needs the order's branch, which the process
 that placed the order already knows (an order never changes branch; another process reads it
-once): 6 in all here (before: 15).
+once): 5 in all here (before: 15).
 An Idempotency-Key on each call adds its lock and read (pipelined with BEGIN) and the stored
 response (sent with the COMMIT), and makes the use case a savepoint whose SAVEPOINT and RELEASE
 ride with neighbouring statements: 9 in all (before: 27). Named statements on both sides.

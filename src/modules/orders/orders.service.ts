@@ -1,5 +1,5 @@
 import type { Platform } from '../../platform/deps.ts';
-import { inParallel, type Tx } from '../../platform/db/index.ts';
+import { atCommit, inParallel, type Tx } from '../../platform/db/index.ts';
 import type { Scope } from '../../platform/auth/index.ts';
 import type { Awaitable } from '../../platform/awaitable.ts';
 import { AppError, notFound } from '../../platform/errors/index.ts';
@@ -79,7 +79,7 @@ export function ordersService(platform: Platform) {
 
     /** Opens an order with each line priced as the menu says now: later price changes leave it alone. */
     async placeOrder(scope: Scope, input: PlaceOrderInput): Promise<Order> {
-      const order = await tenancy.withTenant(scope, async (trx) => {
+      const placed = await tenancy.withTenant(scope, async (trx) => {
         const ids = [...new Set(input.lines.map((l) => l.menuItemId))];
         // The branch check, the plan's quota and the prices in one round trip (with BEGIN and the context).
         const [, , forSale] = await inParallel([
@@ -97,14 +97,18 @@ export function ordersService(platform: Platform) {
           return { menuItemId: item.id, name: item.name, unitPriceMinor: item.price_minor, quantity: l.quantity };
         });
         const totalMinor = lines.reduce((sum, l) => sum + l.unitPriceMinor * l.quantity, 0);
-        const created = await insertOrder(
-          trx,
+        // The order and its lines go out with the COMMIT: one round trip for both.
+        const created = insertOrder(
+          atCommit(trx),
           scope.tenantId,
           { branchId: input.branchId, currency: scope.tenant.currency, totalMinor, createdBy: scope.userId },
           lines,
         );
-        return toOrder(created.order, created.lines, undefined);
+        created.catch(() => undefined);
+        return { created };
       });
+      const created = await placed.created;
+      const order = toOrder(created.order, created.lines, undefined);
       rememberBranch(scope.tenantId, order.id, order.branchId);
       return order;
     },

@@ -151,6 +151,21 @@ class Channel {
   /** Set when the transaction ends: a statement issued later (a straggler) is refused, never sent on a released connection. */
   closed = false;
 
+  /** The transaction commits when the callback that holds this channel returns (withTenant, withSystem; not a unit). */
+  endsWithCallback = false;
+  /** The handle of `atCommit`, made once per transaction. */
+  commitHandle: Tx | undefined;
+
+  /** Queues a statement to go out with the COMMIT (or the next round trip, if one comes first); resolves once it ran. */
+  readonly atCommitQuery: QueryFn = (text, values) =>
+    new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error('the transaction of this handle has ended'));
+        return;
+      }
+      this.queue.push({ s: { text, values }, resolve, reject });
+    });
+
   readonly query: QueryFn = (text, values) =>
     new Promise((resolve, reject) => {
       if (this.closed) {
@@ -292,6 +307,22 @@ export async function deferStatement(trx: Tx, query: Compilable): Promise<void> 
   const channel = handles.get(trx)?.channel;
   if (channel) channel.defer({ text: compiled.sql, values: compiled.parameters as unknown[] });
   else await trx.executeQuery(compiled);
+}
+
+/**
+ * A handle on the same transaction whose statements go out with its COMMIT, in one round trip,
+ * instead of each in a trip of its own before it: for the last write of a use case, whose
+ * result is only needed once the transaction has committed. Its promise settles after the
+ * COMMIT, so the callback returns it unawaited, inside an object, and the caller awaits it after
+ * `withTenant`: `return { created: insertOrder(atCommit(trx), ...) }`. Attach a catch to it there.
+ * If the statement fails, the COMMIT fails with it: the transaction rolls back, and `withTenant`
+ * throws. When the transaction does not end with the callback (a request's unit of work, which
+ * commits after the response is built), or outside a transaction, the statements run at once.
+ */
+export function atCommit(trx: Tx): Tx {
+  const channel = handles.get(trx)?.channel;
+  if (!channel?.endsWithCallback) return trx;
+  return (channel.commitHandle ??= bindKysely(channel.atCommitQuery, channel));
 }
 
 function contextValues(ctx: TenantContext): unknown[] {
@@ -517,6 +548,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
       return withClient(db.runtimePool, async (client) => {
         // BEGIN and the context ride along with the first statement: one round trip saved.
         const channel = new Channel(client, named);
+        channel.endsWithCallback = true;
         channel.defer({ text: 'BEGIN' }, true);
         channel.defer({ text: SET_CONTEXT, values });
         try {
@@ -575,6 +607,7 @@ export function createTenancy(db: Db, log: Logger): Tenancy {
         // unless that statement has no parameters: it may be several commands, which only the
         // simple protocol accepts (the channel sends such a statement on its own).
         const channel = new Channel(client, named);
+        channel.endsWithCallback = true;
         channel.defer({ text: opts?.snapshot ? 'BEGIN ISOLATION LEVEL REPEATABLE READ' : 'BEGIN' }, true);
         try {
           const result = await fn(bindKysely(channel.query, channel));
