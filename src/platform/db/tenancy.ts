@@ -156,23 +156,22 @@ class Channel {
   /** The handle of `atCommit`, made once per transaction. */
   commitHandle: Tx | undefined;
 
+  /** Queues a statement with a caller awaiting it; false (and rejected) once the transaction has ended. */
+  private enqueue(text: string, values: unknown[] | undefined, resolve: Entry['resolve'], reject: NonNullable<Entry['reject']>): boolean {
+    if (this.closed) {
+      reject(new Error('the transaction of this handle has ended'));
+      return false;
+    }
+    this.queue.push({ s: { text, values }, resolve, reject });
+    return true;
+  }
+
   /** Queues a statement to go out with the COMMIT (or the next round trip, if one comes first); resolves once it ran. */
-  readonly atCommitQuery: QueryFn = (text, values) =>
-    new Promise((resolve, reject) => {
-      if (this.closed) {
-        reject(new Error('the transaction of this handle has ended'));
-        return;
-      }
-      this.queue.push({ s: { text, values }, resolve, reject });
-    });
+  readonly atCommitQuery: QueryFn = (text, values) => new Promise((resolve, reject) => void this.enqueue(text, values, resolve, reject));
 
   readonly query: QueryFn = (text, values) =>
     new Promise((resolve, reject) => {
-      if (this.closed) {
-        reject(new Error('the transaction of this handle has ended'));
-        return;
-      }
-      this.queue.push({ s: { text, values }, resolve, reject });
+      if (!this.enqueue(text, values, resolve, reject)) return;
       if (!this.scheduled) {
         this.scheduled = true;
         // After the current microtasks: every statement a Promise.all issues is queued by then.
