@@ -10,6 +10,15 @@ before(async () => {
 });
 after(() => t.close());
 
+/** A card during the trial, then the trial's end: the business is on a paid plan, its clock returned. */
+async function convertTrial(session: Awaited<ReturnType<BillingTestContext['signup']>>): Promise<string> {
+  const clock = await t.onClock(session.tenant.id);
+  await t.addCard(session);
+  await t.advanceClock(clock, 15 * DAY_SECONDS);
+  await t.settle();
+  return clock;
+}
+
 describe('signup', () => {
   test('a new business starts a 14-day trial in the signup transaction and the provider is called later, by a job', async () => {
     const session = await aTenant(t.app, 'Trial Bistro');
@@ -117,10 +126,7 @@ describe('plan changes and cancellation', () => {
 
   test('on a paying subscription an upgrade is charged at once and changes nothing until it is paid', async () => {
     const session = await t.signup('Upgrade Bistro');
-    const clock = await t.onClock(session.tenant.id);
-    await t.addCard(session);
-    await t.advanceClock(clock, 15 * DAY_SECONDS);
-    await t.settle();
+    const clock = await convertTrial(session);
     const before = await t.getSubscription(session);
     assert.equal(before.status, 'active');
     assert.notEqual(before.plan, 'enterprise');
@@ -302,10 +308,7 @@ describe('the trial at its end', () => {
     for (const name of ['North', 'South']) {
       assert.equal((await t.app.inject({ method: 'POST', url: '/v1/branches', headers: bearer(session), payload: { name } })).statusCode, 201);
     }
-    const clock = await t.onClock(session.tenant.id);
-    await t.addCard(session);
-    await t.advanceClock(clock, 15 * DAY_SECONDS);
-    await t.settle();
+    const clock = await convertTrial(session);
     const sub = await t.getSubscription(session);
     assert.equal(sub.status, 'active');
     assert.equal(sub.plan, 'starter');
@@ -399,10 +402,7 @@ describe('the trial at its end', () => {
 
   test('a failing card after conversion moves to past_due with dunning mails per attempt, then to read-only', async () => {
     const session = await t.signup('Dunning Bistro');
-    const clock = await t.onClock(session.tenant.id);
-    await t.addCard(session);
-    await t.advanceClock(clock, 15 * DAY_SECONDS);
-    await t.settle();
+    const clock = await convertTrial(session);
     assert.equal((await t.getSubscription(session)).status, 'active');
     // The card now fails every charge.
     await t.addCard(session, 'pm_card_chargeCustomerFail');
