@@ -278,6 +278,10 @@ export function stripeAdapter(stripe: Stripe, opts: StripeAdapterOptions): Payme
         );
       } catch (err) {
         if (err instanceof Stripe.errors.StripeCardError) throw new PaymentDeclinedError(err.message, err.decline_code ?? err.code ?? null);
+        // Nothing to charge: the card was removed at the provider (its dashboard, the customer).
+        if (err instanceof Stripe.errors.StripeInvalidRequestError && /no attached payment source|default payment method/i.test(err.message)) {
+          throw new PaymentDeclinedError(err.message, 'no_payment_method');
+        }
         throw err;
       }
     },

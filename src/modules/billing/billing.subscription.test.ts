@@ -168,6 +168,21 @@ describe('plan changes and cancellation', () => {
     assert.equal((await planChanges()).length, 1);
   });
 
+  test('an upgrade of a paying subscription whose card was removed at the provider is a 402 naming it, not a 400 passing on the provider message', async () => {
+    const session = await t.signup('Cardless Bistro');
+    await convertTrial(session);
+    const before = await t.getSubscription(session);
+    assert.equal(before.status, 'active');
+    const { customerId } = await t.providerIds(session.tenant.id);
+    for (const pm of (await t.stripe.paymentMethods.list({ customer: customerId })).data) await t.stripe.paymentMethods.detach(pm.id);
+    await t.settle();
+    const res = await t.app.inject({ method: 'POST', url: '/v1/billing/subscription/plan', headers: bearer(session), payload: { plan: 'enterprise' } });
+    assert.equal(res.statusCode, 402, res.body);
+    assert.equal(problem(res).code, 'payment_required');
+    assert.equal(problem(res).declineCode, 'no_payment_method');
+    assert.equal((await t.getSubscription(session)).plan, before.plan);
+  });
+
   test('cancel at period end, undo it, then cancel now: each reaches the provider and is audited', async () => {
     const session = await t.signup('Cancel Bistro');
     const { subscriptionId } = await t.providerIds(session.tenant.id);

@@ -17,9 +17,11 @@ import {
 /** Invoices: issuing, finalizing, charging, paying by hand and voiding. */
 
 /** The payment method a charge for this subscription uses, as Stripe picks it. */
+/** The card a subscription's invoices are charged to: its own default, else the customer's; one detached since cannot be charged. */
 export function effectivePaymentMethod(ctx: BillingContext, subscription: SubscriptionObject): string | null {
   const customer = ctx.state.data.customers[subscription.customer];
-  return subscription.default_payment_method ?? customer?.invoice_settings.default_payment_method ?? null;
+  const attached = (id: string | null | undefined) => (id && ctx.state.data.paymentMethods[id]?.customer === subscription.customer ? id : null);
+  return attached(subscription.default_payment_method) ?? attached(customer?.invoice_settings.default_payment_method);
 }
 
 export type ChargeOutcome = { ok: true; paymentMethod: string | null } | { ok: false; error: SimulatedApiError };
