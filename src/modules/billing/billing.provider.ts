@@ -117,6 +117,12 @@ export class WebhookPayloadError extends Error {}
 /** The provider could not be reached or failed (5xx, network); the caller retries later. */
 export class ProviderUnavailableError extends Error {}
 
+/**
+ * The provider refused a change its copy of the subscription does not allow (already canceled
+ * there, say): Brigade's copy is behind, nothing was changed.
+ */
+export class ProviderRefusedError extends Error {}
+
 /** The provider declined to charge the subscription's payment method: nothing was changed. */
 export class PaymentDeclinedError extends Error {
   constructor(

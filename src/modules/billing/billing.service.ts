@@ -21,7 +21,7 @@ import {
   type PaidPlanKey,
   type Plan,
 } from './billing.plans.ts';
-import { PaymentDeclinedError, ProviderUnavailableError, type PaymentProvider } from './billing.provider.ts';
+import { PaymentDeclinedError, ProviderRefusedError, ProviderUnavailableError, type PaymentProvider } from './billing.provider.ts';
 import {
   billingRecipients,
   insertTransition,
@@ -270,6 +270,26 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
     }
   }
 
+  /**
+   * A change the provider would not make, or could not be asked to. A refusal means Brigade's
+   * copy of the subscription is behind the provider's (canceled there, a webhook still on its
+   * way): it is brought in step before the answer, and the caller gets 409 with the provider's
+   * reason, so that a reload shows what the provider holds.
+   */
+  const providerFailure = (scope: Scope) => async (err: unknown): Promise<never> => {
+    if (!(err instanceof ProviderRefusedError)) return unavailable(err);
+    log.warn({ tenantId: scope.tenantId, reason: err.message }, 'billing: the provider refused a change; bringing the subscription in step');
+    await sync
+      .syncTenant(scope.tenantId, { source: 'api', reason: 'the provider refused a change (its copy was ahead)' })
+      .catch((syncErr: unknown) => log.warn({ err: syncErr, tenantId: scope.tenantId }, 'billing: could not bring the subscription in step; reconciliation will'));
+    invalidate(scope.tenantId);
+    throw new AppError(
+      'invalid_state',
+      `The payment provider refused the change (${err.message}). The subscription changed there since Brigade last heard; it has been brought up to date. Reload it and try again.`,
+      { providerMessage: err.message },
+    );
+  };
+
   async function changePlan(scope: Scope, planKey: PaidPlanKey) {
     const row = await rowOf(scope);
     if (!statusRules[row.status].live) {
@@ -286,7 +306,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
           { plan: planKey, currentPlan: row.plan, declineCode: err.declineCode },
         );
       }
-      return unavailable(err);
+      return providerFailure(scope)(err);
     });
     const previous = row.plan !== 'trial' && row.plan in plans ? (row.plan as PaidPlanKey) : defaultPaidPlan;
     await settleChange(scope, `plan changed to ${planKey}`, 'billing.plan_change', () => ({ before: { plan: row.plan }, after: { plan: planKey } }), () => provider.changePlan(subscriptionId, previous));
@@ -398,8 +418,8 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
       const row = await rowOf(scope);
       if (row.status === 'canceled' || row.status === 'expired') throw new AppError('invalid_state', `The subscription has already ${row.status === 'expired' ? 'expired' : 'been canceled'}.`, { subscriptionStatus: row.status });
       const subscriptionId = requireProviderSubscription(row);
-      if (input.atPeriodEnd) await provider.setCancelAtPeriodEnd(subscriptionId, true).catch(unavailable);
-      else await provider.cancelNow(subscriptionId).catch(unavailable);
+      if (input.atPeriodEnd) await provider.setCancelAtPeriodEnd(subscriptionId, true).catch(providerFailure(scope));
+      else await provider.cancelNow(subscriptionId).catch(providerFailure(scope));
       await settleChange(scope, input.atPeriodEnd ? 'cancellation at period end requested' : 'canceled immediately', 'billing.cancel', () => ({
         before: { status: row.status, cancelAtPeriodEnd: row.cancel_at_period_end },
         after: input.atPeriodEnd ? { cancelAtPeriodEnd: true, endsAt: iso(row.current_period_end) } : { status: 'canceled' },
@@ -415,7 +435,7 @@ export function billingService(platform: Platform, provider: PaymentProvider, sy
       }
       if (!row.cancel_at_period_end) return view(scope);
       const subscriptionId = requireProviderSubscription(row);
-      await provider.setCancelAtPeriodEnd(subscriptionId, false).catch(unavailable);
+      await provider.setCancelAtPeriodEnd(subscriptionId, false).catch(providerFailure(scope));
       await settleChange(scope, 'scheduled cancellation undone', 'billing.cancel_undone', () => ({ before: { cancelAtPeriodEnd: true }, after: { cancelAtPeriodEnd: false } }), () => provider.setCancelAtPeriodEnd(subscriptionId, true));
       return view(scope);
     },

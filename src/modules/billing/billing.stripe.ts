@@ -3,6 +3,7 @@ import { storableCopy, mayEscapeUnstorable } from '../../platform/http/validatio
 import { paidPlans, type PaidPlanKey } from './billing.plans.ts';
 import {
   PaymentDeclinedError,
+  ProviderRefusedError,
   ProviderUnavailableError,
   WebhookPayloadError,
   WebhookSignatureError,
@@ -59,6 +60,19 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     return translate(err);
+  }
+}
+
+/**
+ * A call that changes a subscription: the provider's refusal of a change its copy does not
+ * allow (an invalid request on an object that exists) is ProviderRefusedError.
+ */
+async function change<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await call(fn);
+  } catch (err) {
+    if (err instanceof Stripe.errors.StripeInvalidRequestError && !isMissing(err)) throw new ProviderRefusedError(err.message);
+    throw err;
   }
 }
 
@@ -282,16 +296,17 @@ export function stripeAdapter(stripe: Stripe, opts: StripeAdapterOptions): Payme
         if (err instanceof Stripe.errors.StripeInvalidRequestError && /no attached payment source|default payment method/i.test(err.message)) {
           throw new PaymentDeclinedError(err.message, 'no_payment_method');
         }
+        if (err instanceof Stripe.errors.StripeInvalidRequestError && !isMissing(err)) throw new ProviderRefusedError(err.message);
         throw err;
       }
     },
 
     async setCancelAtPeriodEnd(subscriptionId, cancel) {
-      await call(() => stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: cancel }));
+      await change(() => stripe.subscriptions.update(subscriptionId, { cancel_at_period_end: cancel }));
     },
 
     async cancelNow(subscriptionId) {
-      await call(() => stripe.subscriptions.cancel(subscriptionId));
+      await change(() => stripe.subscriptions.cancel(subscriptionId));
     },
 
     async createCheckout(input: CheckoutInput) {

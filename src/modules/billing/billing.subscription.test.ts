@@ -183,6 +183,22 @@ describe('plan changes and cancellation', () => {
     assert.equal((await t.getSubscription(session)).plan, before.plan);
   });
 
+  test('a change the provider refuses (canceled there, its webhook not yet in) is 409 with its reason, and Brigade catches up before answering', async () => {
+    const session = await t.signup('Stale Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    await t.stripe.subscriptions.cancel(subscriptionId);
+    assert.equal((await t.getSubscription(session)).status, 'trialing', 'the webhook has not been delivered');
+    const res = await t.app.inject({ method: 'POST', url: '/v1/billing/subscription/plan', headers: bearer(session), payload: { plan: 'pro' } });
+    assert.equal(res.statusCode, 409, res.body);
+    const body = problem(res);
+    assert.equal(body.code, 'invalid_state');
+    assert.match(String(body.providerMessage), /canceled/i);
+    assert.equal((await t.getSubscription(session)).status, 'canceled', 'brought in step with the provider');
+    const again = await t.app.inject({ method: 'POST', url: '/v1/billing/subscription/cancel', headers: bearer(session), payload: { atPeriodEnd: true } });
+    assert.equal(again.statusCode, 409);
+    assert.equal(problem(again).code, 'invalid_state');
+  });
+
   test('cancel at period end, undo it, then cancel now: each reaches the provider and is audited', async () => {
     const session = await t.signup('Cancel Bistro');
     const { subscriptionId } = await t.providerIds(session.tenant.id);
