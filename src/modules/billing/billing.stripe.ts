@@ -64,14 +64,20 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /**
- * A call that changes a subscription: the provider's refusal of a change its copy does not
- * allow (an invalid request on an object that exists) is ProviderRefusedError.
+ * A call that changes a subscription, with the provider's refusals said in Brigade's terms:
+ * a declined charge, or no card left to charge (removed at the provider), is
+ * PaymentDeclinedError; any other invalid request on an object that exists is a change its copy
+ * does not allow, ProviderRefusedError. Nothing was changed in either case.
  */
 async function change<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await call(fn);
   } catch (err) {
-    if (err instanceof Stripe.errors.StripeInvalidRequestError && !isMissing(err)) throw new ProviderRefusedError(err.message);
+    if (err instanceof Stripe.errors.StripeCardError) throw new PaymentDeclinedError(err.message, err.decline_code ?? err.code ?? null);
+    if (err instanceof Stripe.errors.StripeInvalidRequestError && !isMissing(err)) {
+      if (/no attached payment source|default payment method/i.test(err.message)) throw new PaymentDeclinedError(err.message, 'no_payment_method');
+      throw new ProviderRefusedError(err.message);
+    }
     throw err;
   }
 }
@@ -282,23 +288,13 @@ export function stripeAdapter(stripe: Stripe, opts: StripeAdapterOptions): Payme
       // Nothing changes plan until it is paid for: on a paying subscription the proration is
       // invoiced and charged now, and the update fails, unapplied, if the charge does.
       const paying = current.status === 'active';
-      try {
-        await call(() =>
-          stripe.subscriptions.update(subscriptionId, {
-            items: [{ id: item.id, price }],
-            metadata: { planChosen: 'true' },
-            ...(paying ? { proration_behavior: 'always_invoice', payment_behavior: 'error_if_incomplete' } : { proration_behavior: 'create_prorations' }),
-          }),
-        );
-      } catch (err) {
-        if (err instanceof Stripe.errors.StripeCardError) throw new PaymentDeclinedError(err.message, err.decline_code ?? err.code ?? null);
-        // Nothing to charge: the card was removed at the provider (its dashboard, the customer).
-        if (err instanceof Stripe.errors.StripeInvalidRequestError && /no attached payment source|default payment method/i.test(err.message)) {
-          throw new PaymentDeclinedError(err.message, 'no_payment_method');
-        }
-        if (err instanceof Stripe.errors.StripeInvalidRequestError && !isMissing(err)) throw new ProviderRefusedError(err.message);
-        throw err;
-      }
+      await change(() =>
+        stripe.subscriptions.update(subscriptionId, {
+          items: [{ id: item.id, price }],
+          metadata: { planChosen: 'true' },
+          ...(paying ? { proration_behavior: 'always_invoice', payment_behavior: 'error_if_incomplete' } : { proration_behavior: 'create_prorations' }),
+        }),
+      );
     },
 
     async setCancelAtPeriodEnd(subscriptionId, cancel) {

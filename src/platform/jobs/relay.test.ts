@@ -5,7 +5,7 @@ import { createTestContext, aTenant, type TestContext } from '../../../test/harn
 import { jobRegistry } from '../../jobs.ts';
 import { defineJob, enqueueLater, tenantSlots } from './index.ts';
 import { openQueues, producerConnection, type QueueSet } from './queues.ts';
-import { createRelay, type PassResult } from './relay.ts';
+import { createRelay, dispatchGroups, shardOf, type PassResult } from './relay.ts';
 import type { TenantSlots } from './fairness.ts';
 
 const workJob = defineJob('test.relay_work', Type.Object({ n: Type.Integer() }), async () => undefined);
@@ -55,12 +55,14 @@ test('a row committed while a relay pass is under way waits for its tenant\'s ro
 test('two relays dispatch at once: one holding a shard does not hold up the others', async () => {
   const shards = 4;
   const tenants = await Promise.all(Array.from({ length: 8 }, (_, i) => aTenant(t.app, `Shard Café ${i}`)));
-  // The relay dispatches shards in two groups ({0, 1} and {2, 3}); the test needs pending rows in
-  // both (a tenant's shard is its id hashed, so eight random ids all land in one group about
-  // once in 128 runs): more tenants until both groups hold one.
+  // The relay dispatches its shards in two groups; the test needs pending rows in both (a
+  // tenant's shard is its id hashed, so eight random ids all land in one group about once in 128
+  // runs): more tenants until both groups hold one.
+  const groups = dispatchGroups(shards);
+  assert.equal(groups.length, 2);
   const groupOf = async (tenantId: string) => {
-    const { rows } = await t.platform.db.ownerPool.query<{ shard: number }>('SELECT (hashtext($1::text) & 2147483647) % $2 AS shard', [tenantId, shards]);
-    return rows[0]!.shard < shards / 2 ? 0 : 1;
+    const { rows } = await t.platform.db.ownerPool.query<{ shard: number }>(`SELECT ${shardOf('$1::uuid', shards)} AS shard`, [tenantId]);
+    return groups.findIndex((g) => g.includes(rows[0]!.shard));
   };
   const groupsHeld = new Set(await Promise.all(tenants.map(({ tenant }) => groupOf(tenant.id))));
   while (groupsHeld.size < 2) {

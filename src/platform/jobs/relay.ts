@@ -61,6 +61,21 @@ interface OutboxRow {
 // tenant's cap holds exactly however many relays run; a relay skips a shard another one holds.
 const DISPATCH_LOCK = 0x62726764; // "brgd"
 
+/** The dispatch shard of a tenant, in SQL: the column's text form hashed, as a non-negative int. */
+export const shardOf = (column: string, shards: number) => `(hashtext(${column}::text) & 2147483647) % ${shards}`;
+
+/**
+ * The shards a relay dispatches together, each group in one transaction (its locks, one pick,
+ * one add, one commit) instead of one per shard. Two groups, so that a second relay still finds
+ * shards to dispatch while one relay is inside a group.
+ */
+export function dispatchGroups(shards: number): number[][] {
+  const size = Math.ceil(shards / Math.min(shards, 2));
+  const groups: number[][] = [];
+  for (let s = 0; s < shards; s += size) groups.push(Array.from({ length: Math.min(size, shards - s) }, (_, i) => s + i));
+  return groups;
+}
+
 /**
  * Moves committed outbox rows to BullMQ with the outbox id as the job id, fairly:
  * - each tenant's pending rows are its backlog; a pass takes from every tenant with room,
@@ -83,8 +98,6 @@ export function createRelay(
   const futureBatch = opts.futureBatch ?? 200;
   const redisTimeout = opts.redisTimeoutMs ?? 5000;
   const shards = Math.max(1, Math.floor(opts.shards ?? 1));
-  /** The shard of a tenant, in SQL (the column's text form hashed, as a non-negative int). */
-  const shardOf = (column: string) => `(hashtext(${column}::text) & 2147483647) % ${shards}`;
 
   let stopped = true;
   let running: Promise<void> | null = null;
@@ -100,13 +113,9 @@ export function createRelay(
   // synchronous_commit off for this transaction alone: should the server crash before the
   // mark reaches disk, the rows are relayed again with the same job ids (BullMQ ignores the
   // ones it holds; handlers are idempotent for the rest), and no pass waits on a disk flush.
-  // Shards are dispatched in groups, each in one transaction (its locks, one pick, one add, one
-  // commit), instead of one transaction per shard: a pass of 8 shards is 2 trips through
-  // PostgreSQL and Redis, not 8. Two groups, so that a second relay still finds shards to
-  // dispatch while one relay is inside a group.
-  const groupSize = Math.ceil(shards / Math.min(shards, 2));
-  const groups: number[][] = [];
-  for (let s = 0; s < shards; s += groupSize) groups.push(Array.from({ length: Math.min(groupSize, shards - s) }, (_, i) => s + i));
+  // Shards are dispatched in groups (dispatchGroups): a pass of 8 shards is 2 trips through
+  // PostgreSQL and Redis, not 8.
+  const groups = dispatchGroups(shards);
   const headOf = (group: number[]) => `BEGIN; SET LOCAL synchronous_commit = off;
     WITH locked AS MATERIALIZED (
       SELECT coalesce(array_agg(s), '{}') AS shards FROM unnest('{${group.join(',')}}'::int[]) AS s
@@ -119,7 +128,7 @@ export function createRelay(
         SELECT (SELECT o.tenant_id FROM outbox o WHERE o.relayed_at IS NULL AND o.tenant_id > t.tenant_id ORDER BY o.tenant_id LIMIT 1)
         FROM t WHERE t.tenant_id IS NOT NULL
       )
-      SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL AND ${shardOf('tenant_id')} = ANY((SELECT shards FROM locked)::int[])
+      SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL AND ${shardOf('tenant_id', shards)} = ANY((SELECT shards FROM locked)::int[])
     ) AS tenants`;
 
   // Due rows of tenants with room, oldest first, and rows due later (any tenant), locked and
@@ -144,7 +153,7 @@ export function createRelay(
       UNION ALL
       SELECT tenant_id, id FROM (
         SELECT tenant_id, id FROM outbox
-        WHERE relayed_at IS NULL AND run_at > (SELECT at FROM clock) AND ${shardOf('tenant_id')} = ANY($4::int[])
+        WHERE relayed_at IS NULL AND run_at > (SELECT at FROM clock) AND ${shardOf('tenant_id', shards)} = ANY($4::int[])
         ORDER BY run_at LIMIT $3
         FOR UPDATE SKIP LOCKED
       ) later
