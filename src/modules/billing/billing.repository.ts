@@ -273,8 +273,11 @@ export function tenantById(trx: Tx, tenantId: string) {
 /**
  * Stores the event once, in one statement: the business is the one named in our metadata if it
  * exists, else the owner of the provider ids. A pending event (a known business, a handled type)
- * is stored without its job: `sweepEvents` gives it one (billing_events_unqueued). Returns
- * whether this call stored it (false: a duplicate) and what it decided.
+ * is stored without its job: `sweepEvents` gives it one (billing_events_unsettled). Returns
+ * whether this call stored it (false: a duplicate) and what it decided. `chosen` is
+ * materialised: inlined, its lookups ran once for each of its three uses. No foreign key checks
+ * the business (it would lock its tenants row for every event): the lookup found it, and a
+ * business's deletion removes its events after its tenants row as well as before.
  */
 // The webhook inbox's hot statement, compiled once (see compiled()).
 const storeEventStatement = compiled(
@@ -302,7 +305,7 @@ const storeEventStatement = compiled(
       WHERE provider_subscription_id = ${a.subscriptionId} OR provider_customer_id = ${a.customerId}
       ORDER BY (provider_subscription_id = ${a.subscriptionId}) DESC NULLS LAST
       LIMIT 1
-    ), chosen AS (
+    ), chosen AS MATERIALIZED (
       SELECT coalesce((SELECT tenant_id FROM by_metadata), (SELECT tenant_id FROM by_ids)) AS tenant_id
     ), stored AS (
       INSERT INTO billing_events (provider_event_id, provider, type, tenant_id, object_id, provider_created_at, payload, via, outcome, processed_at, trace_context)
@@ -353,14 +356,15 @@ export async function storeEvent(
  * enqueueLater writes it) and marks them queued, oldest first, in one statement. The rows are
  * taken FOR UPDATE SKIP LOCKED and re-checked once locked, so sweepers running side by side
  * (several processes) never queue an event twice; an event whose business was deleted since is
- * marked with no job. Returns how many it marked.
+ * marked with no job. The order is billing_events_unsettled's (every row here has a null
+ * job_queued_at, so oldest first). Returns how many it marked.
  */
 export async function sweepEvents(db: Tx, jobType: string, limit: number): Promise<number> {
   const { rows } = await sql<{ n: number }>`
     WITH due AS (
       SELECT provider_event_id FROM billing_events
       WHERE outcome = 'pending' AND job_queued_at IS NULL
-      ORDER BY received_at
+      ORDER BY job_queued_at NULLS FIRST, received_at
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), marked AS (
@@ -370,7 +374,7 @@ export async function sweepEvents(db: Tx, jobType: string, limit: number): Promi
     ), jobs AS (
       INSERT INTO outbox (tenant_id, type, payload, trace_context)
       SELECT tenant_id, ${jobType}, jsonb_build_object('eventId', provider_event_id, 'tenantId', tenant_id), trace_context
-      FROM marked WHERE tenant_id IS NOT NULL
+      FROM marked WHERE tenant_id IS NOT NULL AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = marked.tenant_id)
       RETURNING id
     )
     SELECT count(*)::int AS n FROM marked
