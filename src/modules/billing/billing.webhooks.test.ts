@@ -278,6 +278,29 @@ describe('the sweep gives every stored event its job, once', () => {
     assert.deepEqual([...per.values()].filter((n) => n !== 1), []);
   });
 
+  test('an event whose business was deleted after it was stored is marked without a job, and the sweep still queues the others', async () => {
+    // No foreign key ties an event to its business (docs/decisions/0691): an event stored while
+    // its business's deletion ran can outlive the tenants row until the deletion's second pass.
+    const session = await t.signup('Still Here Bistro');
+    const { subscriptionId } = await t.providerIds(session.tenant.id);
+    await t.billing.inbox.idle();
+    await t.billing.inbox.sweep();
+    const gone = `evt_test_gone_${Math.random().toString(36).slice(2)}`;
+    await t.platform.tenancy.withSystem('test: an event of a deleted business', (trx) =>
+      trx
+        .insertInto('billing_events')
+        .values({ provider_event_id: gone, provider: t.billing.provider.name, type: 'customer.subscription.updated', tenant_id: crypto.randomUUID(), object_id: 'sub_gone', provider_created_at: new Date(Date.now() - 60_000), payload: '{}', via: 'webhook' })
+        .execute(),
+    );
+    const kept = await storedOnly(session.tenant.id, subscriptionId);
+    assert.equal(await t.billing.inbox.sweep(), 2);
+    const jobs = await jobsOf([gone, kept]);
+    assert.equal(jobs.get(kept), 1);
+    assert.equal(jobs.get(gone), undefined);
+    assert.ok((await inboxRow(gone))?.job_queued_at instanceof Date, 'marked, so no sweep takes it again');
+    assert.equal(await t.billing.inbox.sweep(), 0);
+  });
+
   test('a webhook acknowledged by the API gets its job within milliseconds, with nobody sweeping', async () => {
     const session = await t.signup('Quick Wake Bistro');
     const { subscriptionId } = await t.providerIds(session.tenant.id);
