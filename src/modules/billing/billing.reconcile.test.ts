@@ -75,6 +75,22 @@ describe('reconciliation', () => {
     assert.equal(row.outcome, 'applied');
   });
 
+  test('a stuck event whose business was deleted meanwhile is not queued again, and the others are', async () => {
+    const gone = `evt_test_gone_${Math.random().toString(36).slice(2)}`;
+    const tenantId = crypto.randomUUID();
+    await t.platform.tenancy.withSystem('test: an old failed event of a deleted business', (trx) =>
+      trx
+        .insertInto('billing_events')
+        .values({ provider_event_id: gone, provider: 'stripe', type: 'customer.subscription.updated', tenant_id: tenantId, object_id: 'sub_gone', provider_created_at: new Date(Date.now() - 3600_000), payload: '{}', via: 'webhook', outcome: 'failed' })
+        .execute(),
+    );
+    await t.platform.tenancy.withSystem('test', (trx) => trx.updateTable('billing_events').set({ received_at: new Date(Date.now() - 3600_000) }).where('provider_event_id', '=', gone).execute());
+    const summary = await t.billing.reconciler.reconcile({ trigger: 'test' });
+    assert.equal(summary.errors, 0);
+    const jobs = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('outbox').select('id').where('tenant_id', '=', tenantId).execute());
+    assert.deepEqual(jobs, []);
+  });
+
   test('--tenant reconciles that business alone', async () => {
     const session = await t.signup('Single Bistro');
     const summary = await reconcile(session.tenant.id);

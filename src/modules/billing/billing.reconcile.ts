@@ -130,6 +130,8 @@ export function billingReconciler(platform: Platform, provider: PaymentProvider,
         .select(['provider_event_id', 'tenant_id'])
         .where('outcome', 'in', ['pending', 'failed'])
         .where('tenant_id', 'is not', null)
+        // An event can outlive its business until the deletion's second pass (no foreign key, 0691).
+        .where(({ exists, selectFrom }) => exists(selectFrom('tenants').select('tenants.id').whereRef('tenants.id', '=', 'billing_events.tenant_id')))
         .where('received_at', '<', new Date(Date.now() - olderThanMinutes * 60_000))
         .orderBy('received_at')
         .limit(1_000)
