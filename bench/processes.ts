@@ -138,6 +138,30 @@ export function rssMb(pid: number): number {
   return Math.round(kb / 1024);
 }
 
+/**
+ * Where a process's resident memory lies, in MB, from /proc/<pid>/smaps: `v8Pages`, the
+ * anonymous mappings of exactly 256 KiB (V8 maps its heap pages one by one, at that size);
+ * `otherAnon`, every other anonymous mapping and the brk heap (malloc's arenas, thread stacks,
+ * the pools of native modules); `files`, mapped files (the node binary, shared libraries). A
+ * page V8 gives back to its pool stays resident until it is reused, so `v8Pages` follows the
+ * highest heap V8 has had, not the heap in use.
+ */
+export function rssByKind(pid: number): { v8Pages: number; otherAnon: number; files: number } {
+  const kb = { v8Pages: 0, otherAnon: 0, files: 0 };
+  let kind: keyof typeof kb = 'otherAnon';
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const size = parseInt(m[2]!, 16) - parseInt(m[1]!, 16);
+      kind = m[3]!.startsWith('/') ? 'files' : m[3] === '' && size === 256 * 1024 ? 'v8Pages' : 'otherAnon';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kb[kind] += Number(rss[1]);
+  }
+  return { v8Pages: Math.round(kb.v8Pages / 1024), otherAnon: Math.round(kb.otherAnon / 1024), files: Math.round(kb.files / 1024) };
+}
+
 /** Drives several URLs at once (one autocannon process each, connections split between them). */
 export async function loadAll(urls: string[], headers: Record<string, string>, secs: number): Promise<LoadResult> {
   const per = Math.max(1, Math.round(connections / urls.length));

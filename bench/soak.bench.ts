@@ -3,9 +3,10 @@
  * BENCH_SOAK_SECONDS (default 600) in one-minute stretches, resident memory read after each,
  * and the V8 heap (used and total) and external memory from the API's own /metrics. Growth from
  * the first loaded minute to the last is what a leak would show; a heap whose used size stays
- * flat while RSS rises is the allocator holding freed pages, not live objects.
+ * flat while RSS rises is the allocator holding freed pages, not live objects. RSS is split by
+ * kind (processes.ts rssByKind) so that such a rise says whose pages they are.
  */
-import { benchTenant, brigadeApi, rssMb, loadAll, loadNote, connections } from './processes.ts';
+import { benchTenant, brigadeApi, rssMb, rssByKind, loadAll, loadNote, connections } from './processes.ts';
 import { fmt } from './load.ts';
 
 const total = Number(process.env.BENCH_SOAK_SECONDS ?? 600);
@@ -19,25 +20,30 @@ try {
     const mb = (name: string) => Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20);
     return { heapUsed: mb('nodejs_heap_size_used_bytes'), heapTotal: mb('nodejs_heap_size_total_bytes'), external: mb('nodejs_external_memory_bytes') };
   };
-  const samples: { at: number; rss: number; rps: number; heapUsed: number; heapTotal: number; external: number }[] = [{ at: 0, rss: rssMb(api.pid), rps: 0, ...(await gauges()) }];
+  type Sample = { at: number; rss: number; rps: number; heapUsed: number; heapTotal: number; external: number; v8Pages: number; otherAnon: number; files: number };
+  const samples: Sample[] = [{ at: 0, rss: rssMb(api.pid), rps: 0, ...(await gauges()), ...rssByKind(api.pid) }];
   for (let at = stretch; at <= total; at += stretch) {
     const r = await loadAll([`${api.url}/v1/branches/${branchId}`], { authorization: `Bearer ${token}` }, stretch);
     if (r.errors || r.non2xx) throw new Error(`soak: ${r.non2xx} non-2xx and ${r.errors} errors`);
-    samples.push({ at, rss: rssMb(api.pid), rps: r.requestsPerSecond, ...(await gauges()) });
+    samples.push({ at, rss: rssMb(api.pid), rps: r.requestsPerSecond, ...(await gauges()), ...rssByKind(api.pid) });
   }
   const loaded = samples.slice(1);
-  const growth = loaded[loaded.length - 1]!.rss - loaded[0]!.rss;
-  const heapGrowth = loaded[loaded.length - 1]!.heapUsed - loaded[0]!.heapUsed;
+  const first = loaded[0]!;
+  const last = loaded[loaded.length - 1]!;
   const sign = (n: number) => `${n >= 0 ? '+' : ''}${n}`;
+  const grew = (k: 'rss' | 'v8Pages' | 'otherAnon') => sign(last[k] - first[k]);
+  // Heap used is a sawtooth between collections: its floor (the lowest reading) in each half of the soak is what a leak would raise.
+  const half = Math.ceil(loaded.length / 2);
+  const floor = (xs: Sample[]) => Math.min(...xs.map((x) => x.heapUsed));
   process.stdout.write(`## Soak: resident memory over ${fmt(total / 60, 1)} minutes of load
 
-One API process at \`LOG_LEVEL=info\`, ${connections} connections on GET /v1/branches/:id; after each ${stretch} s, RSS from /proc and the V8 heap and external memory from the API's /metrics.
+One API process at \`LOG_LEVEL=info\`, ${connections} connections on GET /v1/branches/:id; after each ${stretch} s, RSS from /proc and the V8 heap and external memory from the API's /metrics. RSS by kind from /proc/<pid>/smaps: V8's heap pages (its 256 KiB mappings), other anonymous memory (malloc's arenas, stacks, native pools) and mapped files (the node binary, libraries).
 
-| after s | RSS MB | heap used MB | heap total MB | external MB | requests/s in the stretch |
-| ---: | ---: | ---: | ---: | ---: | ---: |
-${samples.map((s) => `| ${s.at} | ${s.rss} | ${s.heapUsed} | ${s.heapTotal} | ${s.external} | ${s.at ? fmt(s.rps) : 'idle, after start'} |`).join('\n')}
+| after s | RSS MB | V8 pages MB | other anonymous MB | files MB | heap used MB | heap total MB | external MB | requests/s in the stretch |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${samples.map((s) => `| ${s.at} | ${s.rss} | ${s.v8Pages} | ${s.otherAnon} | ${s.files} | ${s.heapUsed} | ${s.heapTotal} | ${s.external} | ${s.at ? fmt(s.rps) : 'idle, after start'} |`).join('\n')}
 
-**Growth from the first loaded stretch to the last: RSS ${sign(growth)} MB, heap used ${sign(heapGrowth)} MB** (${fmt(samples.reduce((n, s) => n + s.rps * stretch, 0))} requests in all).
+**From the first loaded stretch to the last: RSS ${grew('rss')} MB (V8 pages ${grew('v8Pages')}, other anonymous ${grew('otherAnon')}); heap used's floor ${floor(loaded.slice(0, half))} MB in the first half, ${floor(loaded.slice(half))} MB in the second** (${fmt(samples.reduce((n, s) => n + s.rps * stretch, 0))} requests in all).
 Machine load before: ${before}; after: ${loadNote()}.
 `);
 } finally {
