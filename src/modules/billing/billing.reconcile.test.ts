@@ -76,19 +76,22 @@ describe('reconciliation', () => {
   });
 
   test('a stuck event whose business was deleted meanwhile is not queued again, and the others are', async () => {
+    const session = await t.signup('Stuck Beside Bistro');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    const stuck = (id: string, tenantId: string) => ({ provider_event_id: id, provider: 'stripe', type: 'customer.subscription.updated', tenant_id: tenantId, object_id: 'sub_stuck', provider_created_at: hourAgo, received_at: hourAgo, payload: '{}', via: 'webhook' as const, outcome: 'failed' as const });
     const gone = `evt_test_gone_${Math.random().toString(36).slice(2)}`;
-    const tenantId = crypto.randomUUID();
-    await t.platform.tenancy.withSystem('test: an old failed event of a deleted business', (trx) =>
-      trx
-        .insertInto('billing_events')
-        .values({ provider_event_id: gone, provider: 'stripe', type: 'customer.subscription.updated', tenant_id: tenantId, object_id: 'sub_gone', provider_created_at: new Date(Date.now() - 3600_000), payload: '{}', via: 'webhook', outcome: 'failed' })
-        .execute(),
+    const kept = `evt_test_kept_${Math.random().toString(36).slice(2)}`;
+    const goneTenant = crypto.randomUUID();
+    await t.platform.tenancy.withSystem('test: old failed events, one of a deleted business', (trx) =>
+      trx.insertInto('billing_events').values([stuck(gone, goneTenant), stuck(kept, session.tenant.id)]).execute(),
     );
-    await t.platform.tenancy.withSystem('test', (trx) => trx.updateTable('billing_events').set({ received_at: new Date(Date.now() - 3600_000) }).where('provider_event_id', '=', gone).execute());
     const summary = await t.billing.reconciler.reconcile({ trigger: 'test' });
     assert.equal(summary.errors, 0);
-    const jobs = await t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('outbox').select('id').where('tenant_id', '=', tenantId).execute());
-    assert.deepEqual(jobs, []);
+    assert.ok(summary.eventsRetried >= 1);
+    const jobsFor = (tenantId: string) =>
+      t.platform.tenancy.withSystem('test', (trx) => trx.selectFrom('outbox').select('payload').where('tenant_id', '=', tenantId).where('type', '=', 'billing.webhook_event').execute());
+    assert.deepEqual(await jobsFor(goneTenant), []);
+    assert.ok((await jobsFor(session.tenant.id)).some((j) => (j.payload as { eventId: string }).eventId === kept), 'the live business\'s stuck event is queued again');
   });
 
   test('--tenant reconciles that business alone', async () => {
