@@ -92,7 +92,8 @@ async function raw() {
   await worker.waitUntilReady();
   await measure('raw', async () => {
     for (let i = 0; i < N; i += 100)
-      await queue.addBulk(Array.from({ length: 100 }, (_, k) => ({ name: 'bench.raw', data: { payload: { n: i + k } }, opts: { removeOnComplete: { age: 86400, count: 5000 }, attempts: 5 } })));
+      // The outbox rows' own payload (RAW_SMALL=1: `{ n }` alone, Redis's compact hash encoding).
+      await queue.addBulk(Array.from({ length: 100 }, (_, k) => ({ name: 'bench.raw', data: { payload: process.env.RAW_SMALL ? { n: i + k } : { n: i + k, tenantId: tenants[(i / 100) % tenants.length] } }, opts: { removeOnComplete: { age: 86400, count: 5000 }, attempts: 5 } })));
     while (done < N) await sleep(2);
   });
   await worker.close();
